@@ -1,0 +1,26 @@
+//! casterpak: a streaming origin.
+//!
+//! Two data flows, visible in the module tree:
+//!
+//! ```text
+//! live:  encoder --PUT--> server::ingest --> store (objects = frames + state) --> server::egress --> player
+//!                                \--> cmaf (box scanner: CMAF chunk boundaries, timing)
+//!                                \--> live (stream registry, MPD rewrite, live-edge waits)
+//!                          store --> store::persist (finished objects to the data dir; recovery)
+//!
+//! vod:   GET /i/... --> vod::csmil --> vod::source --> vod::index --> vod::segmenter
+//!                   --> vod::ts (mux) --> vod::cache --> server::egress
+//! ```
+//!
+//! The packaging core (`cmaf`, `hls`, `live::mpd`, `vod`) is pure: bytes in, bytes out, no
+//! printing, no spawned tasks. The `server` layer owns sockets and tasks.
+#![forbid(unsafe_code)]
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod cmaf;
+pub mod config;
+pub mod hls;
+pub mod live;
+pub mod server;
+pub mod store;
+pub mod vod;
