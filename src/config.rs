@@ -1,1 +1,262 @@
-//! placeholder
+//! One [`Config`] from a TOML file, `CASTERPAK_*` environment variables and flags.
+//!
+//! Precedence, highest first: command-line flag, environment variable (clap reads both),
+//! the TOML file given with `--config`, the built-in default. Every key of the file has a
+//! flag of the same meaning; the README lists them all with their defaults.
+//!
+//! ```toml
+//! ingest_addr = "127.0.0.1:5000"
+//! egress_addr = "127.0.0.1:5001"
+//! data_dir = "./data"
+//!
+//! [live]
+//! delete_retention_secs = 600
+//!
+//! [vod]
+//! media_root = "samples"
+//! segment_duration_secs = 6
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::vod::config::{VodArgs, VodConfig};
+
+/// Errors while assembling the configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The `--config` file could not be read.
+    #[error("reading config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The `--config` file is not valid TOML for [`Config`].
+    #[error("parsing config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    /// A value is out of its allowed range.
+    #[error("invalid setting {key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+/// The whole configuration of `casterpak serve`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address of the ingest listener (PUT, POST, DELETE from encoders).
+    pub ingest_addr: SocketAddr,
+    /// Address of the egress listener (GET, HEAD from players and CDNs).
+    pub egress_addr: SocketAddr,
+    /// Folder where finished objects are persisted and recovered from at start.
+    pub data_dir: PathBuf,
+    /// Folder holding the player page and its npm dependencies.
+    pub player_dir: PathBuf,
+    /// Live ingest and egress settings.
+    pub live: LiveConfig,
+    /// On-demand packaging settings.
+    pub vod: VodConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            ingest_addr: SocketAddr::from(([127, 0, 0, 1], 5000)),
+            egress_addr: SocketAddr::from(([127, 0, 0, 1], 5001)),
+            data_dir: PathBuf::from("./data"),
+            player_dir: PathBuf::from("player"),
+            live: LiveConfig::default(),
+            vod: VodConfig::default(),
+        }
+    }
+}
+
+/// Settings of the live path (ingest, store, egress of pushed streams).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LiveConfig {
+    /// Largest accepted upload, in bytes; a larger body is refused with 413 and not stored.
+    pub max_object_bytes: u64,
+    /// How long a DELETEd object stays served, in seconds (0 honours DELETE at once).
+    pub delete_retention_secs: u64,
+    /// How long a request for the next segment of a live representation is held, in seconds,
+    /// before it gets 404.
+    pub live_edge_wait_secs: f64,
+    /// How long a finished, persisted object stays in memory after its upload ended, in
+    /// seconds; later requests read it from the data dir.
+    pub memory_window_secs: u64,
+    /// `ServiceDescription/Latency@target` added to MPDs that carry none, in milliseconds
+    /// (0 adds nothing).
+    pub target_latency_ms: u64,
+    /// Whether finished objects are written to the data dir.
+    pub persist: bool,
+    /// A stream with no upload for this many seconds is listed as ended.
+    pub stream_idle_secs: u64,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig {
+            max_object_bytes: 64 * 1024 * 1024,
+            delete_retention_secs: 600,
+            live_edge_wait_secs: 3.0,
+            memory_window_secs: 30,
+            target_latency_ms: 1500,
+            persist: true,
+            stream_idle_secs: 10,
+        }
+    }
+}
+
+/// Flags of `casterpak serve`. Every flag can also be given as the environment variable
+/// named in its help, and as the key of the same name in the `--config` file.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// TOML configuration file; flags and environment variables override its keys.
+    #[arg(long, env = "CASTERPAK_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Ingest listener address (encoders PUT/POST/DELETE here) [default: 127.0.0.1:5000].
+    #[arg(long, env = "CASTERPAK_INGEST_ADDR", value_name = "ADDR")]
+    pub ingest_addr: Option<SocketAddr>,
+    /// Egress listener address (players and CDNs GET/HEAD here) [default: 127.0.0.1:5001].
+    #[arg(long, env = "CASTERPAK_EGRESS_ADDR", value_name = "ADDR")]
+    pub egress_addr: Option<SocketAddr>,
+    /// Folder for persisted objects; recovered at start [default: ./data].
+    #[arg(long, env = "CASTERPAK_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Folder of the player page served at /player [default: player].
+    #[arg(long, env = "CASTERPAK_PLAYER_DIR", value_name = "DIR")]
+    pub player_dir: Option<PathBuf>,
+    /// Largest accepted upload in bytes; larger bodies get 413 and are not stored
+    /// [default: 67108864].
+    #[arg(long, env = "CASTERPAK_MAX_OBJECT_BYTES", value_name = "BYTES")]
+    pub max_object_bytes: Option<u64>,
+    /// Seconds a DELETEd object stays served (0 = delete at once) [default: 600].
+    #[arg(long, env = "CASTERPAK_DELETE_RETENTION_SECS", value_name = "SECS")]
+    pub delete_retention_secs: Option<u64>,
+    /// Seconds a request for a not-yet-started next live segment is held before 404
+    /// [default: 3].
+    #[arg(long, env = "CASTERPAK_LIVE_EDGE_WAIT_SECS", value_name = "SECS")]
+    pub live_edge_wait_secs: Option<f64>,
+    /// Seconds a finished, persisted object stays in memory [default: 30].
+    #[arg(long, env = "CASTERPAK_MEMORY_WINDOW_SECS", value_name = "SECS")]
+    pub memory_window_secs: Option<u64>,
+    /// Latency target in ms added to MPDs without ServiceDescription/Latency (0 = none)
+    /// [default: 1500].
+    #[arg(long, env = "CASTERPAK_TARGET_LATENCY_MS", value_name = "MS")]
+    pub target_latency_ms: Option<u64>,
+    /// Write finished objects to the data dir [default: true].
+    #[arg(long, env = "CASTERPAK_PERSIST", value_name = "BOOL")]
+    pub persist: Option<bool>,
+    /// Seconds without uploads after which a stream is listed as ended [default: 10].
+    #[arg(long, env = "CASTERPAK_STREAM_IDLE_SECS", value_name = "SECS")]
+    pub stream_idle_secs: Option<u64>,
+    #[command(flatten)]
+    pub vod: VodArgs,
+}
+
+impl Config {
+    /// Builds the configuration: defaults, then the file named by `args.config` (if any),
+    /// then every flag or environment variable that was given.
+    ///
+    /// Errors: [`ConfigError::Read`]/[`ConfigError::Parse`] for the file,
+    /// [`ConfigError::Invalid`] for out-of-range values.
+    pub fn load(args: &ServeArgs) -> Result<Config, ConfigError> {
+        let mut cfg = match &args.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        set(&mut cfg.ingest_addr, args.ingest_addr);
+        set(&mut cfg.egress_addr, args.egress_addr);
+        set(&mut cfg.data_dir, args.data_dir.clone());
+        set(&mut cfg.player_dir, args.player_dir.clone());
+        let live = &mut cfg.live;
+        set(&mut live.max_object_bytes, args.max_object_bytes);
+        set(&mut live.delete_retention_secs, args.delete_retention_secs);
+        set(&mut live.live_edge_wait_secs, args.live_edge_wait_secs);
+        set(&mut live.memory_window_secs, args.memory_window_secs);
+        set(&mut live.target_latency_ms, args.target_latency_ms);
+        set(&mut live.persist, args.persist);
+        set(&mut live.stream_idle_secs, args.stream_idle_secs);
+        args.vod.apply(&mut cfg.vod);
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Reads a TOML file into a [`Config`] (missing keys keep their defaults).
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let wait = self.live.live_edge_wait_secs;
+        if !(0.0..=60.0).contains(&wait) {
+            return Err(ConfigError::Invalid {
+                key: "live_edge_wait_secs",
+                reason: format!("{wait} is not within 0..=60"),
+            });
+        }
+        if self.live.max_object_bytes == 0 {
+            return Err(ConfigError::Invalid {
+                key: "max_object_bytes",
+                reason: "must be above 0".into(),
+            });
+        }
+        self.vod.validate()
+    }
+}
+
+/// Overwrites `slot` when a value was given.
+pub(crate) fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *slot = v;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "egress_addr = \"127.0.0.1:7001\"\n[live]\ndelete_retention_secs = 5\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(path),
+            delete_retention_secs: Some(9),
+            ..Default::default()
+        };
+        let cfg = Config::load(&args).unwrap();
+        assert_eq!(cfg.egress_addr.port(), 7001);
+        assert_eq!(cfg.ingest_addr.port(), 5000);
+        assert_eq!(cfg.live.delete_retention_secs, 9);
+    }
+
+    #[test]
+    fn unknown_key_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "ingest_adr = \"x\"\n").unwrap();
+        assert!(matches!(
+            Config::from_file(&path),
+            Err(ConfigError::Parse { .. })
+        ));
+    }
+}

@@ -19,6 +19,7 @@
 
 pub mod cmaf;
 pub mod config;
+pub mod error;
 pub mod hls;
 pub mod live;
 pub mod server;

@@ -1,0 +1,30 @@
+//! The error classes shared by every layer.
+//!
+//! Each layer has its own `thiserror` enum (`store::StoreError`, `cmaf::ScanError`,
+//! `vod::VodError`, ...) and says which [`ErrorKind`] each variant is. Only
+//! `server::http::status_for` turns an [`ErrorKind`] into an HTTP status, so the mapping
+//! lives in one place.
+
+/// What kind of failure an error is, independent of the protocol that reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The request is malformed (bad query, bad range, unparsable path).
+    BadRequest,
+    /// The request names something it may never touch (path traversal, outside a root).
+    Forbidden,
+    /// Nothing exists at that name.
+    NotFound,
+    /// The request body is larger than the configured limit.
+    TooLarge,
+    /// The input exists but its format or codec is not supported.
+    Unsupported,
+    /// The input is damaged (truncated, inconsistent tables, hostile sizes).
+    Corrupt,
+    /// An upstream (remote source) failed or changed under us.
+    Upstream,
+    /// The waited-for thing did not arrive in time (blocking reloads).
+    Unavailable,
+    /// A bug or an I/O failure on our side.
+    Internal,
+}
