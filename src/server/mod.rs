@@ -1,1 +1,299 @@
-//! placeholder
+//! The thin server around the core: two listeners, the background sweeper, shutdown.
+//!
+//! - ingest (`ingest.rs`): HTTP/1.1 only, persistent connections never closed by us, no
+//!   header timeout (ffmpeg's MPD connection idles a whole segment between uploads);
+//! - egress (`egress.rs`): HTTP/1.1 and h2c on one port, a header-read timeout against
+//!   slow-loris, CORS on every response (tower-http), one tracing span per connection.
+//!
+//! The server owns every task: connection tasks, persistence writes, delayed deletes and
+//! the memory sweeper all run on one [`TaskTracker`] and stop with one [`CancellationToken`].
+
+pub mod egress;
+pub mod http;
+pub mod ingest;
+pub mod route;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ::http::header::{self, HeaderName};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower_http::cors::{Any, CorsLayer};
+
+use crate::config::Config;
+use crate::live::Registry;
+use crate::store::{ObjectKey, ObjectState, PersistError, Persister, Store};
+
+/// Errors that stop the server from starting.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// A listener could not be bound.
+    #[error("binding {what} listener on {addr}: {source}")]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    /// The data dir could not be prepared.
+    #[error(transparent)]
+    DataDir(#[from] PersistError),
+}
+
+/// State shared by every request of both listeners.
+#[derive(Debug)]
+pub struct AppState {
+    /// The configuration.
+    pub cfg: Config,
+    /// In-memory objects.
+    pub store: Store,
+    /// Live stream facts.
+    pub registry: Registry,
+    /// The data dir, unless persistence is off.
+    pub persister: Option<Persister>,
+    /// Every background task.
+    pub tasks: TaskTracker,
+    /// Cancelled at shutdown.
+    pub shutdown: CancellationToken,
+    /// The bound egress address (for URLs when a request has no Host).
+    pub egress_addr: SocketAddr,
+}
+
+/// A server with both listeners bound, ready to [`Server::run`].
+#[derive(Debug)]
+pub struct Server {
+    state: Arc<AppState>,
+    ingest: TcpListener,
+    egress: TcpListener,
+}
+
+impl Server {
+    /// Binds both listeners, opens the data dir and recovers the stream registry from it.
+    ///
+    /// Errors: [`ServerError::Bind`], [`ServerError::DataDir`].
+    pub async fn bind(cfg: Config) -> Result<Server, ServerError> {
+        let ingest =
+            TcpListener::bind(cfg.ingest_addr)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    what: "ingest",
+                    addr: cfg.ingest_addr,
+                    source,
+                })?;
+        let egress =
+            TcpListener::bind(cfg.egress_addr)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    what: "egress",
+                    addr: cfg.egress_addr,
+                    source,
+                })?;
+        let persister = if cfg.live.persist {
+            Some(Persister::open(&cfg.data_dir)?)
+        } else {
+            None
+        };
+        let registry = Registry::new();
+        if let Some(p) = &persister {
+            recover(&registry, p).await;
+        }
+        let egress_addr = egress.local_addr().unwrap_or(cfg.egress_addr);
+        Ok(Server {
+            state: Arc::new(AppState {
+                cfg,
+                store: Store::new(),
+                registry,
+                persister,
+                tasks: TaskTracker::new(),
+                shutdown: CancellationToken::new(),
+                egress_addr,
+            }),
+            ingest,
+            egress,
+        })
+    }
+
+    /// The bound ingest address.
+    pub fn ingest_addr(&self) -> SocketAddr {
+        self.ingest
+            .local_addr()
+            .unwrap_or(self.state.cfg.ingest_addr)
+    }
+
+    /// The bound egress address.
+    pub fn egress_addr(&self) -> SocketAddr {
+        self.state.egress_addr
+    }
+
+    /// Serves until `shutdown` is cancelled, then stops accepting, gives open connections
+    /// and pending writes up to 5 s, and returns.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let state = self.state;
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        state.tasks.spawn(sweeper(Arc::clone(&state)));
+        let cors = CorsLayer::new()
+            .allow_origin(Any)
+            .allow_methods([
+                ::http::Method::GET,
+                ::http::Method::HEAD,
+                ::http::Method::OPTIONS,
+            ])
+            .allow_headers(Any)
+            .expose_headers([
+                header::DATE,
+                header::AGE,
+                header::CONTENT_LENGTH,
+                header::CONTENT_RANGE,
+                header::ETAG,
+                header::LAST_MODIFIED,
+                HeaderName::from_static("x-casterpak"),
+            ]);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                accepted = self.ingest.accept() => {
+                    let Some((stream, peer)) = accepted_or_backoff(accepted).await else { continue };
+                    let state = Arc::clone(&state);
+                    let svc = service_fn(move |req| ingest::handle(Arc::clone(&state), req));
+                    let conn = hyper::server::conn::http1::Builder::new()
+                        .keep_alive(true)
+                        .serve_connection(TokioIo::new(stream), svc);
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            tracing::debug!(%peer, error = %e, "ingest connection ended");
+                        }
+                    });
+                }
+                accepted = self.egress.accept() => {
+                    let Some((stream, peer)) = accepted_or_backoff(accepted).await else { continue };
+                    let state = Arc::clone(&state);
+                    let svc = tower::ServiceBuilder::new()
+                        .layer(cors.clone())
+                        .service(tower::service_fn(move |req| egress::handle(Arc::clone(&state), req)));
+                    let mut builder = auto::Builder::new(TokioExecutor::new());
+                    builder
+                        .http1()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(Duration::from_secs(30));
+                    let conn = builder
+                        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc))
+                        .into_owned();
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            tracing::debug!(%peer, error = %e, "egress connection ended");
+                        }
+                    });
+                }
+            }
+        }
+        tracing::info!("shutting down");
+        state.shutdown.cancel();
+        state.tasks.close();
+        let drain = async {
+            graceful.shutdown().await;
+            state.tasks.wait().await;
+        };
+        if tokio::time::timeout(Duration::from_secs(5), drain)
+            .await
+            .is_err()
+        {
+            tracing::warn!("connections still open after 5 s; closing");
+        }
+    }
+}
+
+async fn accepted_or_backoff(
+    accepted: std::io::Result<(TcpStream, SocketAddr)>,
+) -> Option<(TcpStream, SocketAddr)> {
+    match accepted {
+        Ok((stream, peer)) => {
+            // CMAF chunks are small: send them as soon as they are written.
+            let _ = stream.set_nodelay(true);
+            Some((stream, peer))
+        }
+        Err(e) => {
+            // Usually EMFILE: back off instead of spinning.
+            tracing::warn!(error = %e, "accept failed");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            None
+        }
+    }
+}
+
+/// Drops finished, persisted objects from memory once they are older than the memory
+/// window, and aborted ones at once. Runs every second until shutdown.
+async fn sweeper(state: Arc<AppState>) {
+    let window = Duration::from_secs(state.cfg.live.memory_window_secs);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        for object in state.store.snapshot() {
+            let drop_it = match object.state() {
+                ObjectState::Aborted => true,
+                ObjectState::Uploading => false,
+                ObjectState::Complete => {
+                    state.persister.is_some()
+                        && object.is_persisted()
+                        && object.deleted_at().is_none()
+                        && object.completed_for().is_some_and(|d| d >= window)
+                }
+            };
+            if drop_it {
+                state.store.remove_if_current(&object);
+            }
+        }
+    }
+}
+
+/// Reads persisted manifests and the init segments they name back into the registry.
+async fn recover(registry: &Registry, persister: &Persister) {
+    let p = persister.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        let mut out: Vec<(ObjectKey, Vec<u8>)> = Vec::new();
+        for suffix in [".mpd", ".m3u8"] {
+            for key in p.list_with_suffix(suffix) {
+                if let Ok(body) = std::fs::read(key.to_path(p.root())) {
+                    if suffix == ".mpd" {
+                        if let Ok(mpd) = crate::live::mpd::Mpd::parse(&body) {
+                            for rep in mpd.representations() {
+                                let Some(init) = rep.init.as_deref() else {
+                                    continue;
+                                };
+                                let Ok(init_key) = key.sibling(init) else {
+                                    continue;
+                                };
+                                if let Ok(b) = std::fs::read(init_key.to_path(p.root())) {
+                                    out.push((init_key, b));
+                                }
+                            }
+                        }
+                    }
+                    out.push((key, body));
+                }
+            }
+        }
+        out
+    })
+    .await
+    .unwrap_or_default();
+    if !found.is_empty() {
+        tracing::info!(
+            objects = found.len(),
+            "recovered manifests and init segments from the data dir"
+        );
+    }
+    registry.recover(found);
+}

@@ -1,0 +1,261 @@
+//! The egress listener: GET/HEAD for players and CDNs.
+//!
+//! Lookup order for a pushed object: the in-memory store (streamed with chunked transfer
+//! while uploading, whole once complete), then the data dir, then, when the name is the next
+//! segment of a live representation, a bounded wait for its upload to start; else 404.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{HeaderMap, Method, Request, Response};
+
+use super::http::{
+    self as h, cache_control_finished, complete_response, content_type, error_response,
+    live_response, Body, Complete, Reply,
+};
+use super::route::Route;
+use super::AppState;
+use crate::error::ErrorKind;
+use crate::live::mpd;
+use crate::store::{Object, ObjectKey, ObjectState};
+
+/// Handles one egress request.
+pub async fn handle<B>(state: Arc<AppState>, req: Request<B>) -> Reply {
+    let method = req.method().clone();
+    if method != Method::GET && method != Method::HEAD {
+        let mut r = error_response(ErrorKind::BadRequest, "only GET and HEAD are served here");
+        *r.status_mut() = http::StatusCode::METHOD_NOT_ALLOWED;
+        r.headers_mut().insert(
+            header::ALLOW,
+            HeaderValue::from_static("GET, HEAD, OPTIONS"),
+        );
+        return Ok(r);
+    }
+    let route = match Route::decode(req.uri().path()) {
+        Ok(route) => route,
+        Err(e) => {
+            tracing::warn!(path = req.uri().path(), error = %e, "egress path refused");
+            return Ok(error_response(e.kind(), e));
+        }
+    };
+    let headers = req.headers();
+    let resp = match route {
+        Route::Time => time_response(),
+        Route::Streams => streams_response(&state),
+        Route::Player(rel) => player_file(&state, &rel, &method, headers).await,
+        Route::Vod(_) => error_response(ErrorKind::NotFound, "on-demand packaging is not enabled"),
+        Route::Object(key) => object(&state, key, &method, headers).await,
+    };
+    Ok(resp)
+}
+
+fn time_response() -> Response<Body> {
+    let now = time::OffsetDateTime::now_utc();
+    let text = now
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        ))
+        .unwrap_or_default();
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .header(header::CACHE_CONTROL, h::CACHE_NONE)
+        .body(Body::full(Bytes::from(text)))
+        .unwrap_or_else(|_| Response::new(Body::empty()))
+}
+
+fn streams_response(state: &AppState) -> Response<Body> {
+    let idle = Duration::from_secs(state.cfg.live.stream_idle_secs);
+    let listing = serde_json::json!({ "streams": state.registry.list(idle) });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CACHE_CONTROL, h::CACHE_NONE)
+        .body(Body::full(Bytes::from(listing.to_string())))
+        .unwrap_or_else(|_| Response::new(Body::empty()))
+}
+
+async fn player_file(
+    state: &AppState,
+    rel: &ObjectKey,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Response<Body> {
+    let path = rel.to_path(&state.cfg.player_dir);
+    let Ok(meta) = tokio::fs::metadata(&path).await else {
+        return error_response(ErrorKind::NotFound, format!("no player file {rel}"));
+    };
+    let Ok(bytes) = tokio::fs::read(&path).await else {
+        return error_response(ErrorKind::NotFound, format!("no player file {rel}"));
+    };
+    let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+    complete_response(Complete {
+        etag: h::etag(modified, bytes.len() as u64),
+        bytes: Bytes::from(bytes),
+        content_type: content_type(rel, None),
+        cache_control: "no-cache",
+        last_modified: modified,
+        method,
+        request: headers,
+    })
+}
+
+/// Serves a pushed object.
+async fn object(
+    state: &AppState,
+    key: ObjectKey,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Response<Body> {
+    if let Some(resp) = from_memory(state, &key, method, headers) {
+        return resp;
+    }
+    if let Some(persister) = &state.persister {
+        match persister.read(&key).await {
+            Ok(Some(disk)) => {
+                return finished(
+                    state,
+                    &key,
+                    None,
+                    disk.bytes,
+                    disk.modified,
+                    method,
+                    headers,
+                );
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(key = %key, error = %e, "reading persisted object failed");
+                return error_response(e.kind(), "reading the object failed");
+            }
+        }
+    }
+    if state.registry.is_expected_next(&key, &state.store) {
+        let wait = Duration::from_secs_f64(state.cfg.live.live_edge_wait_secs);
+        if state.store.wait_for(&key, wait).await.is_some() {
+            if let Some(resp) = from_memory(state, &key, method, headers) {
+                return resp;
+            }
+        }
+        tracing::debug!(key = %key, "live-edge wait ended without the segment");
+    }
+    error_response(ErrorKind::NotFound, format!("no object at /{key}"))
+}
+
+fn from_memory(
+    state: &AppState,
+    key: &ObjectKey,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Option<Response<Body>> {
+    let object = state.store.get(key)?;
+    if deletion_due(state, &object) {
+        return None;
+    }
+    match object.state() {
+        ObjectState::Aborted => None,
+        ObjectState::Uploading => {
+            let kind = state.registry.track_kind(key, object.init().as_deref());
+            Some(live_response(
+                content_type(key, kind),
+                method,
+                object.reader(),
+            ))
+        }
+        ObjectState::Complete => {
+            let body = object.complete_body()?;
+            Some(finished(
+                state,
+                key,
+                Some(&object),
+                body.bytes,
+                body.finished_at,
+                method,
+                headers,
+            ))
+        }
+    }
+}
+
+fn deletion_due(state: &AppState, object: &Object) -> bool {
+    let retention = Duration::from_secs(state.cfg.live.delete_retention_secs);
+    object
+        .deleted_at()
+        .is_some_and(|t| t.elapsed() >= retention)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finished(
+    state: &AppState,
+    key: &ObjectKey,
+    object: Option<&Arc<Object>>,
+    bytes: Bytes,
+    modified: SystemTime,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Response<Body> {
+    let mut etag = h::etag(modified, bytes.len() as u64);
+    let mut bytes = bytes;
+    if key.extension().as_deref() == Some("mpd") {
+        let time_url = time_url(state, headers);
+        let rw = mpd::Rewrite {
+            time_url: &time_url,
+            target_latency_ms: state.cfg.live.target_latency_ms,
+        };
+        match mpd::rewrite(&bytes, &rw) {
+            Ok(out) => {
+                bytes = Bytes::from(out);
+                // The served bytes depend on the Host the client used.
+                etag = format!(
+                    "{}-{:x}\"",
+                    etag.trim_end_matches('"'),
+                    fnv(time_url.as_bytes())
+                );
+            }
+            Err(e) => tracing::warn!(key = %key, error = %e, "MPD served as uploaded"),
+        }
+    }
+    let kind = state
+        .registry
+        .track_kind(key, object.and_then(|o| o.init()).as_deref());
+    complete_response(Complete {
+        bytes,
+        content_type: content_type(key, kind),
+        cache_control: cache_control_finished(key),
+        etag,
+        last_modified: modified,
+        method,
+        request: headers,
+    })
+}
+
+/// The absolute URL of `/time` as the client reaches this listener: from `Host` (or the
+/// HTTP/2 authority), falling back to the bound address; only host-name characters pass.
+fn time_url(state: &AppState, headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.len() <= 255
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b))
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| state.egress_addr.to_string());
+    let scheme = match headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some("https") => "https",
+        _ => "http",
+    };
+    format!("{scheme}://{host}/time")
+}
+
+/// FNV-1a, for a short tag of the rewrite input.
+fn fnv(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5u32, |h, &b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}

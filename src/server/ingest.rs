@@ -1,0 +1,274 @@
+//! The ingest listener: PUT/POST bodies become store objects frame by frame, DELETE is
+//! advisory.
+//!
+//! Written for ffmpeg's HTTP muxers as they behave (see `ingest-ffmpeg.md`): every body is
+//! chunked with no Content-Type, connections are persistent and pipelined, status codes are
+//! ignored, and closing a persistent connection kills the encoder. So every request is
+//! answered at once with an empty body after its body ends, even refusals, and refused
+//! bodies are read and dropped instead of cutting the connection.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use super::http::{error_response, Body, Reply};
+use super::AppState;
+use crate::cmaf::{self, BoxScanner, InitInfo, ScanEvent};
+use crate::error::ErrorKind;
+use crate::store::{Object, ObjectKey, StoreError};
+
+/// Handles one ingest request.
+pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Reply {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let key = match ObjectKey::from_uri_path(&path) {
+        Ok(key) => key,
+        Err(e) => {
+            tracing::warn!(%method, path, error = %e, "ingest path refused");
+            drain(req.into_body(), state.cfg.live.max_object_bytes).await;
+            return Ok(error_response(e.kind(), e));
+        }
+    };
+    match method {
+        Method::PUT | Method::POST => Ok(upload(&state, key, req.into_body()).await),
+        Method::DELETE => {
+            drain(req.into_body(), 1 << 20).await;
+            delete(&state, key).await;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        _ => {
+            drain(req.into_body(), 1 << 20).await;
+            let mut r = empty(StatusCode::METHOD_NOT_ALLOWED);
+            r.headers_mut()
+                .insert(http::header::ALLOW, "PUT, POST, DELETE".parse().unwrap());
+            Ok(r)
+        }
+    }
+}
+
+fn empty(status: StatusCode) -> Response<Body> {
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = status;
+    r
+}
+
+/// Reads and drops a body (up to `limit` bytes) so the connection stays usable.
+async fn drain(mut body: Incoming, limit: u64) {
+    let mut seen = 0u64;
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Some(data) = frame.data_ref() {
+            seen += data.len() as u64;
+            if seen > limit {
+                break;
+            }
+        }
+    }
+}
+
+/// Whether the body is ISO-BMFF is known after its first 8 bytes.
+enum Scan {
+    Undecided,
+    Boxes(BoxScanner),
+    Opaque,
+}
+
+struct Upload<'a> {
+    object: &'a Object,
+    scan: Scan,
+    events: Vec<ScanEvent>,
+    warned: bool,
+}
+
+impl Upload<'_> {
+    fn feed(&mut self, data: &[u8]) {
+        match &mut self.scan {
+            Scan::Opaque => {}
+            Scan::Boxes(scanner) => {
+                let r = scanner.feed(data, &mut self.events);
+                self.after_feed(r);
+            }
+            // Frames are held back in `upload` until the type is known.
+            Scan::Undecided => {}
+        }
+    }
+
+    fn after_feed(&mut self, result: Result<(), cmaf::ScanError>) {
+        if let Err(e) = result {
+            if !self.warned {
+                self.warned = true;
+                tracing::warn!(key = %self.object.key(), error = %e, "box structure broken; stored without chunk index");
+            }
+        }
+        for event in self.events.drain(..) {
+            match event {
+                ScanEvent::Chunk(chunk) => self.object.push_chunk(chunk),
+                ScanEvent::Moov(moov) => match InitInfo::from_moov(&moov) {
+                    Ok(init) => self.object.set_init(init),
+                    Err(e) => {
+                        tracing::warn!(key = %self.object.key(), error = %e, "init segment not understood")
+                    }
+                },
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Scan::Boxes(scanner) = &mut self.scan {
+            let r = scanner.finish(&mut self.events);
+            self.after_feed(r);
+        }
+    }
+}
+
+async fn upload(state: &Arc<AppState>, key: ObjectKey, mut body: Incoming) -> Response<Body> {
+    let limit = state.cfg.live.max_object_bytes;
+    let (object, old) = state.store.begin(key.clone());
+    let mut up = Upload {
+        object: &object,
+        scan: Scan::Undecided,
+        events: Vec::new(),
+        warned: false,
+    };
+    // Frames that arrive before the type is known are kept here so the scanner sees them.
+    let mut pending_head: Vec<Bytes> = Vec::new();
+    loop {
+        match body.frame().await {
+            None => break,
+            Some(Err(e)) => {
+                tracing::warn!(key = %key, error = %e, received = object.len(), "upload interrupted; readers aborted");
+                object.abort();
+                state.store.remove_if_current(&object);
+                return error_response(ErrorKind::BadRequest, "upload interrupted");
+            }
+            Some(Ok(frame)) => {
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
+                if object.len() + data.len() as u64 > limit {
+                    let err = StoreError::TooLarge {
+                        key: key.to_string(),
+                        limit,
+                    };
+                    tracing::warn!(key = %key, limit, "upload over the size limit; refused");
+                    object.abort();
+                    state.store.remove_if_current(&object);
+                    drain(body, limit.saturating_mul(4)).await;
+                    return error_response(err.kind(), err);
+                }
+                object.append(data.clone());
+                if matches!(up.scan, Scan::Undecided) {
+                    pending_head.push(data);
+                    let total: usize = pending_head.iter().map(Bytes::len).sum();
+                    if total >= 8 {
+                        let joined: Vec<u8> = pending_head
+                            .iter()
+                            .flat_map(|b| b.iter().copied())
+                            .collect();
+                        pending_head.clear();
+                        up.feed_initial(&joined);
+                    }
+                } else {
+                    up.feed(&data);
+                }
+            }
+        }
+    }
+    if let Scan::Undecided = up.scan {
+        let joined: Vec<u8> = pending_head
+            .iter()
+            .flat_map(|b| b.iter().copied())
+            .collect();
+        up.feed_initial(&joined);
+    }
+    up.finish();
+    let Some(done) = object.complete() else {
+        return error_response(ErrorKind::Internal, "object was not uploading");
+    };
+    state.registry.on_complete(&object, &done.bytes);
+    tracing::debug!(key = %key, bytes = done.bytes.len(), chunks = object.chunks().len(), "upload complete");
+    if let Some(persister) = state.persister.clone() {
+        let store_state = Arc::clone(state);
+        let object = Arc::clone(&object);
+        state.tasks.spawn(async move {
+            if !store_state.store.is_current(&object) {
+                return; // replaced meanwhile: the newer upload persists itself
+            }
+            match persister
+                .write(object.key(), done.bytes, done.finished_at, object.id())
+                .await
+            {
+                Ok(()) => object.set_persisted(),
+                Err(e) => tracing::error!(key = %object.key(), error = %e, "persisting failed; kept in memory"),
+            }
+        });
+    }
+    empty(if old.is_some() {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::CREATED
+    })
+}
+
+impl Upload<'_> {
+    /// Feeds the first bytes of the body (at least 8, or the whole body when shorter).
+    fn feed_initial(&mut self, head: &[u8]) {
+        if cmaf::looks_like_isobmff(head) {
+            self.scan = Scan::Boxes(BoxScanner::new());
+            self.feed(head);
+        } else {
+            self.scan = Scan::Opaque;
+        }
+    }
+}
+
+/// DELETE: with a retention of 0 the object goes at once; otherwise it stays served for the
+/// retention (DVR, recording) and is then removed from memory and disk, unless a new upload
+/// took the name meanwhile.
+async fn delete(state: &Arc<AppState>, key: ObjectKey) {
+    let retention = Duration::from_secs(state.cfg.live.delete_retention_secs);
+    let deleted_at = SystemTime::now();
+    let object = state.store.get(&key);
+    if let Some(o) = &object {
+        o.mark_deleted();
+    }
+    let state2 = Arc::clone(state);
+    let cancel = state.shutdown.clone();
+    state.tasks.spawn(async move {
+        if !retention.is_zero() {
+            tokio::select! {
+                _ = tokio::time::sleep(retention) => {}
+                _ = cancel.cancelled() => return,
+            }
+        }
+        let current = state2.store.get(&key);
+        let replaced = match (&object, &current) {
+            (Some(o), Some(c)) => !Arc::ptr_eq(o, c),
+            (None, Some(_)) => true,
+            _ => false,
+        };
+        if replaced {
+            return;
+        }
+        if let Some(o) = &current {
+            state2.store.remove_if_current(o);
+        }
+        if let Some(p) = &state2.persister {
+            // Only remove the file if it is not newer than the DELETE.
+            let path = key.to_path(p.root());
+            let newer = tokio::fs::metadata(&path)
+                .await
+                .and_then(|m| m.modified())
+                .is_ok_and(|m| m > deleted_at);
+            if !newer {
+                if let Err(e) = p.remove(&key).await {
+                    tracing::warn!(key = %key, error = %e, "removing deleted object failed");
+                }
+            }
+        }
+        tracing::debug!(key = %key, "deleted");
+    });
+}

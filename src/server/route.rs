@@ -1,0 +1,79 @@
+//! Egress URLs, decoded once into a typed [`Route`].
+
+use crate::store::{KeyError, ObjectKey};
+
+/// What an egress GET/HEAD asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// `/time`: the server clock as ISO 8601 text, for MPD `UTCTiming`
+    /// (`urn:mpeg:dash:utc:http-xsdate:2014` and `http-iso`).
+    Time,
+    /// `/streams`: JSON list of live streams.
+    Streams,
+    /// `/player`, `/player/` (index page) and `/player/<file>`; the key is relative to the
+    /// player folder (`index.html` for the page).
+    Player(ObjectKey),
+    /// `/i/<rest>`: on-demand packaging; `rest` is still percent-encoded.
+    Vod(String),
+    /// Anything else: an object pushed to the ingest listener.
+    Object(ObjectKey),
+}
+
+impl Route {
+    /// Decodes a request path (percent-encoded, as received).
+    ///
+    /// Errors: [`KeyError`] for paths that are not valid object keys (traversal included).
+    pub fn decode(path: &str) -> Result<Route, KeyError> {
+        match path {
+            "/time" => return Ok(Route::Time),
+            "/streams" => return Ok(Route::Streams),
+            "/player" | "/player/" => {
+                return Ok(Route::Player(ObjectKey::from_decoded("index.html")?));
+            }
+            _ => {}
+        }
+        if let Some(rest) = path.strip_prefix("/player/") {
+            return Ok(Route::Player(ObjectKey::from_uri_path(&format!(
+                "/{rest}"
+            ))?));
+        }
+        if let Some(rest) = path.strip_prefix("/i/") {
+            return Ok(Route::Vod(rest.to_owned()));
+        }
+        Ok(Route::Object(ObjectKey::from_uri_path(path)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_url_form() {
+        assert_eq!(Route::decode("/time"), Ok(Route::Time));
+        assert_eq!(Route::decode("/streams"), Ok(Route::Streams));
+        let index = ObjectKey::from_decoded("index.html").unwrap();
+        assert_eq!(Route::decode("/player"), Ok(Route::Player(index.clone())));
+        assert_eq!(Route::decode("/player/"), Ok(Route::Player(index)));
+        assert_eq!(
+            Route::decode("/player/node_modules/dashjs/dist/a.js"),
+            Ok(Route::Player(
+                ObjectKey::from_decoded("node_modules/dashjs/dist/a.js").unwrap()
+            ))
+        );
+        assert_eq!(
+            Route::decode("/i/x/a_,1,2,.mp4.csmil/master.m3u8"),
+            Ok(Route::Vod("x/a_,1,2,.mp4.csmil/master.m3u8".into()))
+        );
+        assert_eq!(
+            Route::decode("/live/x/stream.mpd"),
+            Ok(Route::Object(
+                ObjectKey::from_decoded("live/x/stream.mpd").unwrap()
+            ))
+        );
+        assert!(Route::decode("/player/../Cargo.toml").is_err());
+        assert!(Route::decode("/player/%2e%2e/x").is_err());
+        assert!(Route::decode("/live/../x").is_err());
+        assert!(Route::decode("/").is_err());
+    }
+}
