@@ -127,6 +127,13 @@ impl Upload<'_> {
 async fn upload(state: &Arc<AppState>, key: ObjectKey, mut body: Incoming) -> Response<Body> {
     let limit = state.cfg.live.max_object_bytes;
     let (object, old) = state.store.begin(key.clone());
+    // hyper drops this future when the connection fails mid-body (the usual way an
+    // encoder's upload is cut), so the abort must also happen on drop.
+    let guard = AbortOnDrop {
+        state: Arc::clone(state),
+        object: Arc::clone(&object),
+        previous: old.clone(),
+    };
     let mut up = Upload {
         object: &object,
         scan: Scan::Undecided,
@@ -140,8 +147,7 @@ async fn upload(state: &Arc<AppState>, key: ObjectKey, mut body: Incoming) -> Re
             None => break,
             Some(Err(e)) => {
                 tracing::warn!(key = %key, error = %e, received = object.len(), "upload interrupted; readers aborted");
-                object.abort();
-                state.store.remove_if_current(&object);
+                guard.abort();
                 return error_response(ErrorKind::BadRequest, "upload interrupted");
             }
             Some(Ok(frame)) => {
@@ -154,8 +160,7 @@ async fn upload(state: &Arc<AppState>, key: ObjectKey, mut body: Incoming) -> Re
                         limit,
                     };
                     tracing::warn!(key = %key, limit, "upload over the size limit; refused");
-                    object.abort();
-                    state.store.remove_if_current(&object);
+                    guard.abort();
                     drain(body, limit.saturating_mul(4)).await;
                     return error_response(err.kind(), err);
                 }
@@ -194,16 +199,23 @@ async fn upload(state: &Arc<AppState>, key: ObjectKey, mut body: Incoming) -> Re
         let store_state = Arc::clone(state);
         let object = Arc::clone(&object);
         state.tasks.spawn(async move {
-            if !store_state.store.is_current(&object) {
-                return; // replaced meanwhile: the newer upload persists itself
+            // One writer per key at a time, and never an older upload over a newer one.
+            let lock = store_state.store.persist_lock(object.key());
+            let mut last_written = lock.lock().await;
+            if *last_written < object.id() {
+                match persister
+                    .write(object.key(), done.bytes, done.finished_at, object.id())
+                    .await
+                {
+                    Ok(()) => {
+                        *last_written = object.id();
+                        object.set_persisted();
+                    }
+                    Err(e) => tracing::error!(key = %object.key(), error = %e, "persisting failed; kept in memory"),
+                }
             }
-            match persister
-                .write(object.key(), done.bytes, done.finished_at, object.id())
-                .await
-            {
-                Ok(()) => object.set_persisted(),
-                Err(e) => tracing::error!(key = %object.key(), error = %e, "persisting failed; kept in memory"),
-            }
+            drop(last_written);
+            store_state.store.release_persist_lock(object.key(), lock);
         });
     }
     empty(if old.is_some() {
@@ -211,6 +223,36 @@ async fn upload(state: &Arc<AppState>, key: ObjectKey, mut body: Incoming) -> Re
     } else {
         StatusCode::CREATED
     })
+}
+
+/// Aborts an upload that did not reach its end: readers get their response aborted and the
+/// object leaves the store, so it is never served or persisted as complete.
+struct AbortOnDrop {
+    state: Arc<AppState>,
+    object: Arc<Object>,
+    /// The object this upload replaced: put back if this one fails, so an interrupted
+    /// re-PUT never loses the last good version.
+    previous: Option<Arc<Object>>,
+}
+
+impl AbortOnDrop {
+    fn abort(&self) {
+        self.object.abort();
+        let previous = self
+            .previous
+            .clone()
+            .filter(|p| p.state() == crate::store::ObjectState::Complete);
+        self.state.store.replace_failed(&self.object, previous);
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if self.object.state() == crate::store::ObjectState::Uploading {
+            tracing::warn!(key = %self.object.key(), received = self.object.len(), "upload cut before its end; readers aborted");
+            self.abort();
+        }
+    }
 }
 
 impl Upload<'_> {

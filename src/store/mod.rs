@@ -56,6 +56,8 @@ impl StoreError {
 pub struct Store {
     objects: DashMap<ObjectKey, Arc<Object>>,
     waiters: DashMap<ObjectKey, Arc<Notify>>,
+    /// Per-key persistence order: the highest object ID written so far, held while writing.
+    persist_locks: DashMap<ObjectKey, Arc<tokio::sync::Mutex<u64>>>,
     next_id: AtomicU64,
 }
 
@@ -93,6 +95,35 @@ impl Store {
         self.objects
             .remove_if(object.key(), |_, current| Arc::ptr_eq(current, object))
             .is_some()
+    }
+
+    /// After a failed upload: puts `previous` back at the key if `failed` is still the
+    /// current object there, or removes the key when there is nothing to put back.
+    pub fn replace_failed(&self, failed: &Arc<Object>, previous: Option<Arc<Object>>) {
+        match previous {
+            Some(previous) => {
+                if let Some(mut current) = self.objects.get_mut(failed.key()) {
+                    if Arc::ptr_eq(current.value(), failed) {
+                        *current.value_mut() = previous;
+                    }
+                }
+            }
+            None => {
+                self.remove_if_current(failed);
+            }
+        }
+    }
+
+    /// The persistence lock of `key` (see [`Store::release_persist_lock`]).
+    pub fn persist_lock(&self, key: &ObjectKey) -> Arc<tokio::sync::Mutex<u64>> {
+        Arc::clone(self.persist_locks.entry(key.clone()).or_default().value())
+    }
+
+    /// Drops the lock entry of `key` when no other writer holds it.
+    pub fn release_persist_lock(&self, key: &ObjectKey, lock: Arc<tokio::sync::Mutex<u64>>) {
+        self.persist_locks.remove_if(key, |_, l| {
+            Arc::ptr_eq(l, &lock) && Arc::strong_count(l) <= 2
+        });
     }
 
     /// Whether `object` is still the current one at its key.

@@ -1,0 +1,269 @@
+//! Shared helpers of the integration tests: the real `casterpak` binary on free loopback
+//! ports, real ffmpeg pushes, and raw HTTP/1.1 for requests a normal client would "fix".
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running origin. Killed on drop.
+pub struct Origin {
+    pub ingest: SocketAddr,
+    pub egress: SocketAddr,
+    pub data_dir: PathBuf,
+    pub extra: Vec<String>,
+    child: Option<Child>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Origin {
+    /// Starts the binary with a fresh data dir and `extra` flags; waits until egress answers.
+    pub fn start(extra: &[&str]) -> Origin {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("data");
+        let mut o = Origin {
+            ingest: SocketAddr::from(([127, 0, 0, 1], free_port())),
+            egress: SocketAddr::from(([127, 0, 0, 1], free_port())),
+            data_dir,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            child: None,
+            _dir: Some(dir),
+        };
+        o.spawn();
+        o
+    }
+
+    /// The folder holding the data dir (to check nothing is written beside it).
+    pub fn parent_dir(&self) -> &Path {
+        self.data_dir.parent().unwrap()
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.parent_dir().join("origin.log"))
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_casterpak"))
+            .arg("serve")
+            .arg("--ingest-addr")
+            .arg(self.ingest.to_string())
+            .arg("--egress-addr")
+            .arg(self.egress.to_string())
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(&self.extra)
+            .env("RUST_LOG", "info,casterpak=debug")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start casterpak");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if TcpStream::connect(self.egress).is_ok() && TcpStream::connect(self.ingest).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("origin did not start; log:\n{}", self.log());
+    }
+
+    /// Kills the process at once (SIGKILL: no graceful shutdown, like a crash).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the binary again on the same ports and data dir.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    /// The origin's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.parent_dir().join("origin.log")).unwrap_or_default()
+    }
+
+    pub fn egress_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.egress)
+    }
+
+    pub fn ingest_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.ingest)
+    }
+}
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            let log = self.log();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(60)..];
+            eprintln!(
+                "--- origin log (last {} lines) ---\n{}",
+                tail.len(),
+                tail.join("\n")
+            );
+        }
+    }
+}
+
+/// A child process killed on drop.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The reference LL-DASH push (`ingest-ffmpeg.md`): 2 video renditions + audio, 2 s segments,
+/// 0.5 s CMAF chunks, for `seconds` of real time.
+pub fn ffmpeg_ldash_push(origin: &Origin, name: &str, seconds: u32, extra: &[&str]) -> Killed {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-hide_banner", "-loglevel", "error", "-re"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("testsrc2=size=640x360:rate=30:duration={seconds}"),
+        ])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("sine=frequency=1000:sample_rate=48000:duration={seconds}"),
+        ])
+        .args(["-map", "0:v", "-map", "0:v", "-map", "1:a"])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-tune",
+            "zerolatency",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .args(["-g", "30", "-keyint_min", "30", "-sc_threshold", "0"])
+        .args([
+            "-b:v:0", "1500k", "-s:v:0", "640x360", "-b:v:1", "400k", "-s:v:1", "320x180",
+        ])
+        .args(["-c:a", "aac", "-b:a", "128k", "-ar", "48000"])
+        .args([
+            "-f",
+            "dash",
+            "-ldash",
+            "1",
+            "-streaming",
+            "1",
+            "-seg_duration",
+            "2",
+        ])
+        .args(["-frag_type", "duration", "-frag_duration", "0.5"])
+        .args([
+            "-use_timeline",
+            "0",
+            "-use_template",
+            "1",
+            "-window_size",
+            "5",
+            "-extra_window_size",
+            "5",
+        ])
+        .args(["-method", "PUT", "-http_persistent", "1"])
+        .args(["-utc_timing_url", &origin.egress_url("/time")])
+        .args(["-target_latency", "1.5", "-format_options", "movflags=cmaf"])
+        .args(["-adaptation_sets", "id=0,streams=v id=1,streams=a"])
+        .args(extra)
+        .arg(origin.ingest_url(&format!("/live/{name}/stream.mpd")))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    Killed(cmd.spawn().expect("ffmpeg must be installed (see README)"))
+}
+
+/// Polls `url` with GET until it answers 200 or `timeout` passes.
+pub async fn wait_for_200(client: &reqwest::Client, url: &str, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Ok(r) = client.get(url).send().await {
+            if r.status() == 200 {
+                return true;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// Sends raw bytes on a new connection and reads until the peer closes or `timeout`.
+pub fn raw_exchange(addr: SocketAddr, request: &[u8], timeout: Duration) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(timeout)).unwrap();
+    s.write_all(request).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The status code of every response in `raw` (several when pipelined).
+pub fn statuses(raw: &str) -> Vec<u16> {
+    raw.match_indices("HTTP/1.1 ")
+        .filter_map(|(i, _)| raw.get(i + 9..i + 12)?.parse().ok())
+        .collect()
+}
+
+/// Runs a command and returns (success, stderr).
+pub fn run(cmd: &mut Command) -> (bool, String) {
+    let out = cmd.output().expect("run command");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Every file under `dir`, relative, sorted.
+pub fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
