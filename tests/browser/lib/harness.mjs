@@ -45,10 +45,11 @@ export async function launchBrowser() {
 /**
  * Open the player page on `pageBase` (an origin serving /player/) for
  * `manifestUrl` and sample window.casterpak.stats() every `intervalMs` for
- * `seconds` (or until the video ended). Returns {samples, console}.
+ * at most `seconds`, stopping early when the video ended (stopWhenEnded) or
+ * `playSeconds` after the first decoded frame. Returns {samples, console}.
  */
 export async function samplePlayback(browser, {
-  pageBase, manifestUrl, engine, latency, seconds, intervalMs = 500, stopWhenEnded = true,
+  pageBase, manifestUrl, engine, latency, seconds, playSeconds = null, intervalMs = 500, stopWhenEnded = true,
 }) {
   const q = new URLSearchParams({ url: manifestUrl });
   if (engine) q.set('engine', engine);
@@ -62,10 +63,13 @@ export async function samplePlayback(browser, {
     await page.goto(`${pageBase}/player/index.html?${q}`);
     await page.waitForFunction(() => window.casterpak && window.casterpak.stats, null, { timeout: 10_000 });
     const end = Date.now() + seconds * 1000;
+    let startedAt = null;
     while (Date.now() < end) {
       const s = await page.evaluate(() => window.casterpak.stats());
       samples.push(s);
       if (stopWhenEnded && s.ended) break;
+      if (startedAt === null && s.totalVideoFrames > 0 && s.readyState >= 2) startedAt = s.wallClock;
+      if (playSeconds !== null && startedAt !== null && s.wallClock - startedAt >= playSeconds) break;
       await sleep(intervalMs);
     }
   } finally {
@@ -80,7 +84,7 @@ export async function samplePlayback(browser, {
  *   live           true: latency checks; false: VOD checks
  *   maxLatency     live: wall-clock latency bound (s) for every sample after warm-up
  *   warmupSeconds  live: seconds after playback started before latency must hold
- *   minPlayed      seconds of media that must have been played (default: half the window)
+ *   minPlayedRatio media seconds played per wall second since start (default 0.8; catches stalls)
  *   duration       VOD: media duration (s); playback must reach duration - endSlack
  *   endSlack       VOD: default 1.0 s
  * Returns {pass, failures: [string], summary: {...numbers}}.
@@ -108,7 +112,7 @@ export function judge(samples, opts) {
   const played = last.currentTime - start.currentTime;
   const wallElapsed = last.wallClock - start.wallClock;
   const frames = last.totalVideoFrames - start.totalVideoFrames;
-  const minPlayed = opts.minPlayed ?? wallElapsed * 0.5;
+  const minPlayed = wallElapsed * (opts.minPlayedRatio ?? 0.8);
   if (played < minPlayed) failures.push(`played only ${played.toFixed(2)} s of media in ${wallElapsed.toFixed(2)} s (need >= ${minPlayed.toFixed(2)} s)`);
 
   // 2. Decoded frames must account for the played time: a player that skips
@@ -173,6 +177,29 @@ export function judge(samples, opts) {
   }
 
   return { pass: failures.length === 0, failures, summary };
+}
+
+/**
+ * Wait until a live MPD is served in its steady form. ffmpeg's first two MPD
+ * versions lack availabilityTimeOffset on video and have
+ * timeShiftBufferDepth="PT0.0S"; with minimumUpdatePeriod="PT500S" a player
+ * that loaded one of those keeps it. Returns the MPD text.
+ */
+export async function waitForLiveMpd(url, timeoutMs = 30_000) {
+  const end = Date.now() + timeoutMs;
+  let last = 'no answer';
+  while (Date.now() < end) {
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(3000) });
+      const body = await res.text();
+      last = `HTTP ${res.status}, ${body.length} bytes`;
+      if (res.ok && body.includes('type="dynamic"') && /timeShiftBufferDepth="PT(?!0(\.0)?S)/.test(body)) return body;
+    } catch (e) {
+      last = e.cause ? e.cause.code || e.cause.message : e.message;
+    }
+    await sleep(250);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for a steady live MPD at ${url} (last: ${last})`);
 }
 
 /** samplePlayback + judge in one call; also returns samples for debugging. */
