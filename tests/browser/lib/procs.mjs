@@ -95,11 +95,9 @@ export async function waitForHttp(url, timeoutMs = 20_000, what = url) {
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${last})`);
 }
 
-/** The origin binary under test: $CASTERPAK_BIN, else target/debug/casterpak. */
+/** The origin binary under test: $CASTERPAK_BIN (absolute or relative to the repo root), else target/debug/casterpak. */
 export function originBinary() {
-  return process.env.CASTERPAK_BIN
-    ? path.resolve(process.env.CASTERPAK_BIN)
-    : path.join(REPO_ROOT, 'target/debug/casterpak');
+  return path.resolve(REPO_ROOT, process.env.CASTERPAK_BIN || 'target/debug/casterpak');
 }
 
 /**
