@@ -25,7 +25,13 @@
   };
 
   function recordError(source, type, details, fatal) {
-    state.errors.push({ time: Date.now() / 1000, source, type, details: String(details), fatal: !!fatal });
+    // Where the playhead and the media were when it happened: lets a reader
+    // tell a skipped start gap from a hole in the middle.
+    const bufferedStart = video.buffered.length ? video.buffered.start(0) : null;
+    state.errors.push({
+      time: Date.now() / 1000, source, type, details: String(details), fatal: !!fatal,
+      currentTime: video.currentTime, bufferedStart,
+    });
     if (fatal) state.fatal = true;
     renderErrors();
   }
@@ -102,7 +108,8 @@
     hls.on(Hls.Events.ERROR, (_event, data) => {
       const what = data.response && data.response.code ? ` ${data.response.code}` : '';
       const url = (data.frag && data.frag.url) || (data.context && data.context.url) || '';
-      recordError('hlsjs', data.type, `${data.details}${what} ${url}`.trim(), data.fatal);
+      const reason = data.reason ? ` (${data.reason})` : '';
+      recordError('hlsjs', data.type, `${data.details}${what} ${url}${reason}`.trim(), data.fatal);
     });
     hls.loadSource(url);
     hls.attachMedia(video);

@@ -95,10 +95,11 @@ export function judge(samples, opts) {
   const last = samples[samples.length - 1];
   if (!last) return { pass: false, failures: ['no samples'], summary: {} };
 
-  // 1. No error events at all, fatal or not.
-  if (last.errors.length > 0) {
-    const shown = last.errors.slice(0, 5).map((e) => `${e.fatal ? 'FATAL ' : ''}${e.source} ${e.type}: ${e.details}`);
-    failures.push(`${last.errors.length} error event(s): ${shown.join(' | ')}`);
+  // 1. No error events at all, fatal or not (one narrow exception, below).
+  const errors = last.errors.filter((e) => !isStartGapSkip(e));
+  if (errors.length > 0) {
+    const shown = errors.slice(0, 5).map((e) => `${e.fatal ? 'FATAL ' : ''}${e.source} ${e.type}: ${e.details}`);
+    failures.push(`${errors.length} error event(s): ${shown.join(' | ')}`);
   }
 
   // Playback "starts" at the first sample with a decoded frame; everything is
@@ -142,7 +143,8 @@ export function judge(samples, opts) {
     framesDecoded: frames,
     framesExpected: Math.round(expectedFrames),
     droppedFrames: last.droppedVideoFrames,
-    errors: last.errors.length,
+    errors: errors.length,
+    toleratedStartGapSkips: last.errors.length - errors.length,
   };
 
   if (live) {
@@ -200,6 +202,22 @@ export async function waitForLiveMpd(url, timeoutMs = 30_000) {
     await sleep(250);
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for a steady live MPD at ${url} (last: ${last})`);
+}
+
+/**
+ * hls.js reports skipping the tiny gap before the first buffered media as a
+ * non-fatal "bufferSeekOverHole": AAC priming makes audio start 1024 samples
+ * (21 ms at 48 kHz) before video, so the buffered range starts at 0.021 and
+ * the playhead at 0 sits in front of it. Whether the event fires depends on
+ * timing. Tolerate exactly that: a skip of <= 0.15 s from a position before
+ * any buffered media. A hole in the middle of the media still fails.
+ */
+function isStartGapSkip(e) {
+  if (e.fatal || !e.details.startsWith('bufferSeekOverHole')) return false;
+  const m = /seeking from ([\d.]+) to ([\d.]+)/.exec(e.details);
+  if (!m || e.bufferedStart === null || e.bufferedStart === undefined) return false;
+  const from = parseFloat(m[1]), to = parseFloat(m[2]);
+  return to - from <= 0.15 && from < e.bufferedStart;
 }
 
 /** samplePlayback + judge in one call; also returns samples for debugging. */
