@@ -10,6 +10,10 @@ export const LIVE_FPS = 30;
  * ingest, egress: base URLs of the origin's two listeners
  * pageBase:       where /player/index.html is served (default: egress)
  * windowSeconds:  seconds that must hold the latency bound after warm-up
+ * manifest, engine: what to play, relative to the stream (default stream.mpd
+ *                 with dash.js; e.g. an HLS playlist with 'hlsjs'), once the
+ *                 pushed MPD is steady
+ * pushExtraArgs:  more ffmpeg output options (e.g. ['-hls_playlist', '1'])
  * whileLive:      optional async ({manifestUrl}) => any, run after playback while
  *                 ffmpeg still pushes; its result is returned as `extra`
  * Returns the verdict of judge() plus {mpd, pushLog}.
@@ -17,14 +21,14 @@ export const LIVE_FPS = 30;
 export async function runLiveDashCase(browser, {
   ingest, egress, pageBase = egress, name = 'live/browser',
   windowSeconds = 20, warmupSeconds = 5, maxLatency = 2.0, latency = null, engine = 'dashjs',
-  whileLive = null,
+  manifest = 'stream.mpd', pushExtraArgs = [], whileLive = null,
 }) {
-  const push = startLiveDashPush({ ingest, egress, name, fps: LIVE_FPS });
+  const push = startLiveDashPush({ ingest, egress, name, fps: LIVE_FPS, extraArgs: pushExtraArgs });
   try {
-    const manifestUrl = `${egress}/${name}/stream.mpd`;
+    const manifestUrl = `${egress}/${name}/${manifest}`;
     let mpd;
     try {
-      mpd = await waitForLiveMpd(manifestUrl);
+      mpd = await waitForLiveMpd(`${egress}/${name}/stream.mpd`);
     } catch (e) {
       throw new Error(`${e.message}\n--- ffmpeg log tail ---\n${push.log()}`);
     }
