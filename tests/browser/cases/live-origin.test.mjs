@@ -6,7 +6,7 @@
 // matching the played time, and wall-clock latency under 2.0 s.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { describe as verdictLine, launchBrowser } from '../lib/harness.mjs';
+import { launchBrowser, summarize } from '../lib/harness.mjs';
 import { runLiveDashCase } from '../lib/live.mjs';
 import { killAll, startOrigin } from '../lib/procs.mjs';
 
@@ -61,7 +61,7 @@ describe('live LL-DASH through the casterpak origin', { timeout: 180_000 }, () =
         return { manifestUrl, listed };
       },
     });
-    console.log(`casterpak live: ${verdictLine(v)}`);
+    console.log(`casterpak live: ${summarize(v)}`);
     console.log(`page listed from /streams: ${listed || '(not listed)'}`);
     if (!v.pass) console.log(`--- casterpak log tail ---\n${origin.child.log()}`);
     assert.ok(v.pass, v.failures.join('\n'));

@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { describe as verdictLine, launchBrowser } from '../lib/harness.mjs';
+import { launchBrowser, summarize } from '../lib/harness.mjs';
 import { runLiveDashCase } from '../lib/live.mjs';
 import { killAll, tempDir } from '../lib/procs.mjs';
 import { startStaticServer } from '../lib/static-server.mjs';
@@ -34,7 +34,7 @@ describe('live LL-DASH on the Node stand-in origin', { timeout: 240_000 }, () =>
     const origin = await startStandinOrigin({ mode: 'chunked' });
     origins.push(origin);
     const v = await runLiveDashCase(browser, { ...origin, pageBase: pages.url });
-    console.log(`stand-in chunked: ${verdictLine(v)}`);
+    console.log(`stand-in chunked: ${summarize(v)}`);
     assert.ok(v.pass, v.failures.join('\n'));
     assert.ok(v.summary.windowSeconds >= 19, `judged only ${v.summary.windowSeconds} s`);
   });
@@ -43,7 +43,7 @@ describe('live LL-DASH on the Node stand-in origin', { timeout: 240_000 }, () =>
     const origin = await startStandinOrigin({ mode: 'complete' });
     origins.push(origin);
     const v = await runLiveDashCase(browser, { ...origin, pageBase: pages.url, windowSeconds: 12 });
-    console.log(`stand-in complete-only: ${verdictLine(v)}`);
+    console.log(`stand-in complete-only: ${summarize(v)}`);
     assert.equal(v.pass, false, 'the harness passed a live stream that is not delivered chunked');
   });
 });

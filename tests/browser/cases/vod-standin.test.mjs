@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { describe as verdictLine, launchBrowser, playAndJudge } from '../lib/harness.mjs';
+import { launchBrowser, playAndJudge, summarize } from '../lib/harness.mjs';
 import { killAll, makeDashVod, makeHlsVod, tempDir } from '../lib/procs.mjs';
 import { startStaticServer } from '../lib/static-server.mjs';
 
@@ -40,7 +40,7 @@ describe('VOD on a static stand-in server', { timeout: 180_000 }, () => {
       { pageBase: srv.url, manifestUrl: `${srv.url}${manifest}`, engine, seconds: SECONDS + 8 },
       { fps: FPS, duration: SECONDS },
     );
-    console.log(`${manifest} ${engine || 'auto'} ${Object.keys(faults || {}).join(',')}: ${verdictLine(verdict)}`);
+    console.log(`${manifest} ${engine || 'auto'} ${Object.keys(faults || {}).join(',')}: ${summarize(verdict)}`);
     return verdict;
   }
 

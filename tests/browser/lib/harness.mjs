@@ -224,11 +224,18 @@ function isStartGapSkip(e) {
 export async function playAndJudge(browser, playOpts, judgeOpts) {
   const { samples, console: consoleLines } = await samplePlayback(browser, playOpts);
   const verdict = judge(samples, judgeOpts);
+  // An exception thrown in the page (player.js or a player library) is a bug
+  // even when playback looks fine.
+  const exceptions = consoleLines.filter((l) => l.startsWith('pageerror:'));
+  if (exceptions.length > 0) {
+    verdict.failures.push(`${exceptions.length} uncaught exception(s) in the page: ${exceptions.slice(0, 3).join(' | ')}`);
+    verdict.pass = false;
+  }
   return { ...verdict, samples, console: consoleLines };
 }
 
 /** One line per verdict for the test log. */
-export function describe(verdict) {
+export function summarize(verdict) {
   return `${verdict.pass ? 'PASS' : 'FAIL'} ${JSON.stringify(verdict.summary)}` +
     (verdict.failures.length ? `\n  - ${verdict.failures.join('\n  - ')}` : '');
 }
