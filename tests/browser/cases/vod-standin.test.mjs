@@ -67,6 +67,33 @@ describe('VOD on a static stand-in server', { timeout: 180_000 }, () => {
     assert.ok(v.pass, v.failures.join('\n'));
   });
 
+  it('the page lists GET /streams as play links, and shows (none) without it', async () => {
+    const listing = { streams: [
+      { name: 'live/a', state: 'live', manifests: [{ kind: 'dash', url: '/live/a/stream.mpd' }, { kind: 'llhls', url: '/live/a/master.m3u8' }] },
+      { name: 'live/b', state: 'ended', manifests: [{ kind: 'hls', url: '/live/b/master.m3u8' }] },
+    ] };
+    const withList = tempDir('streams');
+    fs.writeFileSync(path.join(withList, 'streams'), JSON.stringify(listing));
+    for (const [root, expected] of [[withList, [
+      '/live/a/stream.mpd dashjs', '/live/a/master.m3u8 hlsjs', '/live/b/master.m3u8 hlsjs']], [dir, []]]) {
+      const srv = await startStaticServer({ root });
+      servers.push(srv);
+      const page = await browser.context.newPage();
+      await page.goto(`${srv.url}/player/`);
+      if (expected.length) await page.waitForSelector('#streams a', { timeout: 5000 }).catch(() => {});
+      else await page.waitForTimeout(1000);   // give a (wrong) list the time to appear
+      const links = await page.$$eval('#streams a', (as) => as.map((a) => {
+        const q = new URL(a.href).searchParams;
+        return `${q.get('url')} ${q.get('engine')}`;
+      }));
+      const text = await page.textContent('#streams');
+      await page.close();
+      assert.deepEqual(links, expected);
+      if (expected.length === 0) assert.equal(text.trim(), '(none)');
+    }
+    fs.rmSync(withList, { recursive: true, force: true });
+  });
+
   // ---- must fail ----
 
   it('must fail: dash.js with a video segment answering 404', async () => {
