@@ -1,0 +1,295 @@
+// casterpak player page.
+//
+// index.html?url=<manifest>[&engine=dashjs|hlsjs|native][&latency=<seconds>]
+//
+// Plays one manifest with dash.js (.mpd), hls.js (.m3u8) or the browser's own
+// <video src> (engine=native), shows what a person (and the browser tests)
+// need to judge playback, and lists the origin's streams from GET /streams.
+//
+// window.casterpak.stats() is the contract with tests/browser: keep its
+// field names stable.
+'use strict';
+
+(function () {
+  const params = new URLSearchParams(location.search);
+  const video = document.getElementById('video');
+
+  const state = {
+    engine: null,
+    url: null,
+    errors: [],        // every error event, fatal or not (hls.js hides damage in non-fatal ones)
+    fatal: false,
+    dash: null,        // dashjs MediaPlayer
+    hls: null,         // Hls instance
+    mpd: null,         // {dynamic, ast (epoch s), periodStart (s)} from the last MPD dash.js loaded
+  };
+
+  function recordError(source, type, details, fatal) {
+    // Where the playhead and the media were when it happened: lets a reader
+    // tell a skipped start gap from a hole in the middle.
+    const bufferedStart = video.buffered.length ? video.buffered.start(0) : null;
+    state.errors.push({
+      time: Date.now() / 1000, source, type, details: String(details), fatal: !!fatal,
+      currentTime: video.currentTime, bufferedStart,
+    });
+    if (fatal) state.fatal = true;
+    renderErrors();
+  }
+
+  // The <video> element's own errors (decode errors, unsupported source) are
+  // always fatal for playback, whatever engine feeds it.
+  video.addEventListener('error', () => {
+    const e = video.error;
+    recordError('video', 'media', e ? `code ${e.code}: ${e.message}` : 'unknown', true);
+  });
+
+  function engineFor(url, wanted) {
+    if (wanted) return wanted;
+    const path = new URL(url, location.href).pathname;
+    if (path.endsWith('.mpd')) return 'dashjs';
+    if (path.endsWith('.m3u8')) return 'hlsjs';
+    return 'native';
+  }
+
+  function epochSeconds(v) {
+    if (v instanceof Date) return v.getTime() / 1000;
+    if (typeof v === 'string') return Date.parse(v) / 1000;
+    return null;
+  }
+
+  function startDash(url, latency) {
+    const player = dashjs.MediaPlayer().create();
+    const streaming = { liveCatchup: { enabled: true } };
+    // Without &latency= the MPD's ServiceDescription/Latency@target drives the delay.
+    // Low-latency mode switches itself on from availabilityTimeComplete="false".
+    if (latency > 0) streaming.delay = { liveDelay: latency };
+    player.updateSettings({ streaming });
+
+    const E = dashjs.MediaPlayer.events;
+    player.on(E.ERROR, (e) => {
+      const err = e.error || {};
+      // 27 = a media segment could not be loaded; dash.js carries on after it.
+      recordError('dashjs', 'error', `${err.code}: ${err.message}`, err.code !== 27);
+    });
+    player.on(E.PLAYBACK_ERROR, (e) => recordError('dashjs', 'playbackError', e.error && e.error.message || e.error, true));
+    // dash.js retries failed requests silently and raises an error only when
+    // all retries failed; count every failed HTTP response, as hls.js does.
+    player.on(E.METRIC_ADDED, (e) => {
+      if (e.metric === 'HttpList' && e.value && e.value.responsecode >= 400) {
+        recordError('dashjs', 'http', `${e.value.responsecode} ${e.value.url}`, false);
+      }
+    });
+    // Presentation time 0 is at availabilityStartTime (+ Period@start) for
+    // ffmpeg's live MPDs, which gives the wall-clock latency independently of
+    // dash.js's own clock synchronisation.
+    player.on(E.MANIFEST_LOADED, (e) => {
+      const m = e.data;
+      if (!m) return;
+      const periods = m.Period_asArray || m.Period || [];
+      const first = Array.isArray(periods) ? periods[0] : periods;
+      state.mpd = {
+        dynamic: m.type === 'dynamic',
+        ast: epochSeconds(m.availabilityStartTime),
+        periodStart: first && typeof first.start === 'number' ? first.start : 0,
+      };
+    });
+    player.initialize(video, url, true);
+    state.dash = player;
+  }
+
+  function startHls(url, latency) {
+    if (!Hls.isSupported()) {
+      recordError('hlsjs', 'unsupported', 'MediaSource is not available', true);
+      return;
+    }
+    const config = { lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5 };
+    if (latency > 0) config.liveSyncDuration = latency;
+    const hls = new Hls(config);
+    hls.on(Hls.Events.ERROR, (_event, data) => {
+      const what = data.response && data.response.code ? ` ${data.response.code}` : '';
+      const url = (data.frag && data.frag.url) || (data.context && data.context.url) || '';
+      const reason = data.reason ? ` (${data.reason})` : '';
+      recordError('hlsjs', data.type, `${data.details}${what} ${url}${reason}`.trim(), data.fatal);
+    });
+    hls.loadSource(url);
+    hls.attachMedia(video);
+    state.hls = hls;
+  }
+
+  function startNative(url) {
+    video.src = url;
+  }
+
+  function hlsIsLive() {
+    const hls = state.hls;
+    const details = hls.latestLevelDetails ||
+      (hls.levels && hls.levels[hls.currentLevel] && hls.levels[hls.currentLevel].details);
+    return !!(details && details.live);
+  }
+
+  // Seconds between now and the moment the frame on screen was captured,
+  // or null when the stream gives no way to know.
+  function wallClockLatency() {
+    const now = Date.now() / 1000;
+    if (state.dash && state.mpd && state.mpd.dynamic && state.mpd.ast !== null) {
+      return now - (state.mpd.ast + state.mpd.periodStart + video.currentTime);
+    }
+    if (state.hls && hlsIsLive() && state.hls.playingDate) {
+      return now - state.hls.playingDate.getTime() / 1000;   // from #EXT-X-PROGRAM-DATE-TIME
+    }
+    if (state.engine === 'native' && video.getStartDate && video.duration === Infinity) {
+      const start = video.getStartDate().getTime();
+      if (!Number.isNaN(start)) return now - (start / 1000 + video.currentTime);
+    }
+    return null;
+  }
+
+  function playerLatency() {
+    if (state.dash && state.dash.isReady() && state.dash.isDynamic()) {
+      const l = state.dash.getCurrentLiveLatency();
+      return Number.isFinite(l) ? l : null;
+    }
+    if (state.hls && hlsIsLive() && Number.isFinite(state.hls.latency)) return state.hls.latency;
+    return null;
+  }
+
+  function bufferedRanges() {
+    const out = [];
+    for (let i = 0; i < video.buffered.length; i++) out.push([video.buffered.start(i), video.buffered.end(i)]);
+    return out;
+  }
+
+  function bufferAhead() {
+    const t = video.currentTime;
+    for (const [s, e] of bufferedRanges()) if (s <= t + 0.1 && t <= e) return e - t;
+    return 0;
+  }
+
+  function stats() {
+    const q = video.getVideoPlaybackQuality ? video.getVideoPlaybackQuality() : {};
+    return {
+      engine: state.engine,
+      url: state.url,
+      wallClock: Date.now() / 1000,
+      currentTime: video.currentTime,
+      duration: Number.isFinite(video.duration) ? video.duration : null,
+      buffered: bufferedRanges(),
+      bufferLength: bufferAhead(),
+      totalVideoFrames: q.totalVideoFrames ?? null,
+      droppedVideoFrames: q.droppedVideoFrames ?? null,
+      errors: state.errors.slice(),
+      fatal: state.fatal,
+      latencyWallClock: wallClockLatency(),
+      latencyPlayer: playerLatency(),
+      targetLatency: state.dash && state.dash.isReady() && state.dash.isDynamic() ? state.dash.getTargetLiveDelay() : null,
+      lowLatencyMode: state.dash ? state.dash.getLowLatencyModeEnabled() : null,
+      playbackRate: video.playbackRate,
+      readyState: video.readyState,
+      paused: video.paused,
+      ended: video.ended,
+    };
+  }
+
+  // ---- display ----------------------------------------------------------
+
+  function fmt(v, digits = 2) {
+    if (v === null || v === undefined) return '-';
+    if (typeof v === 'number') return v.toFixed(digits);
+    return String(v);
+  }
+
+  function renderStats() {
+    const s = stats();
+    const rows = [
+      ['engine', s.engine || '-'],
+      ['url', s.url || '-'],
+      ['latency (wall clock)', fmt(s.latencyWallClock) + ' s'],
+      ['latency (player)', fmt(s.latencyPlayer) + ' s'],
+      ['target latency', fmt(s.targetLatency) + ' s'],
+      ['low-latency mode', fmt(s.lowLatencyMode)],
+      ['current time', fmt(s.currentTime, 3) + ' s'],
+      ['buffer ahead', fmt(s.bufferLength) + ' s'],
+      ['buffered ranges', s.buffered.map(([a, b]) => `${a.toFixed(2)}-${b.toFixed(2)}`).join(', ') || '-'],
+      ['frames decoded / dropped', `${fmt(s.totalVideoFrames, 0)} / ${fmt(s.droppedVideoFrames, 0)}`],
+      ['playback rate', fmt(s.playbackRate, 3)],
+      ['ready state', s.readyState + (s.paused ? ' (paused)' : '') + (s.ended ? ' (ended)' : '')],
+    ];
+    const body = document.querySelector('#stats tbody');
+    body.replaceChildren(...rows.map(([k, v]) => {
+      const tr = document.createElement('tr');
+      for (const text of [k, v]) {
+        const td = document.createElement('td');
+        td.textContent = text;
+        tr.appendChild(td);
+      }
+      return tr;
+    }));
+  }
+
+  function renderErrors() {
+    const box = document.getElementById('errors');
+    box.textContent = state.errors.length === 0 ? '(none)' : state.errors.map((e) =>
+      `${new Date(e.time * 1000).toISOString().slice(11, 23)} ${e.fatal ? 'FATAL ' : ''}${e.source} ${e.type}: ${e.details}`).join('\n');
+  }
+
+  function playLink(url, engine) {
+    const q = new URLSearchParams({ url });
+    if (engine) q.set('engine', engine);
+    return '?' + q.toString();
+  }
+
+  // GET /streams is optional: on any failure the list just stays empty.
+  async function refreshStreams() {
+    const list = document.getElementById('streams');
+    let streams = [];
+    try {
+      const res = await fetch('/streams', { cache: 'no-store' });
+      if (res.ok) streams = (await res.json()).streams || [];
+    } catch (_) { /* no /streams here */ }
+    if (streams.length === 0) {
+      list.replaceChildren(Object.assign(document.createElement('li'), { textContent: '(none)' }));
+      return;
+    }
+    list.replaceChildren(...streams.map((s) => {
+      const li = document.createElement('li');
+      if (s.state === 'ended') li.className = 'ended';
+      li.append(`${s.name} (${s.state}): `);
+      for (const m of s.manifests || []) {
+        const a = document.createElement('a');
+        a.href = playLink(m.url, m.kind === 'dash' ? 'dashjs' : 'hlsjs');
+        a.textContent = m.kind;
+        li.append(a, ' ');
+      }
+      return li;
+    }));
+  }
+
+  // ---- start ------------------------------------------------------------
+
+  const form = document.getElementById('open');
+  for (const name of ['url', 'engine', 'latency']) {
+    if (params.get(name)) form.elements[name].value = params.get(name);
+  }
+
+  const url = params.get('url');
+  if (url) {
+    const latency = parseFloat(params.get('latency'));
+    state.url = new URL(url, location.href).href;
+    state.engine = engineFor(state.url, params.get('engine'));
+    video.muted = true;   // muted autoplay is allowed without a user gesture
+    try {
+      if (state.engine === 'dashjs') startDash(state.url, latency);
+      else if (state.engine === 'hlsjs') startHls(state.url, latency);
+      else startNative(state.url);
+    } catch (e) {
+      recordError(state.engine, 'exception', e && e.message || e, true);
+    }
+    video.play().catch(() => { /* dash.js/hls.js start playback themselves once data is there */ });
+  }
+
+  window.casterpak = { stats };
+  setInterval(renderStats, 500);
+  renderStats();
+  refreshStreams();
+  setInterval(refreshStreams, 5000);
+})();
