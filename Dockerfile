@@ -1,0 +1,29 @@
+# casterpak: multi-stage build mirroring the README's install and build steps.
+FROM rust:1-bookworm AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY src ./src
+COPY examples ./examples
+COPY tests ./tests
+RUN cargo build --release --locked --bin casterpak
+
+FROM node:20-bookworm-slim AS player
+WORKDIR /player
+COPY player/package.json player/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY player/ ./
+
+FROM debian:bookworm-slim
+RUN useradd --system --home /data casterpak && mkdir -p /data /srv/casterpak && chown casterpak /data
+COPY --from=build /src/target/release/casterpak /usr/local/bin/casterpak
+COPY --from=player /player /srv/casterpak/player
+USER casterpak
+WORKDIR /srv/casterpak
+ENV CASTERPAK_INGEST_ADDR=0.0.0.0:5000 \
+    CASTERPAK_EGRESS_ADDR=0.0.0.0:5001 \
+    CASTERPAK_DATA_DIR=/data \
+    CASTERPAK_PLAYER_DIR=/srv/casterpak/player
+VOLUME /data
+EXPOSE 5000 5001
+ENTRYPOINT ["casterpak"]
+CMD ["serve"]
