@@ -56,7 +56,10 @@ fn args() -> Args {
 }
 
 fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
 }
 
 struct Origin {
@@ -113,7 +116,12 @@ impl Origin {
             .rsplit_once(')')
             .map(|(_, r)| r.split_whitespace().collect())
             .unwrap_or_default();
-        let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
         // Fields after the command: state is index 0, utime is 11, stime is 12.
         let cpu = (ticks(11) + ticks(12)) as f64 / 100.0;
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -189,7 +197,9 @@ async fn reader(
     let mut signalled = false;
     while let Some(frame) = body.frame().await {
         let Ok(frame) = frame else { break };
-        let Ok(data) = frame.into_data() else { continue };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
         got += data.len() as u64;
         let now = Instant::now();
         while next < milestones.len() && got >= milestones[next] {
@@ -212,11 +222,19 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i]
 }
 
-async fn run_once(bin: &PathBuf, readers: usize, segments: &[Bytes], init: &Bytes) -> (f64, f64, f64, f64, u64, usize) {
+async fn run_once(
+    bin: &PathBuf,
+    readers: usize,
+    segments: &[Bytes],
+    init: &Bytes,
+) -> (f64, f64, f64, f64, u64, usize) {
     let origin = Origin::start(bin);
     let client = reqwest::Client::new();
     client
-        .put(format!("http://{}/live/bench/init-stream0.m4s", origin.ingest))
+        .put(format!(
+            "http://{}/live/bench/init-stream0.m4s",
+            origin.ingest
+        ))
         .body(init.clone())
         .send()
         .await
@@ -246,7 +264,9 @@ async fn run_once(bin: &PathBuf, readers: usize, segments: &[Bytes], init: &Byte
         let write_times = Arc::new(Mutex::new(Vec::with_capacity(milestones.len())));
         let mut parts = plan.iter().flatten();
         let first = parts.next().unwrap();
-        up.write_all(format!("{:x}\r\n", first.len()).as_bytes()).await.unwrap();
+        up.write_all(format!("{:x}\r\n", first.len()).as_bytes())
+            .await
+            .unwrap();
         up.write_all(first).await.unwrap();
         up.write_all(b"\r\n").await.unwrap();
         write_times.lock().unwrap().push(Instant::now());
@@ -272,7 +292,9 @@ async fn run_once(bin: &PathBuf, readers: usize, segments: &[Bytes], init: &Byte
             let due = t0 + Duration::from_secs_f64(CMAF_CHUNK_SECS * i as f64);
             tokio::time::sleep_until(due.into()).await;
             for part in burst {
-                up.write_all(format!("{:x}\r\n", part.len()).as_bytes()).await.unwrap();
+                up.write_all(format!("{:x}\r\n", part.len()).as_bytes())
+                    .await
+                    .unwrap();
                 up.write_all(part).await.unwrap();
                 up.write_all(b"\r\n").await.unwrap();
                 write_times.lock().unwrap().push(Instant::now());
@@ -285,7 +307,9 @@ async fn run_once(bin: &PathBuf, readers: usize, segments: &[Bytes], init: &Byte
             // Milestone 0 (styp) was received before pacing began: skip it.
             for (k, a) in arrived.iter().enumerate().skip(1) {
                 match a {
-                    Some(a) => delays.push(a.saturating_duration_since(writes[k]).as_secs_f64() * 1000.0),
+                    Some(a) => {
+                        delays.push(a.saturating_duration_since(writes[k]).as_secs_f64() * 1000.0)
+                    }
                     None => missing += 1,
                 }
             }
@@ -309,14 +333,20 @@ fn main() {
     let dir = PathBuf::from("tests/fixtures/cmaf");
     let init = Bytes::from(std::fs::read(dir.join("ffmpeg_ldash_640x360_init.m4s")).unwrap());
     let all: Vec<Bytes> = (2..=4)
-        .map(|n| Bytes::from(std::fs::read(dir.join(format!("ffmpeg_ldash_640x360_seg{n}.m4s"))).unwrap()))
+        .map(|n| {
+            Bytes::from(
+                std::fs::read(dir.join(format!("ffmpeg_ldash_640x360_seg{n}.m4s"))).unwrap(),
+            )
+        })
         .collect();
     let segments: Vec<Bytes> = all.iter().cycle().take(a.segments).cloned().collect();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
-    println!("| readers | p50 ms | p99 ms | max ms | origin CPU s | origin peak RSS MiB | missing |");
+    println!(
+        "| readers | p50 ms | p99 ms | max ms | origin CPU s | origin peak RSS MiB | missing |"
+    );
     println!("|---:|---:|---:|---:|---:|---:|---:|");
     for &n in &a.readers {
         let (p50, p99, max, cpu, hwm, missing) = rt.block_on(run_once(&a.bin, n, &segments, &init));
