@@ -26,6 +26,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_http::cors::{Any, CorsLayer};
+use tracing::Instrument;
 
 use crate::config::Config;
 use crate::live::Registry;
@@ -166,11 +167,12 @@ impl Server {
                         .keep_alive(true)
                         .serve_connection(TokioIo::new(stream), svc);
                     let conn = graceful.watch(conn);
+                    let span = tracing::info_span!("ingest", %peer);
                     tokio::spawn(async move {
                         if let Err(e) = conn.await {
-                            tracing::debug!(%peer, error = %e, "ingest connection ended");
+                            tracing::debug!(error = %e, "ingest connection ended");
                         }
-                    });
+                    }.instrument(span));
                 }
                 accepted = self.egress.accept() => {
                     let Some((stream, peer)) = accepted_or_backoff(accepted).await else { continue };
@@ -187,11 +189,12 @@ impl Server {
                         .serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc))
                         .into_owned();
                     let conn = graceful.watch(conn);
+                    let span = tracing::info_span!("egress", %peer);
                     tokio::spawn(async move {
                         if let Err(e) = conn.await {
-                            tracing::debug!(%peer, error = %e, "egress connection ended");
+                            tracing::debug!(error = %e, "egress connection ended");
                         }
-                    });
+                    }.instrument(span));
                 }
             }
         }
