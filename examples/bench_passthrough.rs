@@ -28,12 +28,12 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 const HTTP_CHUNK: usize = 32 * 1024;
-const CMAF_CHUNK_SECS: f64 = 0.5;
 
 struct Args {
     readers: Vec<usize>,
     segments: usize,
     bin: PathBuf,
+    fixture: String,
 }
 
 fn args() -> Args {
@@ -41,6 +41,7 @@ fn args() -> Args {
         readers: vec![1, 100, 1000],
         segments: 3,
         bin: PathBuf::from("target/release/casterpak"),
+        fixture: "ffmpeg_ldash_640x360".into(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -49,6 +50,7 @@ fn args() -> Args {
             "--readers" => a.readers = v.split(',').filter_map(|s| s.parse().ok()).collect(),
             "--segments" => a.segments = v.parse().unwrap_or(3),
             "--bin" => a.bin = PathBuf::from(v),
+            "--fixture" => a.fixture = v,
             other => panic!("unknown flag {other}"),
         }
     }
@@ -143,30 +145,38 @@ impl Drop for Origin {
 }
 
 /// One segment cut into what ffmpeg would write: the `styp` first, then per CMAF chunk a
-/// burst of HTTP chunks of at most 32 KiB.
-fn bursts(segment: &Bytes) -> Vec<Vec<Bytes>> {
+/// burst of HTTP chunks of at most 32 KiB, each burst due when its chunk's last sample has
+/// been captured (seconds after the segment start, from tfdt/trun and the timescale).
+fn bursts(segment: &Bytes, timescale: u32) -> Vec<(f64, Vec<Bytes>)> {
     let mut scanner = BoxScanner::new();
     let mut events = Vec::new();
     scanner.feed(segment, &mut events).unwrap();
     scanner.finish(&mut events).unwrap();
-    let mut out = Vec::new();
-    let mut first = true;
-    for e in events {
-        let ScanEvent::Chunk(c) = e else { continue };
-        let mut start = c.offset as usize;
-        if first {
-            // styp alone at the segment boundary, as ffmpeg sends it.
-            out.push(vec![segment.slice(0..24)]);
-            start = 24;
-            first = false;
-        }
+    let chunks: Vec<_> = events
+        .into_iter()
+        .filter_map(|e| match e {
+            ScanEvent::Chunk(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    let Some(first) = chunks.first() else {
+        return Vec::new();
+    };
+    let first_end = first.decode_time + first.duration;
+    let secs = |ticks: u64| ticks as f64 / f64::from(timescale.max(1));
+    // styp alone at the segment boundary, as ffmpeg sends it.
+    let mut out = vec![(0.0, vec![segment.slice(0..24)])];
+    for (i, c) in chunks.iter().enumerate() {
+        let start = if i == 0 { 24 } else { c.offset as usize };
         let chunk = segment.slice(start..c.end() as usize);
-        out.push(
+        let due = secs((c.decode_time + c.duration).saturating_sub(first_end));
+        out.push((
+            due,
             chunk
                 .chunks(HTTP_CHUNK)
                 .map(|p| chunk.slice_ref(p))
                 .collect(),
-        );
+        ));
     }
     out
 }
@@ -227,6 +237,7 @@ async fn run_once(
     readers: usize,
     segments: &[Bytes],
     init: &Bytes,
+    timescale: u32,
 ) -> (f64, f64, f64, f64, u64, usize) {
     let origin = Origin::start(bin);
     let client = reqwest::Client::new();
@@ -244,10 +255,10 @@ async fn run_once(
     let mut missing = 0usize;
     for (n, segment) in segments.iter().enumerate() {
         let path = format!("/live/bench/chunk-stream0-{:05}.m4s", n + 1);
-        let plan = bursts(segment);
+        let plan = bursts(segment, timescale);
         let mut milestones = Vec::new();
         let mut end = 0u64;
-        for burst in &plan {
+        for (_, burst) in &plan {
             for part in burst {
                 end += part.len() as u64;
                 milestones.push(end);
@@ -262,7 +273,7 @@ async fn run_once(
         );
         up.write_all(head.as_bytes()).await.unwrap();
         let write_times = Arc::new(Mutex::new(Vec::with_capacity(milestones.len())));
-        let mut parts = plan.iter().flatten();
+        let mut parts = plan.iter().flat_map(|(_, b)| b);
         let first = parts.next().unwrap();
         up.write_all(format!("{:x}\r\n", first.len()).as_bytes())
             .await
@@ -286,10 +297,10 @@ async fn run_once(
         for _ in 0..readers {
             rx.recv().await;
         }
-        // Real-time pace: one CMAF chunk every 0.5 s.
+        // Real-time pace: each CMAF chunk when its last sample would have been captured.
         let t0 = Instant::now();
-        for (i, burst) in plan.iter().enumerate().skip(1) {
-            let due = t0 + Duration::from_secs_f64(CMAF_CHUNK_SECS * i as f64);
+        for (at, burst) in plan.iter().skip(1) {
+            let due = t0 + Duration::from_secs_f64(*at);
             tokio::time::sleep_until(due.into()).await;
             for part in burst {
                 up.write_all(format!("{:x}\r\n", part.len()).as_bytes())
@@ -331,15 +342,15 @@ async fn run_once(
 fn main() {
     let a = args();
     let dir = PathBuf::from("tests/fixtures/cmaf");
-    let init = Bytes::from(std::fs::read(dir.join("ffmpeg_ldash_640x360_init.m4s")).unwrap());
+    let init = Bytes::from(std::fs::read(dir.join(format!("{}_init.m4s", a.fixture))).unwrap());
     let all: Vec<Bytes> = (2..=4)
-        .map(|n| {
-            Bytes::from(
-                std::fs::read(dir.join(format!("ffmpeg_ldash_640x360_seg{n}.m4s"))).unwrap(),
-            )
-        })
+        .map(|n| Bytes::from(std::fs::read(dir.join(format!("{}_seg{n}.m4s", a.fixture))).unwrap()))
         .collect();
     let segments: Vec<Bytes> = all.iter().cycle().take(a.segments).cloned().collect();
+    let timescale = match casterpak::cmaf::scan_init(&init) {
+        Some(Ok(info)) => info.tracks[0].timescale,
+        _ => panic!("fixture init segment has no readable moov"),
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -349,7 +360,8 @@ fn main() {
     );
     println!("|---:|---:|---:|---:|---:|---:|---:|");
     for &n in &a.readers {
-        let (p50, p99, max, cpu, hwm, missing) = rt.block_on(run_once(&a.bin, n, &segments, &init));
+        let (p50, p99, max, cpu, hwm, missing) =
+            rt.block_on(run_once(&a.bin, n, &segments, &init, timescale));
         println!(
             "| {n} | {p50:.2} | {p99:.2} | {max:.2} | {cpu:.2} | {:.1} | {missing} |",
             hwm as f64 / 1024.0
