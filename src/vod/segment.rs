@@ -152,6 +152,9 @@ pub fn plan(index: &MovieIndex, variant: Variant, d: i64, clip: Clip) -> Result<
         }
     }
     let first = first.ok_or(PlanError::Empty)?;
+    if clip_start.is_some_and(|s| s >= to_90k(r.end_pt, ts_r)) {
+        return Err(PlanError::Empty);
+    }
     let origin = if clip_start.is_some() { pt90(first) } else { 0 };
     if let Some(e) = clip_end {
         if pt90(first) >= e {
