@@ -1,0 +1,167 @@
+//! The MP4 sample index against an independent demuxer (`shiguredo_mp4`) on every fixture,
+//! and against hostile (mutated, truncated) `moov` boxes.
+
+#[path = "vod_common.rs"]
+mod common;
+
+use std::path::Path;
+
+use casterpak::vod::index::{box_header, index_moov, IndexError, MovieIndex, Track};
+use shiguredo_mp4::demux::{Input, Mp4FileDemuxer};
+
+/// The `moov` box bytes of a file (top-level walk).
+fn moov_of(data: &[u8]) -> &[u8] {
+    let mut pos = 0usize;
+    while pos < data.len() {
+        let (kind, _, size) = box_header(&data[pos..]).expect("box header");
+        let size = size.unwrap_or((data.len() - pos) as u64) as usize;
+        if &kind == b"moov" {
+            return &data[pos..pos + size];
+        }
+        pos += size;
+    }
+    panic!("no moov");
+}
+
+fn index_file(path: &Path) -> (Vec<u8>, MovieIndex) {
+    let data = std::fs::read(path).unwrap();
+    let idx = index_moov(moov_of(&data), data.len() as u64).unwrap();
+    (data, idx)
+}
+
+/// (offset, size, dts, cto, keyframe) per track id, from shiguredo_mp4.
+fn oracle(data: &[u8]) -> std::collections::HashMap<u32, Vec<(u64, u32, u64, i64, bool)>> {
+    let mut demuxer = Mp4FileDemuxer::new();
+    demuxer.handle_input(Input { position: 0, data });
+    let mut out: std::collections::HashMap<u32, Vec<_>> = Default::default();
+    while let Some(s) = demuxer.next_sample().unwrap() {
+        out.entry(s.track.track_id).or_default().push((
+            s.data_offset,
+            s.data_size as u32,
+            s.timestamp,
+            s.composition_time_offset.unwrap_or(0),
+            s.keyframe,
+        ));
+    }
+    out
+}
+
+fn compare(name: &str, t: &Track, want: &[(u64, u32, u64, i64, bool)]) {
+    assert_eq!(t.samples.len(), want.len(), "{name} track {}", t.track_id);
+    for (i, (s, w)) in t.samples.iter().zip(want).enumerate() {
+        let got = (s.offset, s.size, s.dts, i64::from(s.cto), s.sync);
+        assert_eq!(got, *w, "{name} track {} sample {i}", t.track_id);
+    }
+}
+
+#[test]
+fn index_matches_shiguredo_mp4_on_every_fixture() {
+    let fx = common::fixtures();
+    let mut files: Vec<std::path::PathBuf> = common::SUPPORTED
+        .iter()
+        .map(|(n, _, _)| fx.join(n))
+        .collect();
+    for r in ["clip_360p.mp4", "clip_540p.mp4", "clip_720p.mp4"] {
+        files.push(common::samples_dir().join(r));
+    }
+    for path in files {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let (data, idx) = index_file(&path);
+        let want = oracle(&data);
+        let mut seen = 0;
+        for t in idx.tracks() {
+            compare(&name, t, &want[&t.track_id]);
+            seen += 1;
+        }
+        assert!(seen >= 1, "{name}");
+    }
+}
+
+#[test]
+fn index_facts_of_the_fixtures() {
+    let fx = common::fixtures();
+    let (_, idx) = index_file(&fx.join("faststart.mp4"));
+    let v = idx.video.as_ref().unwrap();
+    assert_eq!((v.width, v.height), (320, 180));
+    assert!(v.codec_string.starts_with("avc1."), "{}", v.codec_string);
+    assert!((v.frame_rate - 25.0).abs() < 1e-9);
+    // B-frames: the edit list moves the first displayed frame to presentation time 0.
+    assert_eq!(v.pt(0), 0);
+    let a = idx.audio.as_ref().unwrap();
+    assert_eq!(a.codec_string, "mp4a.40.2");
+    // AAC priming: the first frame presents before 0.
+    assert!(a.pt(0) < 0);
+    let (_, idx) = index_file(&fx.join("hevc_hvc1.mp4"));
+    assert!(idx
+        .video
+        .as_ref()
+        .unwrap()
+        .codec_string
+        .starts_with("hvc1.1.6.L"));
+    let (_, idx) = index_file(&fx.join("hevc_hev1.mp4"));
+    assert!(idx
+        .video
+        .as_ref()
+        .unwrap()
+        .codec_string
+        .starts_with("hev1."));
+    let (_, idx) = index_file(&fx.join("two_audio.mp4"));
+    assert_eq!(
+        idx.audio.as_ref().unwrap().track_id,
+        2,
+        "first audio track by default"
+    );
+    let (_, idx) = index_file(&fx.join("audio_only.mp4"));
+    assert!(idx.video.is_none());
+}
+
+#[test]
+fn truncated_file_is_corrupt_not_a_panic() {
+    let data = std::fs::read(common::samples_dir().join("clip_360p.mp4")).unwrap();
+    let moov = moov_of(&data);
+    // The file is cut after the moov: samples point past its end.
+    let err = index_moov(moov, (data.len() / 2) as u64).unwrap_err();
+    assert!(matches!(err, IndexError::Corrupt { .. }), "{err}");
+    assert!(err.to_string().contains("sample"), "{err}");
+    // A moov cut anywhere never panics.
+    for cut in (0..moov.len()).step_by(7) {
+        let _ = index_moov(&moov[..cut], data.len() as u64);
+    }
+}
+
+/// Deterministic mutation fuzzing of a real moov: random bytes and big counts must give
+/// errors or a bounded index, never a panic or a huge allocation.
+#[test]
+fn mutated_moov_never_panics() {
+    let data = std::fs::read(common::samples_dir().join("clip_360p.mp4")).unwrap();
+    let moov = moov_of(&data).to_vec();
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut ok = 0;
+    for _ in 0..3000 {
+        let mut m = moov.clone();
+        for _ in 0..(1 + next() % 4) {
+            let pos = (next() as usize) % m.len();
+            m[pos] = match next() % 3 {
+                0 => 0xFF,
+                1 => 0x00,
+                _ => next() as u8,
+            };
+        }
+        if let Ok(idx) = index_moov(&m, data.len() as u64) {
+            ok += 1;
+            for t in idx.tracks() {
+                assert!(t.samples.len() as u64 <= casterpak::vod::index::MAX_SAMPLES);
+                for s in &t.samples {
+                    assert!(s.offset + u64::from(s.size) <= data.len() as u64);
+                }
+            }
+        }
+    }
+    assert!(ok > 0, "some mutations are harmless");
+}
