@@ -160,6 +160,16 @@ pub struct Vod {
     disk: Option<Arc<DiskCache>>,
     input: Option<Arc<DiskCache>>,
     sweep_interval: Duration,
+    produced: std::sync::atomic::AtomicU64,
+}
+
+/// Counters of a [`Vod`] (for logs, metrics and tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VodStats {
+    /// Playlists and segments packaged (memory and disk cache misses).
+    pub produced: u64,
+    /// Sample indexes currently cached in memory.
+    pub indexes: u64,
 }
 
 impl std::fmt::Debug for Vod {
@@ -218,7 +228,16 @@ impl Vod {
             disk,
             input,
             sweep_interval: Duration::from_secs(cfg.sweep_interval_secs),
+            produced: Default::default(),
         })
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> VodStats {
+        VodStats {
+            produced: self.produced.load(std::sync::atomic::Ordering::Relaxed),
+            indexes: self.indexes.entry_count(),
+        }
     }
 
     /// How often the server should call [`Vod::sweep`].
@@ -316,6 +335,8 @@ impl Vod {
                         return Ok(b);
                     }
                 }
+                self.produced
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let body = self.produce(&route, &opts, &files).await?;
                 if let Some(disk) = &self.disk {
                     disk.put(&key, body.clone()).await;
