@@ -155,6 +155,14 @@ pub enum IndexError {
 /// `file_size` is the size of the whole file in bytes; every sample must lie inside it.
 /// Errors: see [`IndexError`].
 pub fn index_moov(moov: &[u8], file_size: u64) -> Result<MovieIndex, IndexError> {
+    // mp4-atom has no `stz2`: rewrite it as the equivalent `stsz` first (rare in practice).
+    let rewritten;
+    let moov = if moov.windows(4).any(|w| w == b"stz2") {
+        rewritten = rewrite_boxes(moov, &mut stz2_to_stsz)?;
+        &rewritten[..]
+    } else {
+        moov
+    };
     let mut buf = moov;
     let moov = Moov::decode(&mut buf).map_err(|source| IndexError::Decode {
         box_path: "moov",
@@ -510,5 +518,170 @@ pub fn box_header(buf: &[u8]) -> Option<([u8; 4], u64, Option<u64>)> {
             Some((kind, 16, Some(u64::from_be_bytes(b))))
         }
         s => Some((kind, 8, Some(u64::from(s)))),
+    }
+}
+
+/// Container boxes on the path to the sample tables.
+const CONTAINERS: [&[u8; 4]; 5] = [b"moov", b"trak", b"mdia", b"minf", b"stbl"];
+
+/// Re-serialises a sequence of boxes, descending into [`CONTAINERS`] and letting `f`
+/// replace any other box (`f(kind, body)` returns the new *whole* box, or `None` to keep
+/// it). Sizes of the ancestors are recomputed. Errors: a box overrunning its parent.
+pub fn rewrite_boxes(
+    buf: &[u8],
+    f: &mut dyn FnMut(&[u8; 4], &[u8]) -> Result<Option<Vec<u8>>, IndexError>,
+) -> Result<Vec<u8>, IndexError> {
+    let bad = |reason: String| IndexError::Corrupt {
+        track_id: 0,
+        box_path: "moov",
+        sample: None,
+        reason,
+    };
+    let mut out = Vec::with_capacity(buf.len());
+    let mut pos = 0usize;
+    while pos < buf.len() {
+        let (kind, hlen, size) =
+            box_header(&buf[pos..]).ok_or_else(|| bad(format!("truncated box header at {pos}")))?;
+        let size = size.unwrap_or((buf.len() - pos) as u64);
+        let end = usize::try_from(size)
+            .ok()
+            .and_then(|s| pos.checked_add(s))
+            .filter(|&e| e <= buf.len() && size >= hlen)
+            .ok_or_else(|| {
+                bad(format!(
+                    "box {} at {pos} overruns its parent",
+                    String::from_utf8_lossy(&kind)
+                ))
+            })?;
+        let body = &buf[pos + hlen as usize..end];
+        if CONTAINERS.contains(&&kind) {
+            let inner = rewrite_boxes(body, f)?;
+            push_box(&mut out, &kind, &inner);
+        } else if let Some(new) = f(&kind, body)? {
+            out.extend_from_slice(&new);
+        } else {
+            out.extend_from_slice(&buf[pos..end]);
+        }
+        pos = end;
+    }
+    Ok(out)
+}
+
+fn push_box(out: &mut Vec<u8>, kind: &[u8; 4], body: &[u8]) {
+    let total = body.len() as u64 + 8;
+    if let Ok(t) = u32::try_from(total) {
+        out.extend_from_slice(&t.to_be_bytes());
+        out.extend_from_slice(kind);
+    } else {
+        out.extend_from_slice(&1u32.to_be_bytes());
+        out.extend_from_slice(kind);
+        out.extend_from_slice(&(total + 8).to_be_bytes());
+    }
+    out.extend_from_slice(body);
+}
+
+/// `stz2` (ISO/IEC 14496-12 8.7.3.3: 4-, 8- or 16-bit sizes) as the equivalent `stsz`.
+fn stz2_to_stsz(kind: &[u8; 4], body: &[u8]) -> Result<Option<Vec<u8>>, IndexError> {
+    if kind != b"stz2" {
+        return Ok(None);
+    }
+    let bad = |reason: String| IndexError::Corrupt {
+        track_id: 0,
+        box_path: "stbl/stz2",
+        sample: None,
+        reason,
+    };
+    if body.len() < 12 {
+        return Err(bad("truncated".into()));
+    }
+    let field = body[7];
+    let count = u32::from_be_bytes([body[8], body[9], body[10], body[11]]);
+    if u64::from(count) > MAX_SAMPLES {
+        return Err(bad(format!("{count} samples (limit {MAX_SAMPLES})")));
+    }
+    let need = match field {
+        4 => (count as usize).div_ceil(2),
+        8 => count as usize,
+        16 => count as usize * 2,
+        other => return Err(bad(format!("field_size {other}"))),
+    };
+    let table = &body[12..];
+    if table.len() < need {
+        return Err(bad(format!(
+            "{count} entries need {need} bytes, {} present",
+            table.len()
+        )));
+    }
+    let mut sizes = Vec::with_capacity(count as usize * 4 + 12);
+    sizes.extend_from_slice(&[0, 0, 0, 0]); // version, flags
+    sizes.extend_from_slice(&0u32.to_be_bytes()); // sample_size 0: a table follows
+    sizes.extend_from_slice(&count.to_be_bytes());
+    for i in 0..count as usize {
+        let v: u32 = match field {
+            4 => {
+                let b = table[i / 2];
+                u32::from(if i % 2 == 0 { b >> 4 } else { b & 0x0F })
+            }
+            8 => u32::from(table[i]),
+            _ => u32::from(u16::from_be_bytes([table[2 * i], table[2 * i + 1]])),
+        };
+        sizes.extend_from_slice(&v.to_be_bytes());
+    }
+    let mut out = Vec::with_capacity(sizes.len() + 8);
+    push_box(&mut out, b"stsz", &sizes);
+    Ok(Some(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn moov_of(data: &[u8]) -> &[u8] {
+        let mut pos = 0usize;
+        loop {
+            let (kind, _, size) = box_header(&data[pos..]).unwrap();
+            let size = size.unwrap() as usize;
+            if &kind == b"moov" {
+                return &data[pos..pos + size];
+            }
+            pos += size;
+        }
+    }
+
+    /// `stsz` -> `stz2` (16-bit) as a writer would; the index must not change.
+    fn stsz_to_stz2(kind: &[u8; 4], body: &[u8]) -> Result<Option<Vec<u8>>, IndexError> {
+        if kind != b"stsz" {
+            return Ok(None);
+        }
+        let count = u32::from_be_bytes([body[8], body[9], body[10], body[11]]);
+        let mut b = vec![0, 0, 0, 0, 0, 0, 0, 16];
+        b.extend_from_slice(&count.to_be_bytes());
+        for i in 0..count as usize {
+            let s = u32::from_be_bytes(body[12 + 4 * i..16 + 4 * i].try_into().unwrap());
+            b.extend_from_slice(&u16::try_from(s).unwrap().to_be_bytes());
+        }
+        let mut out = Vec::new();
+        push_box(&mut out, b"stz2", &b);
+        Ok(Some(out))
+    }
+
+    #[test]
+    fn stz2_gives_the_same_index_as_stsz() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/clip_360p.mp4");
+        let data = std::fs::read(path).unwrap();
+        let moov = moov_of(&data);
+        let with_stz2 = rewrite_boxes(moov, &mut stsz_to_stz2).unwrap();
+        assert!(with_stz2.len() < moov.len());
+        let a = index_moov(moov, data.len() as u64).unwrap();
+        let b = index_moov(&with_stz2, data.len() as u64).unwrap();
+        for (x, y) in a.tracks().zip(b.tracks()) {
+            assert_eq!(x.samples, y.samples);
+        }
+        // A short stz2 table is refused, not read past.
+        let mut cut = with_stz2.clone();
+        let at = cut.windows(4).position(|w| w == b"stz2").unwrap();
+        let count = u32::from_be_bytes(cut[at + 12..at + 16].try_into().unwrap());
+        cut[at + 12..at + 16].copy_from_slice(&(count + 1000).to_be_bytes());
+        assert!(index_moov(&cut, data.len() as u64).is_err());
     }
 }

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
+
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
 use super::cache::{digest, DiskCache};
@@ -214,11 +215,19 @@ async fn read_local(path: PathBuf, rel: String, range: Range<u64>) -> Result<Byt
         source: std::io::Error::other("range too large"),
     })?;
     tokio::task::spawn_blocking(move || {
-        use std::os::unix::fs::FileExt;
-        let f = std::fs::File::open(&path)?;
-        let mut buf = BytesMut::zeroed(len);
-        f.read_exact_at(&mut buf, range.start)?;
-        Ok(buf.freeze())
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = std::fs::File::open(&path)?;
+        f.seek(SeekFrom::Start(range.start))?;
+        // Read into spare capacity (no zero-fill pass over the buffer).
+        let mut buf = Vec::with_capacity(len);
+        f.take(len as u64).read_to_end(&mut buf)?;
+        if buf.len() != len {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("file ended {} bytes early", len - buf.len()),
+            ));
+        }
+        Ok(Bytes::from(buf))
     })
     .await
     .map_err(|e| SourceError::Io {
