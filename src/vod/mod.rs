@@ -47,6 +47,14 @@ pub const PLAYLIST_CACHE_CONTROL: &str = "public, max-age=86400";
 pub const SEGMENT_CACHE_CONTROL: &str = "public, max-age=604800";
 /// Largest gap between sample byte ranges read with one request, in bytes.
 const READ_GAP: u64 = 256 * 1024;
+/// A blocking thread keeps its read buffer between segments up to this capacity, in bytes.
+const SCRATCH_KEEP: usize = 64 << 20;
+
+thread_local! {
+    /// Per-blocking-thread read buffer for local sources: reused, so a segment request does
+    /// not fault in fresh pages for its sample data.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 /// One answer of [`Vod::respond`].
 #[derive(Debug, Clone)]
@@ -422,20 +430,58 @@ impl Vod {
                             number: *number,
                             count: plan.segments.len(),
                         })?;
-                let data = self.read_samples(f, &asset.index, seg).await?;
                 let asset2 = asset.clone();
                 let plan2 = plan.clone();
                 let seg2 = seg.clone();
                 let number = *number;
-                let out = tokio::task::spawn_blocking(move || {
-                    segment::mux(&asset2.index, &plan2, number, &seg2, &data)
-                })
-                .await
-                .map_err(|e| VodError::Internal(e.to_string()))?
-                .map_err(|source| VodError::Mux {
+                let mux_err = |source| VodError::Mux {
                     asset: f.rel.clone(),
                     source,
-                })?;
+                };
+                let join_err = |e: tokio::task::JoinError| VodError::Internal(e.to_string());
+                let out = if let Some(path) = self.source.local_path(f) {
+                    // Local: read into this blocking thread's scratch buffer and mux there.
+                    let path = path.to_owned();
+                    let rel = f.rel.clone();
+                    tokio::task::spawn_blocking(move || {
+                        SCRATCH.with(|cell| {
+                            let mut buf = cell.borrow_mut();
+                            buf.clear();
+                            let ranges = segment::byte_ranges(&asset2.index, &seg2, READ_GAP);
+                            let spans = source::read_ranges_blocking(&path, &ranges, &mut buf)
+                                .map_err(|e| VodError::Source {
+                                    asset: rel.clone(),
+                                    source: SourceError::Io {
+                                        path: rel.clone(),
+                                        source: e,
+                                    },
+                                })?;
+                            let data = SampleData {
+                                chunks: spans.iter().map(|(o, r)| (*o, &buf[r.clone()])).collect(),
+                            };
+                            let out = segment::mux(&asset2.index, &plan2, number, &seg2, &data);
+                            drop(data);
+                            if buf.capacity() > SCRATCH_KEEP {
+                                *buf = Vec::new();
+                            }
+                            Ok::<_, VodError>(out)
+                        })
+                    })
+                    .await
+                    .map_err(join_err)??
+                    .map_err(mux_err)?
+                } else {
+                    let chunks = self.read_samples(f, &asset.index, seg).await?;
+                    tokio::task::spawn_blocking(move || {
+                        let data = SampleData {
+                            chunks: chunks.iter().map(|(o, b)| (*o, &b[..])).collect(),
+                        };
+                        segment::mux(&asset2.index, &plan2, number, &seg2, &data)
+                    })
+                    .await
+                    .map_err(join_err)?
+                    .map_err(mux_err)?
+                };
                 Ok(Bytes::from(out))
             }
         }
@@ -639,7 +685,7 @@ impl Vod {
         f: &SourceFile,
         index: &MovieIndex,
         seg: &segment::SegmentPlan,
-    ) -> Result<SampleData, VodError> {
+    ) -> Result<Vec<(u64, Bytes)>, VodError> {
         let ranges = segment::byte_ranges(index, seg, READ_GAP);
         let mut chunks = Vec::with_capacity(ranges.len());
         for r in ranges {
@@ -658,7 +704,7 @@ impl Vod {
                 }
             }
         }
-        Ok(SampleData { chunks })
+        Ok(chunks)
     }
 }
 

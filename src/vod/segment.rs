@@ -16,8 +16,6 @@
 
 use std::ops::Range;
 
-use bytes::Bytes;
-
 use super::codec::Codec;
 use super::csmil::Variant;
 use super::index::{MovieIndex, Track, TrackKind};
@@ -326,12 +324,12 @@ pub fn byte_ranges(index: &MovieIndex, seg: &SegmentPlan, max_gap: u64) -> Vec<R
 
 /// Sample data read for one segment: each entry is a file range start and its bytes.
 #[derive(Debug, Clone, Default)]
-pub struct SampleData {
+pub struct SampleData<'a> {
     /// (file offset, bytes), sorted by offset, non-overlapping.
-    pub chunks: Vec<(u64, Bytes)>,
+    pub chunks: Vec<(u64, &'a [u8])>,
 }
 
-impl SampleData {
+impl SampleData<'_> {
     /// The bytes of `[offset, offset + size)`, if they were read.
     pub fn get(&self, offset: u64, size: u32) -> Option<&[u8]> {
         let i = self
@@ -378,7 +376,7 @@ pub fn mux(
     plan: &Plan,
     number: u32,
     seg: &SegmentPlan,
-    data: &SampleData,
+    data: &SampleData<'_>,
 ) -> Result<Vec<u8>, MuxError> {
     let video = index.video.as_ref().filter(|_| plan.video);
     let audio = index.audio.as_ref().filter(|_| plan.audio);
@@ -400,25 +398,26 @@ pub fn mux(
         vunits.reserve(seg.video.len());
         for i in seg.video.clone() {
             let s = &v.samples[i];
-            let mut buf = Vec::new();
-            ts::annexb::to_annexb(&v.codec, fetch(v, i)?, s.sync, &mut buf).map_err(|reason| {
-                MuxError {
+            let mut pieces = Vec::with_capacity(16);
+            let len = ts::annexb::to_annexb_pieces(&v.codec, fetch(v, i)?, s.sync, &mut pieces)
+                .map_err(|reason| MuxError {
                     track_id: v.track_id,
                     sample: i,
                     offset: s.offset,
                     reason,
-                }
-            })?;
+                })?;
             vunits.push(PesUnit {
                 es: Es::Video,
                 pts: out_ts(to_90k(v.pt(i), v.timescale), plan.origin),
                 dts: out_ts(to_90k(v.shifted_dts(i), v.timescale), plan.origin),
                 keyframe: s.sync,
-                data: buf,
+                pieces,
+                len,
             });
         }
     }
-    let mut aunits = Vec::new();
+    // ADTS headers first (the PES pieces borrow them).
+    let mut adts = Vec::new();
     if let Some(a) = audio {
         let Codec::Aac {
             object_type,
@@ -433,27 +432,38 @@ pub fn mux(
                 reason: "audio codec is not AAC".into(),
             });
         };
-        let mut i = seg.audio.start;
-        while i < seg.audio.end {
-            let pts = out_ts(to_90k(a.pt(i), a.timescale), plan.origin);
-            let mut buf = Vec::new();
-            let mut n = 0;
-            while i < seg.audio.end && n < AAC_FRAMES_PER_PES {
-                let s = &a.samples[i];
-                if !buf.is_empty() && buf.len() + s.size as usize + 7 > 0xFFFF - 32 {
-                    break;
-                }
-                let frame = fetch(a, i)?;
-                let h = ts::adts::header(object_type, freq_index, channels, frame.len()).map_err(
+        adts.reserve(seg.audio.len());
+        for i in seg.audio.clone() {
+            let s = &a.samples[i];
+            adts.push(
+                ts::adts::header(object_type, freq_index, channels, s.size as usize).map_err(
                     |reason| MuxError {
                         track_id: a.track_id,
                         sample: i,
                         offset: s.offset,
                         reason,
                     },
-                )?;
-                buf.extend_from_slice(&h);
-                buf.extend_from_slice(frame);
+                )?,
+            );
+        }
+    }
+    let mut aunits = Vec::new();
+    if let Some(a) = audio {
+        let mut i = seg.audio.start;
+        while i < seg.audio.end {
+            let pts = out_ts(to_90k(a.pt(i), a.timescale), plan.origin);
+            let mut pieces = Vec::with_capacity(2 * AAC_FRAMES_PER_PES);
+            let mut len = 0usize;
+            let mut n = 0;
+            while i < seg.audio.end && n < AAC_FRAMES_PER_PES {
+                let s = &a.samples[i];
+                if len > 0 && len + s.size as usize + 7 > 0xFFFF - 32 {
+                    break;
+                }
+                let frame = fetch(a, i)?;
+                pieces.push(&adts[i - seg.audio.start][..]);
+                pieces.push(frame);
+                len += 7 + frame.len();
                 n += 1;
                 i += 1;
             }
@@ -462,7 +472,8 @@ pub fn mux(
                 pts,
                 dts: pts,
                 keyframe: video.is_none() && aunits.is_empty(),
-                data: buf,
+                pieces,
+                len,
             });
         }
     }

@@ -161,6 +161,14 @@ impl Source {
         }
     }
 
+    /// The canonical local path of an opened file (local sources only).
+    pub fn local_path<'f>(&self, f: &'f SourceFile) -> Option<&'f Path> {
+        match &f.loc {
+            Loc::Path(p) => Some(p),
+            Loc::Url { .. } => None,
+        }
+    }
+
     /// Forgets cached metadata of a remote file (after a mismatch).
     pub async fn invalidate(&self, rel: &str) {
         if let Source::Http(h) = self {
@@ -238,6 +246,34 @@ async fn read_local(path: PathBuf, rel: String, range: Range<u64>) -> Result<Byt
         path: rel,
         source: e,
     })
+}
+
+/// Reads `ranges` of a local file, appending them to `buf` (a reused scratch buffer, so
+/// no fresh pages per request); returns each range's file offset and position in `buf`.
+/// Blocking. Errors: I/O errors, or a file shorter than a range.
+pub fn read_ranges_blocking(
+    path: &Path,
+    ranges: &[Range<u64>],
+    buf: &mut Vec<u8>,
+) -> std::io::Result<Vec<(u64, Range<usize>)>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    let mut out = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        let len = r.end.saturating_sub(r.start);
+        f.seek(SeekFrom::Start(r.start))?;
+        let start = buf.len();
+        buf.reserve(usize::try_from(len).map_err(std::io::Error::other)?);
+        (&mut f).take(len).read_to_end(buf)?;
+        if (buf.len() - start) as u64 != len {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("file ended inside range {r:?}"),
+            ));
+        }
+        out.push((r.start, start..buf.len()));
+    }
+    Ok(out)
 }
 
 /// `bytes START-END/TOTAL` -> (start, end inclusive, total).

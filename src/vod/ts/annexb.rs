@@ -10,16 +10,19 @@
 use super::super::codec::Codec;
 
 const START: [u8; 4] = [0, 0, 0, 1];
+const AUD_H264: [u8; 6] = [0, 0, 0, 1, 0x09, 0xF0];
+const AUD_HEVC: [u8; 7] = [0, 0, 0, 1, 0x46, 0x01, 0x50];
 
-/// Appends the Annex B form of one video sample to `out`.
+/// Appends the Annex B form of one video sample to `out` as borrowed pieces (start codes,
+/// parameter sets, NAL units of `sample`); returns the total length in bytes.
 ///
 /// Errors: a reason (with the byte position) when a NAL length runs past the sample.
-pub fn to_annexb(
-    codec: &Codec,
-    sample: &[u8],
+pub fn to_annexb_pieces<'a>(
+    codec: &'a Codec,
+    sample: &'a [u8],
     keyframe: bool,
-    out: &mut Vec<u8>,
-) -> Result<(), String> {
+    out: &mut Vec<&'a [u8]>,
+) -> Result<usize, String> {
     let (hevc, length_size, params) = match codec {
         Codec::H264 {
             length_size,
@@ -71,16 +74,16 @@ pub fn to_annexb(
         }
         pos += len;
     }
-    out.reserve(sample.len() + 64);
-    if hevc {
-        out.extend_from_slice(&[0, 0, 0, 1, 0x46, 0x01, 0x50]);
-    } else {
-        out.extend_from_slice(&[0, 0, 0, 1, 0x09, 0xF0]);
-    }
+    let mut total = 0usize;
+    let mut push = |p: &'a [u8], out: &mut Vec<&'a [u8]>| {
+        total += p.len();
+        out.push(p);
+    };
+    push(if hevc { &AUD_HEVC[..] } else { &AUD_H264[..] }, out);
     if (keyframe || is_irap) && !has_params {
         for p in params {
-            out.extend_from_slice(&START);
-            out.extend_from_slice(p);
+            push(&START, out);
+            push(p, out);
         }
     }
     let mut pos = 0usize;
@@ -98,8 +101,24 @@ pub fn to_annexb(
         if (hevc && t == 35) || (!hevc && t == 9) {
             continue;
         }
-        out.extend_from_slice(&START);
-        out.extend_from_slice(nal);
+        push(&START, out);
+        push(nal, out);
+    }
+    Ok(total)
+}
+
+/// Appends the Annex B form of one video sample to `out` (a copying form of
+/// [`to_annexb_pieces`]).
+pub fn to_annexb(
+    codec: &Codec,
+    sample: &[u8],
+    keyframe: bool,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    let mut pieces = Vec::new();
+    to_annexb_pieces(codec, sample, keyframe, &mut pieces)?;
+    for p in pieces {
+        out.extend_from_slice(p);
     }
     Ok(())
 }

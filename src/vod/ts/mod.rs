@@ -47,8 +47,11 @@ pub struct Program {
 }
 
 /// One PES packet to write: an access unit (video) or several ADTS frames (audio).
+///
+/// The payload is a list of borrowed pieces (start codes, parameter sets, NAL units, ADTS
+/// headers and AAC frames) copied once, straight into the transport packets.
 #[derive(Debug, Clone)]
-pub struct PesUnit {
+pub struct PesUnit<'a> {
     /// Stream.
     pub es: Es,
     /// Presentation time, 90 kHz ticks.
@@ -57,8 +60,10 @@ pub struct PesUnit {
     pub dts: u64,
     /// Keyframe (sets `random_access_indicator`).
     pub keyframe: bool,
-    /// The elementary stream bytes (Annex B access unit or ADTS frames).
-    pub data: Vec<u8>,
+    /// The elementary stream bytes (Annex B access unit or ADTS frames), in pieces.
+    pub pieces: Vec<&'a [u8]>,
+    /// Total length of `pieces` in bytes.
+    pub len: usize,
 }
 
 impl Program {
@@ -73,8 +78,8 @@ impl Program {
 
 /// Writes one complete segment: PAT, PMT, then `units` in the given order (the caller
 /// sorts them by DTS). `segment_number` is 1-based and sets the PSI continuity counters.
-pub fn mux_segment(program: Program, units: &[PesUnit], segment_number: u32) -> Vec<u8> {
-    let payload: usize = units.iter().map(|u| u.data.len() + 19).sum();
+pub fn mux_segment(program: Program, units: &[PesUnit<'_>], segment_number: u32) -> Vec<u8> {
+    let payload: usize = units.iter().map(|u| u.len + 19).sum();
     let mut out = Vec::with_capacity((payload / 184 + 4 + units.len()) * PACKET);
     let psi_cc = ((segment_number.wrapping_sub(1)) & 0x0F) as u8;
     write_section(&mut out, 0, psi_cc, &psi::pat_section());
@@ -107,7 +112,7 @@ pub fn mux_segment(program: Program, units: &[PesUnit], segment_number: u32) -> 
         .zip(&headers)
         .map(|(u, h)| {
             let first_cap = PAYLOAD_CAP - first_af_len(u, pcr_es);
-            natural_packets(h.len() + u.data.len(), first_cap)
+            natural_packets(h.len() + u.len, first_cap)
         })
         .collect();
     for es in [Es::Video, Es::Audio] {
@@ -119,7 +124,7 @@ pub fn mux_segment(program: Program, units: &[PesUnit], segment_number: u32) -> 
             .sum();
         let pad = (16 - total % 16) % 16;
         if let Some(last) = units.iter().rposition(|u| u.es == es) {
-            let len = headers[last].len() + units[last].data.len();
+            let len = headers[last].len() + units[last].len;
             if pad > 0 && len >= counts[last] + pad {
                 counts[last] += pad;
             }
@@ -139,7 +144,7 @@ pub fn mux_segment(program: Program, units: &[PesUnit], segment_number: u32) -> 
             pcr,
             u.keyframe,
             h,
-            &u.data,
+            &u.pieces,
             n,
         );
     }
@@ -156,7 +161,7 @@ fn pid(es: Es) -> u16 {
 }
 
 /// Adaptation field bytes the first packet of `u` needs at least.
-fn first_af_len(u: &PesUnit, pcr_es: Es) -> usize {
+fn first_af_len(u: &PesUnit<'_>, pcr_es: Es) -> usize {
     if u.es == pcr_es {
         8 // length, flags, 6-byte PCR
     } else if u.keyframe {
@@ -175,10 +180,10 @@ fn natural_packets(len: usize, first_cap: usize) -> usize {
 }
 
 /// PES header (2.4.3.6, table 2-21) with PTS, and DTS when it differs.
-fn pes_header(u: &PesUnit) -> Vec<u8> {
+fn pes_header(u: &PesUnit<'_>) -> Vec<u8> {
     let with_dts = u.dts != u.pts;
     let hdr_data_len: usize = if with_dts { 10 } else { 5 };
-    let total = 3 + hdr_data_len + u.data.len();
+    let total = 3 + hdr_data_len + u.len;
     let pes_len = if total > 0xFFFF { 0 } else { total as u16 };
     let stream_id = match u.es {
         Es::Video => 0xE0,
@@ -230,10 +235,14 @@ fn write_pes(
     pcr: Option<u64>,
     rai: bool,
     header: &[u8],
-    data: &[u8],
+    pieces: &[&[u8]],
     packets: usize,
 ) {
-    let total = header.len() + data.len();
+    let total = header.len() + pieces.iter().map(|p| p.len()).sum::<usize>();
+    // Cursor over header ++ pieces.
+    let mut piece = 0usize;
+    let mut at = 0usize;
+    let mut in_header = true;
     let mut sent = 0usize;
     for k in 0..packets {
         let first = k == 0;
@@ -286,18 +295,27 @@ fn write_pes(
                 out.extend(std::iter::repeat_n(0xFF, af_len - used));
             }
         }
-        // Payload from the virtual concatenation header ++ data.
-        let end = sent + take;
-        if sent < header.len() {
-            let h_end = end.min(header.len());
-            out.extend_from_slice(&header[sent..h_end]);
-            if end > header.len() {
-                out.extend_from_slice(&data[..end - header.len()]);
+        // Payload from the virtual concatenation header ++ pieces.
+        let mut need = take;
+        while need > 0 {
+            let src: &[u8] = if in_header { header } else { pieces[piece] };
+            let n = need.min(src.len() - at);
+            out.extend_from_slice(&src[at..at + n]);
+            at += n;
+            need -= n;
+            if at == src.len() {
+                at = 0;
+                if in_header {
+                    in_header = false;
+                } else {
+                    piece += 1;
+                }
+                while !in_header && piece < pieces.len() && pieces[piece].is_empty() {
+                    piece += 1;
+                }
             }
-        } else {
-            out.extend_from_slice(&data[sent - header.len()..end - header.len()]);
         }
-        sent = end;
+        sent += take;
     }
     debug_assert_eq!(sent, total);
 }
@@ -307,13 +325,26 @@ mod tests {
     use super::*;
     use mpeg2ts::ts::{ReadTsPacket, TsPacketReader, TsPayload};
 
-    fn unit(es: Es, pts: u64, dts: u64, len: usize, keyframe: bool) -> PesUnit {
+    static DATA: [u8; 8192] = {
+        let mut d = [0u8; 8192];
+        let mut i = 0;
+        while i < 8192 {
+            d[i] = (i % 251) as u8;
+            i += 1;
+        }
+        d
+    };
+
+    fn unit(es: Es, pts: u64, dts: u64, len: usize, keyframe: bool) -> PesUnit<'static> {
+        // Two pieces to exercise the cursor across piece boundaries.
+        let cut = len / 3;
         PesUnit {
             es,
             pts,
             dts,
             keyframe,
-            data: (0..len).map(|i| (i % 251) as u8).collect(),
+            pieces: vec![&DATA[..cut], &[], &DATA[cut..len]],
+            len,
         }
     }
 
@@ -345,6 +376,7 @@ mod tests {
         let mut ccs: std::collections::HashMap<u16, Vec<u8>> = Default::default();
         let mut pes_ts = Vec::new();
         let mut first_pcr = None;
+        let mut payloads: Vec<(u16, Vec<u8>)> = Vec::new();
         while let Some(p) = reader.read_ts_packet().unwrap() {
             let pid = p.header.pid.as_u16();
             if n == 0 {
@@ -370,12 +402,20 @@ mod tests {
                     first_pcr.get_or_insert(pcr.as_u64());
                 }
             }
-            if let Some(TsPayload::PesStart(pes)) = &p.payload {
-                pes_ts.push((
-                    pid,
-                    pes.header.pts.map(|t| t.as_u64()),
-                    pes.header.dts.map(|t| t.as_u64()),
-                ));
+            match &p.payload {
+                Some(TsPayload::PesStart(pes)) => {
+                    pes_ts.push((
+                        pid,
+                        pes.header.pts.map(|t| t.as_u64()),
+                        pes.header.dts.map(|t| t.as_u64()),
+                    ));
+                    payloads.push((pid, pes.data.to_vec()));
+                }
+                Some(TsPayload::PesContinuation(b)) => {
+                    let last = payloads.iter_mut().rev().find(|x| x.0 == pid).unwrap();
+                    last.1.extend_from_slice(b);
+                }
+                _ => {}
             }
             n += 1;
         }
@@ -389,6 +429,11 @@ mod tests {
             assert_eq!(*list.last().unwrap(), 15, "pid {pid} padded to end on 15");
         }
         assert_eq!(pes_ts.len(), units.len());
+        // Payloads come back byte for byte.
+        for (u, (_, data)) in units.iter().zip(&payloads) {
+            assert_eq!(data.len(), u.len);
+            assert_eq!(&data[..], &DATA[..u.len]);
+        }
         for (u, (pid, pts, dts)) in units.iter().zip(&pes_ts) {
             assert_eq!(*pid, pid_of(u.es));
             assert_eq!(*pts, Some(u.pts));
