@@ -29,8 +29,11 @@ fn index_file(path: &Path) -> (Vec<u8>, MovieIndex) {
     (data, idx)
 }
 
-/// (offset, size, dts, cto, keyframe) per track id, from shiguredo_mp4.
-fn oracle(data: &[u8]) -> std::collections::HashMap<u32, Vec<(u64, u32, u64, i64, bool)>> {
+/// One sample as (offset, size, dts, cto, keyframe).
+type OracleSample = (u64, u32, u64, i64, bool);
+
+/// Samples per track id, from shiguredo_mp4.
+fn oracle(data: &[u8]) -> std::collections::HashMap<u32, Vec<OracleSample>> {
     let mut demuxer = Mp4FileDemuxer::new();
     demuxer.handle_input(Input { position: 0, data });
     let mut out: std::collections::HashMap<u32, Vec<_>> = Default::default();
@@ -46,7 +49,7 @@ fn oracle(data: &[u8]) -> std::collections::HashMap<u32, Vec<(u64, u32, u64, i64
     out
 }
 
-fn compare(name: &str, t: &Track, want: &[(u64, u32, u64, i64, bool)]) {
+fn compare(name: &str, t: &Track, want: &[OracleSample]) {
     assert_eq!(t.samples.len(), want.len(), "{name} track {}", t.track_id);
     for (i, (s, w)) in t.samples.iter().zip(want).enumerate() {
         let got = (s.offset, s.size, s.dts, i64::from(s.cto), s.sync);

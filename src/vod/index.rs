@@ -521,16 +521,16 @@ pub fn box_header(buf: &[u8]) -> Option<([u8; 4], u64, Option<u64>)> {
     }
 }
 
+/// A box rewriter for [`rewrite_boxes`]: `(kind, body)` to a replacement whole box.
+pub type BoxRewriter<'f> = dyn FnMut(&[u8; 4], &[u8]) -> Result<Option<Vec<u8>>, IndexError> + 'f;
+
 /// Container boxes on the path to the sample tables.
 const CONTAINERS: [&[u8; 4]; 5] = [b"moov", b"trak", b"mdia", b"minf", b"stbl"];
 
 /// Re-serialises a sequence of boxes, descending into [`CONTAINERS`] and letting `f`
 /// replace any other box (`f(kind, body)` returns the new *whole* box, or `None` to keep
 /// it). Sizes of the ancestors are recomputed. Errors: a box overrunning its parent.
-pub fn rewrite_boxes(
-    buf: &[u8],
-    f: &mut dyn FnMut(&[u8; 4], &[u8]) -> Result<Option<Vec<u8>>, IndexError>,
-) -> Result<Vec<u8>, IndexError> {
+pub fn rewrite_boxes(buf: &[u8], f: &mut BoxRewriter<'_>) -> Result<Vec<u8>, IndexError> {
     let bad = |reason: String| IndexError::Corrupt {
         track_id: 0,
         box_path: "moov",
