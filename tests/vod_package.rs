@@ -434,3 +434,61 @@ async fn reply_headers_and_etag() {
         .unwrap();
     assert_ne!(a.etag, d.etag);
 }
+
+/// Real segments re-read with `mpeg2ts` (a TS reader we did not write): PAT then PMT first,
+/// a PCR before the first PES and never after a PES's DTS, continuity counters continuous
+/// across all segments of the rendition for every PID, keyframe first.
+#[tokio::test]
+async fn real_segments_reparse_with_mpeg2ts() {
+    use mpeg2ts::ts::{ReadTsPacket, TsPacketReader, TsPayload};
+    let vod = vod(&samples_dir(), 6.0);
+    let f = Fetcher::Service(&vod);
+    let mut last_cc: std::collections::HashMap<u16, u8> = Default::default();
+    for n in 1..=2 {
+        let seg = f
+            .get(&format!("clip_,360,540,720,p.mp4.csmil/segment{n}_2_av.ts"))
+            .await
+            .unwrap();
+        let mut r = TsPacketReader::new(&seg[..]);
+        let mut i = 0;
+        let mut pcr: Option<u64> = None;
+        let mut pes = 0;
+        while let Some(p) = r.read_ts_packet().unwrap() {
+            let pid = p.header.pid.as_u16();
+            match i {
+                0 => assert!(
+                    matches!(p.payload, Some(TsPayload::Pat(_))),
+                    "segment {n}: PAT first"
+                ),
+                1 => assert!(
+                    matches!(p.payload, Some(TsPayload::Pmt(_))),
+                    "segment {n}: PMT second"
+                ),
+                _ => {}
+            }
+            let cc = p.header.continuity_counter.as_u8();
+            if let Some(prev) = last_cc.insert(pid, cc) {
+                assert_eq!((prev + 1) & 15, cc, "segment {n} pid {pid:#x} continuity");
+            }
+            if let Some(v) = p.adaptation_field.as_ref().and_then(|a| a.pcr) {
+                pcr = Some(v.as_u64() / 300);
+            }
+            if let Some(TsPayload::PesStart(s)) = &p.payload {
+                let dts = s.header.dts.or(s.header.pts).unwrap().as_u64();
+                let pcr = pcr.expect("PCR before the first PES");
+                assert!(pcr <= dts, "segment {n}: PCR {pcr} after DTS {dts}");
+                if pes == 0 {
+                    assert_eq!(pid, 0x100, "video first");
+                    let af = p.adaptation_field.as_ref().unwrap();
+                    assert!(
+                        af.random_access_indicator,
+                        "segment {n} starts on a keyframe"
+                    );
+                }
+                pes += 1;
+            }
+            i += 1;
+        }
+        assert!(pes > 100);
+    }
+}

@@ -22,7 +22,7 @@ pub mod segment;
 pub mod source;
 pub mod ts;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -149,12 +149,12 @@ impl VodError {
     }
 }
 
-/// A cached index with the no-clip plans computed once.
+/// A cached index with its no-clip plans (computed with it, off the async threads).
 #[derive(Debug)]
 struct Asset {
     index: MovieIndex,
-    av: OnceLock<Result<Arc<Plan>, PlanError>>,
-    audio: OnceLock<Result<Arc<Plan>, PlanError>>,
+    av: Result<Arc<Plan>, PlanError>,
+    audio: Result<Arc<Plan>, PlanError>,
 }
 
 type IndexResult = Result<Arc<Asset>, VodError>;
@@ -392,7 +392,7 @@ impl Vod {
                     .as_ref()
                     .ok_or_else(|| VodError::Internal("no file".into()))?;
                 let asset = self.asset(f).await?;
-                let plan = self.plan(&asset, *variant, clip, f)?;
+                let plan = self.plan(&asset, *variant, clip, f).await?;
                 let pl = MediaPlaylist {
                     version: 3,
                     playlist_type: Some(PlaylistType::Vod),
@@ -421,7 +421,7 @@ impl Vod {
                     .as_ref()
                     .ok_or_else(|| VodError::Internal("no file".into()))?;
                 let asset = self.asset(f).await?;
-                let plan = self.plan(&asset, *variant, clip, f)?;
+                let plan = self.plan(&asset, *variant, clip, f).await?;
                 let seg =
                     plan.segments
                         .get(*number as usize - 1)
@@ -505,7 +505,7 @@ impl Vod {
                 continue;
             };
             let asset = self.asset(f).await?;
-            let plan = self.plan(&asset, Variant::Av, clip, f)?;
+            let plan = self.plan(&asset, Variant::Av, clip, f).await?;
             let idx = &asset.index;
             let mut codecs = Vec::new();
             if let Some(v) = &idx.video {
@@ -514,7 +514,7 @@ impl Vod {
             }
             if let Some(a) = &idx.audio {
                 codecs.push(a.codec_string.clone());
-                let ap = self.plan(&asset, Variant::Audio, clip, f)?;
+                let ap = self.plan(&asset, Variant::Audio, clip, f).await?;
                 let avg = ap.average_bps();
                 if audio_pick.as_ref().is_none_or(|p| avg < p.0) {
                     audio_pick = Some((avg, i, ap, a.codec_string.clone()));
@@ -564,9 +564,11 @@ impl Vod {
         Ok(Bytes::from(pl.to_string()))
     }
 
-    fn plan(
+    /// The plan of a variant: cached without a clip window, else computed on a blocking
+    /// thread (a linear scan of the reference track).
+    async fn plan(
         &self,
-        asset: &Asset,
+        asset: &Arc<Asset>,
         variant: Variant,
         clip: Clip,
         f: &SourceFile,
@@ -575,20 +577,20 @@ impl Vod {
             asset: f.rel.clone(),
             source,
         };
-        if clip != Clip::default() {
-            return segment::plan(&asset.index, variant, self.segment_duration, clip)
-                .map(Arc::new)
-                .map_err(wrap);
+        if clip == Clip::default() {
+            return match variant {
+                Variant::Av => asset.av.clone(),
+                Variant::Audio => asset.audio.clone(),
+            }
+            .map_err(wrap);
         }
-        let cell = match variant {
-            Variant::Av => &asset.av,
-            Variant::Audio => &asset.audio,
-        };
-        cell.get_or_init(|| {
-            segment::plan(&asset.index, variant, self.segment_duration, clip).map(Arc::new)
-        })
-        .clone()
-        .map_err(wrap)
+        let a = asset.clone();
+        let d = self.segment_duration;
+        tokio::task::spawn_blocking(move || segment::plan(&a.index, variant, d, clip))
+            .await
+            .map_err(|e| VodError::Internal(e.to_string()))?
+            .map(Arc::new)
+            .map_err(wrap)
     }
 
     /// The cached index of `f`, built once per (path, identity) even under concurrency.
@@ -603,21 +605,23 @@ impl Vod {
     async fn build_asset(&self, f: &SourceFile) -> IndexResult {
         let moov = self.read_moov(f).await?;
         let size = f.size;
-        let index = tokio::task::spawn_blocking(move || index::index_moov(&moov, size))
-            .await
-            .map_err(|e| VodError::Internal(e.to_string()))?
-            .map_err(|source| {
-                tracing::warn!(asset = %f.rel, error = %source, "cannot index");
-                VodError::Index {
-                    asset: f.rel.clone(),
-                    source: Arc::new(source),
-                }
-            })?;
-        Ok(Arc::new(Asset {
-            index,
-            av: OnceLock::new(),
-            audio: OnceLock::new(),
-        }))
+        let d = self.segment_duration;
+        let asset = tokio::task::spawn_blocking(move || {
+            let index = index::index_moov(&moov, size)?;
+            let av = segment::plan(&index, Variant::Av, d, Clip::default()).map(Arc::new);
+            let audio = segment::plan(&index, Variant::Audio, d, Clip::default()).map(Arc::new);
+            Ok::<_, IndexError>(Asset { index, av, audio })
+        })
+        .await
+        .map_err(|e| VodError::Internal(e.to_string()))?
+        .map_err(|source| {
+            tracing::warn!(asset = %f.rel, error = %source, "cannot index");
+            VodError::Index {
+                asset: f.rel.clone(),
+                source: Arc::new(source),
+            }
+        })?;
+        Ok(Arc::new(asset))
     }
 
     /// Finds the top-level `moov` wherever it is (faststart or at the end) and reads it.
