@@ -19,6 +19,9 @@
 //!    from cold), then index-warm cold segments (no output cache) spread over the file:
 //!    median / max latency, segments/s and MB/s in-process (no HTTP), peak RSS.
 //!
+//! `vod_bench child dump <media root> <asset> <out dir>` writes a master, its media
+//! playlists and segments as plain files (for players and ffprobe without a server).
+//!
 //! Each measured run is a child process of this binary (`vod_bench child ...`), measured
 //! exactly like ffmpeg, so process start-up is counted for both.
 #![allow(clippy::print_stdout)]
@@ -291,8 +294,12 @@ fn child(args: &[String]) {
         .enable_all()
         .build()
         .unwrap();
-    let file = std::fs::canonicalize(&args[1]).unwrap();
-    let name = file.file_name().unwrap().to_string_lossy().into_owned();
+    let file = std::fs::canonicalize(&args[1]).unwrap_or_default();
+    let name = file
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
     match args[0].as_str() {
         "package" => rt.block_on(async {
             // args[2]: output folder, or "-" to keep the bytes in memory only.
@@ -344,6 +351,29 @@ fn child(args: &[String]) {
             println!("| cold segment, index cached: median / max of 200 | {med:.2} ms / {max:.2} ms |");
             println!("| in-process throughput, index cached, one request at a time | {:.0} segments/s, {:.0} MB/s |", 200.0 / total, bytes as f64 / 1e6 / total);
             println!("| peak RSS of this process | {:.1} MB |", peak_rss_kib() as f64 / 1024.0);
+        }),
+        "dump" => rt.block_on(async {
+            // child dump <media root> <asset path under /i/> <out dir>: writes the master,
+            // every media playlist and every segment as plain files (for players/ffprobe).
+            let vod = Vod::new(&VodConfig {
+                media_root: args[1].clone(),
+                ..Default::default()
+            })
+            .unwrap();
+            let asset = &args[2];
+            let out = PathBuf::from(&args[3]);
+            std::fs::create_dir_all(&out).unwrap();
+            let master = vod.respond(&format!("{asset}/master.m3u8"), None).await.unwrap();
+            std::fs::write(out.join("master.m3u8"), &master.body).unwrap();
+            for pl in String::from_utf8_lossy(&master.body).lines().filter(|l| !l.starts_with('#')) {
+                let media = vod.respond(&format!("{asset}/{pl}"), None).await.unwrap();
+                std::fs::write(out.join(pl), &media.body).unwrap();
+                for seg in String::from_utf8_lossy(&media.body).lines().filter(|l| !l.starts_with('#')) {
+                    let s = vod.respond(&format!("{asset}/{seg}"), None).await.unwrap();
+                    std::fs::write(out.join(seg), &s.body).unwrap();
+                }
+            }
+            println!("0 0");
         }),
         other => panic!("unknown child command {other}"),
     }

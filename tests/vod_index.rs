@@ -168,3 +168,40 @@ fn mutated_moov_never_panics() {
     }
     assert!(ok > 0, "some mutations are harmless");
 }
+
+/// The size estimate behind BANDWIDTH equals the real segment size (ffmpeg-made inputs have
+/// 4-byte NAL lengths and no in-band AUD), so BANDWIDTH is the true peak.
+#[tokio::test]
+async fn segment_size_estimate_is_exact() {
+    use casterpak::vod::csmil::Variant;
+    use casterpak::vod::segment::{plan, Clip};
+    let fx = common::fixtures();
+    let mut cases: Vec<(std::path::PathBuf, String)> = common::SUPPORTED
+        .iter()
+        .map(|(n, _, _)| (fx.to_owned(), n.to_string()))
+        .collect();
+    for r in ["clip_360p.mp4", "clip_720p.mp4"] {
+        cases.push((common::samples_dir(), r.to_string()));
+    }
+    for (root, name) in cases {
+        let vod = common::vod(&root, 4.0);
+        let (_, idx) = index_file(&root.join(&name));
+        for (variant, suffix) in [(Variant::Av, "av"), (Variant::Audio, "a")] {
+            let Ok(p) = plan(&idx, variant, 360_000, Clip::default()) else {
+                continue;
+            };
+            for (k, s) in p.segments.iter().enumerate() {
+                let r = vod
+                    .respond(&format!("{name}/segment{}_0_{suffix}.ts", k + 1), None)
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    r.body.len() as u64,
+                    s.est_bytes,
+                    "{name} {suffix} segment {}",
+                    k + 1
+                );
+            }
+        }
+    }
+}

@@ -268,29 +268,74 @@ fn first_at_or_after(a: &Track, t: i64) -> usize {
         .partition_point(|s| to_90k(s.dts as i64 + i64::from(s.cto) + a.pt_shift, a.timescale) < t)
 }
 
+/// Size of the TS segment in bytes, computed with the muxer's own packet arithmetic from
+/// the sample sizes: exact when samples carry 4-byte NAL lengths and no in-band AUD or
+/// parameter sets (then the Annex B form is the sample + AUD + parameter sets on
+/// keyframes), an over-estimate otherwise, which is the safe side for BANDWIDTH.
 fn estimate_bytes(index: &MovieIndex, video: &Range<usize>, audio: &Range<usize>) -> u64 {
-    let mut payload: u64 = 0;
-    if let Some(v) = &index.video {
-        let params: u64 = match &v.codec {
-            Codec::H264 { params, .. } | Codec::Hevc { params, .. } => {
-                params.iter().map(|p| p.len() as u64 + 4).sum()
-            }
-            Codec::Aac { .. } => 0,
+    let mut shapes = Vec::with_capacity(video.len() + audio.len() / 4 + 1);
+    let mut program = Program {
+        video: None,
+        audio: None,
+    };
+    if let Some(v) = index.video.as_ref().filter(|_| !video.is_empty()) {
+        program.video = Some(stream_type(v));
+        let (params, aud, ls): (usize, usize, usize) = match &v.codec {
+            Codec::H264 {
+                params,
+                length_size,
+            } => (
+                params.iter().map(|p| p.len() + 4).sum(),
+                6,
+                usize::from(*length_size),
+            ),
+            Codec::Hevc {
+                params,
+                length_size,
+            } => (
+                params.iter().map(|p| p.len() + 4).sum(),
+                7,
+                usize::from(*length_size),
+            ),
+            Codec::Aac { .. } => (0, 0, 4),
         };
+        // With NAL lengths shorter than 4 bytes each NAL grows; assume one NAL per 64 bytes.
+        let grow = |size: usize| if ls < 4 { size / 64 * (4 - ls) + 4 } else { 0 };
         for s in &v.samples[video.clone()] {
-            payload += u64::from(s.size) + 7 + 19 + if s.sync { params } else { 0 };
+            let len =
+                s.size as usize + aud + if s.sync { params } else { 0 } + grow(s.size as usize);
+            shapes.push(ts::PesShape {
+                es: Es::Video,
+                len: ts::pes_header_len(s.cto != 0) + len,
+                keyframe: s.sync,
+            });
         }
     }
-    if let Some(a) = &index.audio {
-        let n = audio.len() as u64;
-        let sizes: u64 = a.samples[audio.clone()]
-            .iter()
-            .map(|s| u64::from(s.size))
-            .sum();
-        payload += sizes + 7 * n + 14 * n.div_ceil(AAC_FRAMES_PER_PES as u64);
+    if let Some(a) = index.audio.as_ref().filter(|_| !audio.is_empty()) {
+        program.audio = Some(stream_type(a));
+        let mut i = audio.start;
+        let mut first = true;
+        while i < audio.end {
+            let mut len = 0usize;
+            let mut n = 0;
+            while i < audio.end && n < AAC_FRAMES_PER_PES {
+                let size = a.samples[i].size as usize;
+                if len > 0 && len + size + 7 > 0xFFFF - 32 {
+                    break;
+                }
+                len += size + 7;
+                n += 1;
+                i += 1;
+            }
+            shapes.push(ts::PesShape {
+                es: Es::Audio,
+                len: ts::pes_header_len(false) + len,
+                keyframe: program.video.is_none() && first,
+            });
+            first = false;
+        }
     }
-    // 184 payload bytes per 188-byte packet, PAT + PMT, about 8 padding packets per PID.
-    payload * 188 / 184 + 18 * 188
+    ts::segment_size(program, &shapes) as u64
 }
 
 /// The sample bytes a segment needs, read by the caller: sorted, coalesced byte ranges.

@@ -104,32 +104,18 @@ pub fn mux_segment(program: Program, units: &[PesUnit<'_>], segment_number: u32)
         &psi::pmt_section(pcr_pid, &streams),
     );
 
-    // Headers and natural packet counts, then padding of each PID's last PES.
     let pcr_es = program.pcr_es();
     let headers: Vec<Vec<u8>> = units.iter().map(pes_header).collect();
-    let mut counts: Vec<usize> = units
+    let shapes: Vec<PesShape> = units
         .iter()
         .zip(&headers)
-        .map(|(u, h)| {
-            let first_cap = PAYLOAD_CAP - first_af_len(u, pcr_es);
-            natural_packets(h.len() + u.len, first_cap)
+        .map(|(u, h)| PesShape {
+            es: u.es,
+            len: h.len() + u.len,
+            keyframe: u.keyframe,
         })
         .collect();
-    for es in [Es::Video, Es::Audio] {
-        let total: usize = units
-            .iter()
-            .zip(&counts)
-            .filter(|(u, _)| u.es == es)
-            .map(|(_, c)| *c)
-            .sum();
-        let pad = (16 - total % 16) % 16;
-        if let Some(last) = units.iter().rposition(|u| u.es == es) {
-            let len = headers[last].len() + units[last].len;
-            if pad > 0 && len >= counts[last] + pad {
-                counts[last] += pad;
-            }
-        }
-    }
+    let counts = packet_counts(pcr_es, &shapes);
     let mut cc = [0u8; 2];
     for ((u, h), &n) in units.iter().zip(&headers).zip(&counts) {
         let slot = match u.es {
@@ -153,21 +139,71 @@ pub fn mux_segment(program: Program, units: &[PesUnit<'_>], segment_number: u32)
 
 const PAYLOAD_CAP: usize = PACKET - 4;
 
+/// The size facts of one PES that decide how many packets it takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PesShape {
+    /// Stream.
+    pub es: Es,
+    /// PES header + payload length in bytes.
+    pub len: usize,
+    /// Keyframe (random_access_indicator on the first packet).
+    pub keyframe: bool,
+}
+
+/// PES header length in bytes: 14 with a PTS only, 19 with PTS and DTS.
+pub fn pes_header_len(with_dts: bool) -> usize {
+    if with_dts {
+        19
+    } else {
+        14
+    }
+}
+
+/// Packets per PES: the natural count, then each PID's last PES spread so the PID's total
+/// is a multiple of 16 (continuity counters end on 15).
+fn packet_counts(pcr_es: Es, shapes: &[PesShape]) -> Vec<usize> {
+    let mut counts: Vec<usize> = shapes
+        .iter()
+        .map(|u| {
+            let first_af = if u.es == pcr_es {
+                8
+            } else if u.keyframe {
+                2
+            } else {
+                0
+            };
+            natural_packets(u.len, PAYLOAD_CAP - first_af)
+        })
+        .collect();
+    for es in [Es::Video, Es::Audio] {
+        let total: usize = shapes
+            .iter()
+            .zip(&counts)
+            .filter(|(u, _)| u.es == es)
+            .map(|(_, c)| *c)
+            .sum();
+        let pad = (16 - total % 16) % 16;
+        if let Some(last) = shapes.iter().rposition(|u| u.es == es) {
+            if pad > 0 && shapes[last].len >= counts[last] + pad {
+                counts[last] += pad;
+            }
+        }
+    }
+    counts
+}
+
+/// Exact size in bytes of the segment [`mux_segment`] writes for PES of these shapes.
+pub fn segment_size(program: Program, shapes: &[PesShape]) -> usize {
+    (2 + packet_counts(program.pcr_es(), shapes)
+        .iter()
+        .sum::<usize>())
+        * PACKET
+}
+
 fn pid(es: Es) -> u16 {
     match es {
         Es::Video => VIDEO_PID,
         Es::Audio => AUDIO_PID,
-    }
-}
-
-/// Adaptation field bytes the first packet of `u` needs at least.
-fn first_af_len(u: &PesUnit<'_>, pcr_es: Es) -> usize {
-    if u.es == pcr_es {
-        8 // length, flags, 6-byte PCR
-    } else if u.keyframe {
-        2 // length, flags
-    } else {
-        0
     }
 }
 
