@@ -13,6 +13,8 @@
 //! derived from the *written* values (section 4.4.3.1: every EXTINF rounded to the nearest
 //! integer must be at most the target duration), so the rule holds by construction.
 
+#![warn(missing_docs)]
+
 use std::fmt::{self, Write};
 
 /// `#EXT-X-PLAYLIST-TYPE` (RFC 8216bis section 4.4.3.5).

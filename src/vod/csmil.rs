@@ -57,18 +57,28 @@ pub struct AssetSet {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Route {
     /// `master.m3u8` / `manifest.m3u8`: the multivariant playlist.
-    Master { set: AssetSet },
+    Master {
+        /// The renditions named by the URL.
+        set: AssetSet,
+    },
     /// `index_<i>_<v>.m3u8`: the media playlist of rendition `index`.
     Media {
+        /// The renditions named by the URL.
         set: AssetSet,
+        /// 0-based position of the rendition in the comma list (URL order).
         index: usize,
+        /// Audio + video or audio only.
         variant: Variant,
     },
     /// `segment<N>_<i>_<v>.ts`: segment `number` (1-based) of rendition `index`.
     Segment {
+        /// The renditions named by the URL.
         set: AssetSet,
+        /// 0-based position of the rendition in the comma list (URL order).
         index: usize,
+        /// Segment number, 1-based (MEDIA-SEQUENCE starts at 1).
         number: u32,
+        /// Audio + video or audio only.
         variant: Variant,
     },
 }

@@ -128,20 +128,31 @@ pub enum IndexError {
     /// `mp4-atom` refused a box.
     #[error("decoding {box_path}: {source}")]
     Decode {
+        /// Box path where decoding started (`moov`).
         box_path: &'static str,
+        /// The mp4-atom error (names the failing box type).
         source: mp4_atom::Error,
     },
     /// A table is inconsistent, too large or points outside the file.
     #[error("track {track_id}: {box_path}: {reason}{}", sample.map(|s| format!(" (sample {s})")).unwrap_or_default())]
     Corrupt {
+        /// `tkhd.track_id` (0 when not inside a track).
         track_id: u32,
+        /// Box path below the track, e.g. `stbl/stsz`.
         box_path: &'static str,
+        /// 0-based sample index in decode order, when one sample is at fault.
         sample: Option<u64>,
+        /// What is wrong.
         reason: String,
     },
     /// A feature or codec we do not package.
     #[error("track {track_id}: unsupported: {reason}")]
-    Unsupported { track_id: u32, reason: String },
+    Unsupported {
+        /// `tkhd.track_id`.
+        track_id: u32,
+        /// What is not supported (codec four-character code, encryption, ...).
+        reason: String,
+    },
     /// Fragmented MP4 (`mvex`/`moof`).
     #[error("fragmented MP4 (moov/mvex) is not supported")]
     Fragmented,

@@ -13,6 +13,8 @@
 //! The service spawns no long-lived task and never prints; the server calls
 //! [`Vod::sweep`] every [`Vod::sweep_interval`].
 
+#![warn(missing_docs)]
+
 pub mod cache;
 pub mod codec;
 pub mod config;
@@ -81,28 +83,46 @@ pub enum VodError {
     Route(#[from] RouteError),
     /// A source file could not be opened or read.
     #[error("asset {asset}: {source}")]
-    Source { asset: String, source: SourceError },
+    Source {
+        /// Relative path of the asset under the media root.
+        asset: String,
+        /// What went wrong.
+        source: SourceError,
+    },
     /// The MP4 could not be indexed (corrupt, unsupported, fragmented).
     #[error("asset {asset}: {source}")]
     Index {
+        /// Relative path of the asset under the media root.
         asset: String,
+        /// What went wrong (shared: one failed build answers every waiter).
         source: Arc<IndexError>,
     },
-    /// The file has no usable `moov` box (box path and offset where the search stopped).
+    /// The file has no usable top-level `moov` box.
     #[error("asset {asset}: moov: {reason} (offset {offset})")]
     NoMoov {
+        /// Relative path of the asset under the media root.
         asset: String,
+        /// File offset of the top-level box where the search stopped.
         offset: u64,
+        /// What was found instead.
         reason: String,
     },
     /// The variant has nothing to play (no audio for `_a`, empty clip window).
     #[error("asset {asset}: {source}")]
-    Plan { asset: String, source: PlanError },
+    Plan {
+        /// Relative path of the asset under the media root.
+        asset: String,
+        /// Why there is nothing to plan.
+        source: PlanError,
+    },
     /// The segment number is past the end.
     #[error("asset {asset}: segment {number} of {count}")]
     NoSegment {
+        /// Relative path of the asset under the media root.
         asset: String,
+        /// The requested segment number (1-based).
         number: u32,
+        /// How many segments the variant has.
         count: usize,
     },
     /// None of the renditions of a set exists (or passes `b=`).
@@ -111,7 +131,9 @@ pub enum VodError {
     /// A sample could not be muxed.
     #[error("asset {asset}: {source}")]
     Mux {
+        /// Relative path of the asset under the media root.
         asset: String,
+        /// The sample at fault (track id, sample index, file offset).
         source: segment::MuxError,
     },
     /// The configuration cannot be used.

@@ -59,15 +59,27 @@ pub enum SourceError {
     /// Local I/O failed.
     #[error("{path}: {source}")]
     Io {
+        /// Relative path under the media root.
         path: String,
+        /// The I/O error.
         source: std::io::Error,
     },
     /// The remote answered badly or failed.
     #[error("{url}: {reason}")]
-    Upstream { url: String, reason: String },
+    Upstream {
+        /// The remote URL.
+        url: String,
+        /// Status or transport error.
+        reason: String,
+    },
     /// The remote file changed or was truncated under us.
     #[error("{url}: remote file changed ({reason})")]
-    Changed { url: String, reason: String },
+    Changed {
+        /// The remote URL.
+        url: String,
+        /// Which check failed (size, ETag, Last-Modified, short body).
+        reason: String,
+    },
 }
 
 /// A media root.
