@@ -332,7 +332,7 @@ async fn missing_renditions_are_skipped_and_bitrate_filter() {
     assert_eq!(err.kind(), ErrorKind::NotFound);
     // b= keeps renditions by average bit rate (kbit/s).
     let r = vod
-        .respond("clip_,360,540,720,p.mp4.csmil/master.m3u8", Some("b=700-"))
+        .respond("clip_,360,540,720,p.mp4.csmil/master.m3u8", Some("b=900-"))
         .await
         .unwrap();
     let pl = m3u8_rs::parse_master_playlist_res(&r.body).unwrap();

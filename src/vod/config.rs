@@ -179,3 +179,38 @@ impl VodArgs {
         set(&mut cfg.remote_revalidate_secs, self.remote_revalidate_secs);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_section_flags_and_defaults() {
+        let cfg: VodConfig = toml::from_str(
+            "media_root = \"https://cdn.example/media\"\nsegment_duration_secs = 10\ncache_dir = \"/tmp/c\"\ninput_cache_max_bytes = 5\n",
+        )
+        .unwrap();
+        assert!(cfg.is_remote());
+        assert_eq!(cfg.segment_duration_secs, 10.0);
+        assert_eq!(cfg.input_cache_max_bytes, 5);
+        assert_eq!(cfg.sweep_interval_secs, 300);
+        assert_eq!(cfg.index_cache_entries, 1024);
+        let mut cfg = cfg;
+        VodArgs {
+            media_root: Some("samples".into()),
+            sweep_interval_secs: Some(60),
+            ..Default::default()
+        }
+        .apply(&mut cfg);
+        assert!(!cfg.is_remote());
+        assert_eq!(cfg.sweep_interval_secs, 60);
+        assert_eq!(
+            cfg.cache_dir.as_deref(),
+            Some(std::path::Path::new("/tmp/c"))
+        );
+        assert!(cfg.validate().is_ok());
+        cfg.segment_duration_secs = 0.5;
+        assert!(cfg.validate().is_err());
+        assert!(toml::from_str::<VodConfig>("segment_duration = 6").is_err());
+    }
+}

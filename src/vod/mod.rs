@@ -461,22 +461,19 @@ impl Vod {
                     source,
                 };
                 let join_err = |e: tokio::task::JoinError| VodError::Internal(e.to_string());
-                let out = if let Some(path) = self.source.local_path(f) {
+                let out = if self.source.local_path(f).is_some() {
                     // Local: read into this blocking thread's scratch buffer and mux there.
-                    let path = path.to_owned();
+                    let file = f.clone();
                     let rel = f.rel.clone();
                     tokio::task::spawn_blocking(move || {
                         SCRATCH.with(|cell| {
                             let mut buf = cell.borrow_mut();
                             buf.clear();
                             let ranges = segment::byte_ranges(&asset2.index, &seg2, READ_GAP);
-                            let spans = source::read_ranges_blocking(&path, &ranges, &mut buf)
-                                .map_err(|e| VodError::Source {
+                            let spans = source::read_ranges_blocking(&file, &ranges, &mut buf)
+                                .map_err(|source| VodError::Source {
                                     asset: rel.clone(),
-                                    source: SourceError::Io {
-                                        path: rel.clone(),
-                                        source: e,
-                                    },
+                                    source,
                                 })?;
                             let data = SampleData {
                                 chunks: spans.iter().map(|(o, r)| (*o, &buf[r.clone()])).collect(),

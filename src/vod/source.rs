@@ -164,7 +164,7 @@ impl Source {
             });
         }
         match (&f.loc, self) {
-            (Loc::Path(p), _) => read_local(p.clone(), f.rel.clone(), range).await,
+            (Loc::Path(_), _) => read_local(f.clone(), range).await,
             (Loc::Url { .. }, Source::Http(h)) => h.read(f, range).await,
             (Loc::Url { url, .. }, Source::Local(_)) => Err(SourceError::Upstream {
                 url: url.clone(),
@@ -229,59 +229,77 @@ async fn open_local(root: &Path, rel: &str) -> Result<SourceFile, SourceError> {
     })
 }
 
-async fn read_local(path: PathBuf, rel: String, range: Range<u64>) -> Result<Bytes, SourceError> {
-    let len = usize::try_from(range.end - range.start).map_err(|_| SourceError::Io {
-        path: rel.clone(),
-        source: std::io::Error::other("range too large"),
-    })?;
+/// Opens a local file and checks it is still the one that was indexed (same size and
+/// mtime), so a file replaced or truncated in place is never read as the old one.
+fn open_checked(f: &SourceFile) -> Result<std::fs::File, SourceError> {
+    let Loc::Path(path) = &f.loc else {
+        return Err(SourceError::Upstream {
+            url: f.rel.clone(),
+            reason: "not a local file".into(),
+        });
+    };
+    let io = |e| SourceError::Io {
+        path: f.rel.clone(),
+        source: e,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if meta.len() != f.size || meta.modified().ok() != Some(f.mtime) {
+        return Err(SourceError::Changed {
+            url: f.rel.clone(),
+            reason: format!(
+                "size {} -> {} or mtime changed since it was opened",
+                f.size,
+                meta.len()
+            ),
+        });
+    }
+    Ok(file)
+}
+
+async fn read_local(f: SourceFile, range: Range<u64>) -> Result<Bytes, SourceError> {
+    let rel = f.rel.clone();
     tokio::task::spawn_blocking(move || {
-        use std::io::{Read, Seek, SeekFrom};
-        let mut f = std::fs::File::open(&path)?;
-        f.seek(SeekFrom::Start(range.start))?;
-        // Read into spare capacity (no zero-fill pass over the buffer).
-        let mut buf = Vec::with_capacity(len);
-        f.take(len as u64).read_to_end(&mut buf)?;
-        if buf.len() != len {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                format!("file ended {} bytes early", len - buf.len()),
-            ));
-        }
+        let mut buf = Vec::new();
+        read_ranges_blocking(&f, std::slice::from_ref(&range), &mut buf)?;
         Ok(Bytes::from(buf))
     })
     .await
     .map_err(|e| SourceError::Io {
-        path: rel.clone(),
+        path: rel,
         source: std::io::Error::other(e),
     })?
-    .map_err(|e| SourceError::Io {
-        path: rel,
-        source: e,
-    })
 }
 
-/// Reads `ranges` of a local file, appending them to `buf` (a reused scratch buffer, so
-/// no fresh pages per request); returns each range's file offset and position in `buf`.
-/// Blocking. Errors: I/O errors, or a file shorter than a range.
+/// Reads `ranges` of an opened local file, appending them to `buf` (a reused scratch
+/// buffer, so no fresh pages per request, and no zero-fill pass); returns each range's
+/// file offset and position in `buf`. Blocking.
+///
+/// Errors: [`SourceError::Changed`] when the file's size or mtime is no longer the opened
+/// one, [`SourceError::Io`] for I/O errors or a file shorter than a range.
 pub fn read_ranges_blocking(
-    path: &Path,
+    f: &SourceFile,
     ranges: &[Range<u64>],
     buf: &mut Vec<u8>,
-) -> std::io::Result<Vec<(u64, Range<usize>)>> {
+) -> Result<Vec<(u64, Range<usize>)>, SourceError> {
     use std::io::{Read, Seek, SeekFrom};
-    let mut f = std::fs::File::open(path)?;
+    let mut file = open_checked(f)?;
+    let io = |e| SourceError::Io {
+        path: f.rel.clone(),
+        source: e,
+    };
     let mut out = Vec::with_capacity(ranges.len());
     for r in ranges {
         let len = r.end.saturating_sub(r.start);
-        f.seek(SeekFrom::Start(r.start))?;
+        file.seek(SeekFrom::Start(r.start)).map_err(io)?;
         let start = buf.len();
-        buf.reserve(usize::try_from(len).map_err(std::io::Error::other)?);
-        (&mut f).take(len).read_to_end(buf)?;
+        buf.reserve(usize::try_from(len).map_err(|e| io(std::io::Error::other(e)))?);
+        (&mut file).take(len).read_to_end(buf).map_err(io)?;
         if (buf.len() - start) as u64 != len {
-            return Err(std::io::Error::new(
+            return Err(io(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
                 format!("file ended inside range {r:?}"),
-            ));
+            )));
         }
         out.push((r.start, start..buf.len()));
     }
