@@ -375,6 +375,44 @@ fn child(args: &[String]) {
             }
             println!("0 0");
         }),
+        "index" => {
+            // child index <file>: time of the index build steps for one file.
+            use casterpak::vod::csmil::Variant;
+            use casterpak::vod::index::{box_header, index_moov};
+            use casterpak::vod::segment::{plan, Clip};
+            let data = std::fs::read(&file).unwrap();
+            let mut pos = 0usize;
+            let moov = loop {
+                let (kind, _, size) = box_header(&data[pos..]).unwrap();
+                let size = size.unwrap() as usize;
+                if &kind == b"moov" {
+                    break &data[pos..pos + size];
+                }
+                pos += size;
+            };
+            let td = Instant::now();
+            {
+                use mp4_atom::Decode;
+                let _ = mp4_atom::Moov::decode(&mut &moov[..]).unwrap();
+            }
+            println!("mp4-atom moov decode alone {:.1} ms", td.elapsed().as_secs_f64() * 1e3);
+            let t0 = Instant::now();
+            let idx = index_moov(moov, data.len() as u64).unwrap();
+            let t1 = Instant::now();
+            let p = plan(&idx, Variant::Av, 540_000, Clip::default()).unwrap();
+            let t2 = Instant::now();
+            let _ = plan(&idx, Variant::Audio, 540_000, Clip::default()).unwrap();
+            let t3 = Instant::now();
+            let n: usize = idx.tracks().map(|t| t.samples.len()).sum();
+            println!(
+                "moov {} KB, {n} samples: index {:.1} ms, av plan {:.1} ms ({} segments), audio plan {:.1} ms",
+                moov.len() / 1000,
+                (t1 - t0).as_secs_f64() * 1e3,
+                (t2 - t1).as_secs_f64() * 1e3,
+                p.segments.len(),
+                (t3 - t2).as_secs_f64() * 1e3
+            );
+        }
         other => panic!("unknown child command {other}"),
     }
 }

@@ -539,6 +539,58 @@ mod tests {
         assert!(matches!(parse(&many), Err(RouteError::BadRequest(_))));
     }
 
+    /// Random paths from a hostile alphabet never panic, and anything accepted names only
+    /// clean relative files.
+    #[test]
+    fn random_paths_never_escape() {
+        let alphabet: Vec<&str> = vec![
+            "a",
+            "/",
+            ",",
+            ".",
+            "..",
+            "%2e",
+            "%2f",
+            "%2F",
+            "%2c",
+            "%00",
+            "%ff",
+            "\\",
+            ".csmil",
+            ".mp4",
+            "master.m3u8",
+            "index_0_av.m3u8",
+            "segment1_0_av.ts",
+            "_",
+            "1",
+            "%",
+            " ",
+        ];
+        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+        for _ in 0..20_000 {
+            let mut p = String::new();
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let n = 1 + (seed % 12) as usize;
+            let mut x = seed;
+            for _ in 0..n {
+                p.push_str(alphabet[(x % alphabet.len() as u64) as usize]);
+                x = x.rotate_left(7).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            }
+            if let Ok(r) = parse(&p) {
+                for f in &r.set().files {
+                    assert!(!f.starts_with('/'), "{p} -> {f}");
+                    assert!(
+                        f.split('/').all(|c| !c.is_empty() && c != "." && c != ".."),
+                        "{p} -> {f}"
+                    );
+                    assert!(!f.contains('\\') && !f.contains('\0'), "{p} -> {f}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn options() {
         let o = Options::parse(Some("start=10&end=20.5&b=300-,700&x=y")).unwrap();
