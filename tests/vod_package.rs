@@ -492,3 +492,37 @@ async fn real_segments_reparse_with_mpeg2ts() {
         assert!(pes > 100);
     }
 }
+
+/// Golden digests of produced bytes, deliberately brittle: when the muxer or the playlist
+/// writer changes its output, this fails; bump `casterpak::vod::FORMAT_VERSION` (it feeds
+/// every ETag, so CDNs and players never mix old and new bytes) and update the digests.
+#[tokio::test]
+async fn golden_output_is_tied_to_format_version() {
+    use casterpak::vod::cache::digest;
+    let vod = vod(&samples_dir(), 6.0);
+    let mut got = Vec::new();
+    for p in [
+        "clip_360p.mp4/index_0_av.m3u8",
+        "clip_360p.mp4/segment1_0_av.ts",
+        "clip_360p.mp4/segment2_0_a.ts",
+        "clip_,360,540,720,p.mp4.csmil/master.m3u8",
+    ] {
+        let r = vod.respond(p, None).await.unwrap();
+        got.push(format!("{p} {}", digest(&[&r.body])));
+    }
+    let want = GOLDEN.trim().lines().map(str::trim).collect::<Vec<_>>();
+    assert_eq!(casterpak::vod::FORMAT_VERSION, 1);
+    assert_eq!(
+        got, want,
+        "output changed: bump FORMAT_VERSION and update GOLDEN"
+    );
+}
+
+/// Inputs are the committed `samples/` files (re-running `samples/make-samples.sh` with
+/// another ffmpeg changes them, and these digests too).
+const GOLDEN: &str = "
+    clip_360p.mp4/index_0_av.m3u8 eaf8a0850f41b9acdf9669ce06b555c5
+    clip_360p.mp4/segment1_0_av.ts 9160476aa674153e12505b9b25dbf07c
+    clip_360p.mp4/segment2_0_a.ts bdc884575d823af5573d0cb4f1cc88e4
+    clip_,360,540,720,p.mp4.csmil/master.m3u8 c18813d68a3b9b429f0de0d5a928b3d3
+";

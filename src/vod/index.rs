@@ -166,19 +166,24 @@ pub enum IndexError {
 /// `file_size` is the size of the whole file in bytes; every sample must lie inside it.
 /// Errors: see [`IndexError`].
 pub fn index_moov(moov: &[u8], file_size: u64) -> Result<MovieIndex, IndexError> {
-    // mp4-atom has no `stz2`: rewrite it as the equivalent `stsz` first (rare in practice).
-    let rewritten;
-    let moov = if moov.windows(4).any(|w| w == b"stz2") {
-        rewritten = rewrite_boxes(moov, &mut stz2_to_stsz)?;
-        &rewritten[..]
-    } else {
-        moov
+    let moov = match Moov::decode(&mut &moov[..]) {
+        Ok(m) => m,
+        // mp4-atom has no `stz2`: a track using it lacks `stsz`. Rewrite `stz2` as the
+        // equivalent `stsz` and decode again (rare, so only on this path).
+        Err(mp4_atom::Error::MissingBox(k)) if k == mp4_atom::FourCC::new(b"stsz") => {
+            let rewritten = rewrite_boxes(moov, &mut stz2_to_stsz)?;
+            Moov::decode(&mut &rewritten[..]).map_err(|source| IndexError::Decode {
+                box_path: "moov",
+                source,
+            })?
+        }
+        Err(source) => {
+            return Err(IndexError::Decode {
+                box_path: "moov",
+                source,
+            })
+        }
     };
-    let mut buf = moov;
-    let moov = Moov::decode(&mut buf).map_err(|source| IndexError::Decode {
-        box_path: "moov",
-        source,
-    })?;
     if moov.mvex.is_some() {
         return Err(IndexError::Fragmented);
     }
