@@ -20,6 +20,7 @@ pub mod codec;
 pub mod config;
 pub mod csmil;
 pub mod index;
+pub mod pool;
 pub mod segment;
 pub mod source;
 pub mod ts;
@@ -478,7 +479,16 @@ impl Vod {
                             let data = SampleData {
                                 chunks: spans.iter().map(|(o, r)| (*o, &buf[r.clone()])).collect(),
                             };
-                            let out = segment::mux(&asset2.index, &plan2, number, &seg2, &data);
+                            let mut out = pool::take(seg2.est_bytes as usize);
+                            let out = segment::mux_into(
+                                &asset2.index,
+                                &plan2,
+                                number,
+                                &seg2,
+                                &data,
+                                &mut out,
+                            )
+                            .map(|()| pool::into_bytes(out));
                             drop(data);
                             if buf.capacity() > SCRATCH_KEEP {
                                 *buf = Vec::new();
@@ -495,13 +505,15 @@ impl Vod {
                         let data = SampleData {
                             chunks: chunks.iter().map(|(o, b)| (*o, &b[..])).collect(),
                         };
-                        segment::mux(&asset2.index, &plan2, number, &seg2, &data)
+                        let mut out = pool::take(seg2.est_bytes as usize);
+                        segment::mux_into(&asset2.index, &plan2, number, &seg2, &data, &mut out)
+                            .map(|()| pool::into_bytes(out))
                     })
                     .await
                     .map_err(join_err)?
                     .map_err(mux_err)?
                 };
-                Ok(Bytes::from(out))
+                Ok(out)
             }
         }
     }

@@ -423,6 +423,20 @@ pub fn mux(
     seg: &SegmentPlan,
     data: &SampleData<'_>,
 ) -> Result<Vec<u8>, MuxError> {
+    let mut out = Vec::with_capacity(seg.est_bytes as usize);
+    mux_into(index, plan, number, seg, data, &mut out)?;
+    Ok(out)
+}
+
+/// [`mux`] appending to `out` (a recycled buffer).
+pub fn mux_into(
+    index: &MovieIndex,
+    plan: &Plan,
+    number: u32,
+    seg: &SegmentPlan,
+    data: &SampleData<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), MuxError> {
     let video = index.video.as_ref().filter(|_| plan.video);
     let audio = index.audio.as_ref().filter(|_| plan.audio);
     let program = Program {
@@ -536,5 +550,6 @@ pub fn mux(
         units.push(v);
     }
     units.extend(ai);
-    Ok(ts::mux_segment(program, &units, number))
+    ts::mux_segment_into(program, &units, number, out);
+    Ok(())
 }

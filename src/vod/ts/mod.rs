@@ -81,8 +81,20 @@ impl Program {
 pub fn mux_segment(program: Program, units: &[PesUnit<'_>], segment_number: u32) -> Vec<u8> {
     let payload: usize = units.iter().map(|u| u.len + 19).sum();
     let mut out = Vec::with_capacity((payload / 184 + 4 + units.len()) * PACKET);
+    mux_segment_into(program, units, segment_number, &mut out);
+    out
+}
+
+/// [`mux_segment`] appending to `out` (a recycled buffer).
+pub fn mux_segment_into(
+    program: Program,
+    units: &[PesUnit<'_>],
+    segment_number: u32,
+    out: &mut Vec<u8>,
+) {
+    let out_start = out.len();
     let psi_cc = ((segment_number.wrapping_sub(1)) & 0x0F) as u8;
-    write_section(&mut out, 0, psi_cc, &psi::pat_section());
+    write_section(out, 0, psi_cc, &psi::pat_section());
     let pcr_pid = pid(program.pcr_es());
     let mut streams = Vec::new();
     if let Some(t) = program.video {
@@ -98,7 +110,7 @@ pub fn mux_segment(program: Program, units: &[PesUnit<'_>], segment_number: u32)
         });
     }
     write_section(
-        &mut out,
+        out,
         psi::PMT_PID,
         psi_cc,
         &psi::pmt_section(pcr_pid, &streams),
@@ -124,7 +136,7 @@ pub fn mux_segment(program: Program, units: &[PesUnit<'_>], segment_number: u32)
         };
         let pcr = (u.es == pcr_es).then(|| u.dts.saturating_sub(PCR_LEAD));
         write_pes(
-            &mut out,
+            out,
             pid(u.es),
             &mut cc[slot],
             pcr,
@@ -134,7 +146,7 @@ pub fn mux_segment(program: Program, units: &[PesUnit<'_>], segment_number: u32)
             n,
         );
     }
-    out
+    debug_assert_eq!((out.len() - out_start) % PACKET, 0);
 }
 
 const PAYLOAD_CAP: usize = PACKET - 4;
