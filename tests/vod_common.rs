@@ -96,11 +96,22 @@ const X264: &[&str] = &[
     "yuv420p",
 ];
 
-/// All fixtures, generated once per test binary.
+/// Bump when a fixture recipe changes (the cached set is then made again).
+const FIXTURES_VERSION: u32 = 1;
+
+/// All fixtures: made once into `CARGO_TARGET_TMPDIR/vod-fixtures-v<N>` (a temp folder
+/// renamed into place when complete, so an interrupted run never leaves a partial set) and
+/// reused by every test binary and later runs.
 pub fn fixtures() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
+        let tmp_root = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let done = tmp_root.join(format!("vod-fixtures-v{FIXTURES_VERSION}"));
+        if done.join("complete").exists() {
+            return done;
+        }
+        std::fs::create_dir_all(tmp_root).unwrap();
+        let dir = tempfile::tempdir_in(tmp_root).unwrap();
         let d = dir.path();
         let av = || lavfi_av("320x180", "25", "10");
         let with = |extra: &[&'static str]| -> Vec<&'static str> {
@@ -245,9 +256,15 @@ pub fn fixtures() -> &'static Path {
             &d.join("truncated_moov_end.mp4"),
             0.97,
         );
-        dir
+        std::fs::write(d.join("complete"), b"").unwrap();
+        let made = dir.keep();
+        if std::fs::rename(&made, &done).is_err() {
+            // Another test binary finished first; use its set.
+            let _ = std::fs::remove_dir_all(&made);
+        }
+        done
     })
-    .path()
+    .as_path()
 }
 
 fn truncate_copy(src: &Path, dst: &Path, keep: f64) {
