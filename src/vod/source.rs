@@ -422,18 +422,40 @@ impl HttpSource {
         if get(reqwest::header::LAST_MODIFIED) != last_modified.as_deref() {
             return Err(changed("Last-Modified differs".into()));
         }
-        let body = resp.bytes().await.map_err(|e| SourceError::Upstream {
-            url: url.clone(),
-            reason: e.to_string(),
-        })?;
-        if body.len() as u64 != range.end - range.start {
+        // Never buffer more than the requested length, whatever the server sends.
+        let want = range.end - range.start;
+        if resp.content_length().is_some_and(|n| n != want) {
             return Err(changed(format!(
-                "body of {} bytes for a {}-byte range (truncated)",
-                body.len(),
-                range.end - range.start
+                "Content-Length {:?} for a {want}-byte range",
+                resp.content_length()
             )));
         }
-        Ok(body)
+        let mut resp = resp;
+        let mut body = BytesMut::with_capacity(usize::try_from(want).unwrap_or(0));
+        loop {
+            match resp.chunk().await {
+                Ok(Some(c)) => {
+                    if body.len() as u64 + c.len() as u64 > want {
+                        return Err(changed(format!("body longer than the {want}-byte range")));
+                    }
+                    body.extend_from_slice(&c);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    return Err(SourceError::Upstream {
+                        url: url.clone(),
+                        reason: format!("body cut after {} of {want} bytes: {e}", body.len()),
+                    })
+                }
+            }
+        }
+        if body.len() as u64 != want {
+            return Err(changed(format!(
+                "body of {} bytes for a {want}-byte range (truncated)",
+                body.len()
+            )));
+        }
+        Ok(body.freeze())
     }
 
     async fn read(&self, f: &SourceFile, range: Range<u64>) -> Result<Bytes, SourceError> {
