@@ -34,12 +34,16 @@ use casterpak::vod::config::VodConfig;
 use casterpak::vod::Vod;
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<String> = raw.iter().filter(|a| *a != "--bench").cloned().collect();
     if args.first().map(String::as_str) == Some("child") {
         child(&args[1..]);
+        return;
+    }
+    if !raw.iter().any(|a| a == "--bench") {
+        // `cargo test --all-targets` runs bench targets without `--bench`: do not generate
+        // gigabytes of inputs there.
+        println!("vod_bench: run it with `cargo bench --bench vod_bench`");
         return;
     }
     let runs: usize = std::env::var("VOD_BENCH_RUNS")
