@@ -6,7 +6,9 @@ mod common;
 
 use std::path::Path;
 
+use casterpak::vod::csmil::Variant;
 use casterpak::vod::index::{box_header, index_moov, IndexError, MovieIndex, Track};
+use casterpak::vod::segment::{mux, plan, Clip, SampleData};
 use shiguredo_mp4::demux::{Input, Mp4FileDemuxer};
 
 /// The `moov` box bytes of a file (top-level walk).
@@ -164,6 +166,26 @@ fn mutated_moov_never_panics() {
                     assert!(s.offset + u64::from(s.size) <= data.len() as u64);
                 }
             }
+            // Planning and muxing whatever index came out must not panic either (tests run
+            // with overflow checks).
+            let whole = SampleData {
+                chunks: vec![(0, &data[..])],
+            };
+            for v in [Variant::Av, Variant::Audio] {
+                for clip in [
+                    Clip::default(),
+                    Clip {
+                        start: Some(3.0),
+                        end: Some(9.0),
+                    },
+                ] {
+                    if let Ok(p) = plan(&idx, v, 540_000, clip) {
+                        for (k, seg) in p.segments.iter().enumerate().take(3) {
+                            let _ = mux(&idx, &p, k as u32 + 1, seg, &whole);
+                        }
+                    }
+                }
+            }
         }
     }
     assert!(ok > 0, "some mutations are harmless");
@@ -173,8 +195,6 @@ fn mutated_moov_never_panics() {
 /// 4-byte NAL lengths and no in-band AUD), so BANDWIDTH is the true peak.
 #[tokio::test]
 async fn segment_size_estimate_is_exact() {
-    use casterpak::vod::csmil::Variant;
-    use casterpak::vod::segment::{plan, Clip};
     let fx = common::fixtures();
     let mut cases: Vec<(std::path::PathBuf, String)> = common::SUPPORTED
         .iter()

@@ -69,16 +69,22 @@ impl Plan {
     pub fn peak_bps(&self) -> u64 {
         self.segments
             .iter()
-            .map(|s| s.est_bytes * 8 * 90_000 / s.duration.max(9_000) as u64)
+            .map(|s| s.est_bytes.saturating_mul(8 * 90_000) / s.duration.max(9_000) as u64)
             .max()
             .unwrap_or(0)
     }
 
     /// Average bit rate in bit/s (AVERAGE-BANDWIDTH).
     pub fn average_bps(&self) -> u64 {
-        let bytes: u64 = self.segments.iter().map(|s| s.est_bytes).sum();
-        let dur: i64 = self.segments.iter().map(|s| s.duration).sum();
-        bytes * 8 * 90_000 / dur.max(9_000) as u64
+        let bytes = self
+            .segments
+            .iter()
+            .fold(0u64, |a, s| a.saturating_add(s.est_bytes));
+        let dur = self
+            .segments
+            .iter()
+            .fold(0i64, |a, s| a.saturating_add(s.duration));
+        bytes.saturating_mul(8 * 90_000) / dur.max(9_000) as u64
     }
 
     /// EXTINF durations in milliseconds.
@@ -89,9 +95,13 @@ impl Plan {
     }
 }
 
-/// Converts track ticks to 90 kHz ticks: `floor(t * 90000 / timescale)`.
+/// Converts track ticks to 90 kHz ticks: `floor(t * 90000 / timescale)`, clamped to
+/// +-2^60 so sums of a few such values never overflow (hostile tables).
 pub fn to_90k(ticks: i64, timescale: u32) -> i64 {
-    (i128::from(ticks) * 90_000).div_euclid(i128::from(timescale.max(1))) as i64
+    const LIMIT: i128 = 1 << 60;
+    (i128::from(ticks) * 90_000)
+        .div_euclid(i128::from(timescale.max(1)))
+        .clamp(-LIMIT, LIMIT) as i64
 }
 
 /// Why no plan could be made.
@@ -174,7 +184,9 @@ pub fn plan(index: &MovieIndex, variant: Variant, d: i64, clip: Clip) -> Result<
                 break;
             }
         }
-        if t >= origin + k * d && t > pt90(*bounds.last().unwrap_or(&first)) {
+        if t >= origin.saturating_add(k.saturating_mul(d))
+            && t > pt90(*bounds.last().unwrap_or(&first))
+        {
             bounds.push(i);
             k = (t - origin).div_euclid(d) + 1;
         }
@@ -410,7 +422,9 @@ fn stream_type(t: &Track) -> u8 {
 }
 
 fn out_ts(t90: i64, origin: i64) -> u64 {
-    (t90 - origin + GLOBAL_OFFSET).max(ts::PCR_LEAD as i64) as u64
+    t90.saturating_sub(origin)
+        .saturating_add(GLOBAL_OFFSET)
+        .max(ts::PCR_LEAD as i64) as u64
 }
 
 /// Muxes one planned segment (`number` is 1-based) into MPEG-TS bytes.
