@@ -225,3 +225,103 @@ async fn segment_size_estimate_is_exact() {
         }
     }
 }
+
+/// Extreme but well-formed tables (huge edit offsets and durations, maximal deltas and
+/// composition offsets, timescale 1): index, plan and mux answer or refuse, never panic.
+#[test]
+fn extreme_timing_tables_never_panic() {
+    use mp4_atom::{Decode, Edts, Elst, ElstEntry, Encode, Moov};
+    let data = std::fs::read(common::samples_dir().join("clip_360p.mp4")).unwrap();
+    let base = Moov::decode(&mut moov_of(&data)).unwrap();
+    let whole = SampleData {
+        chunks: vec![(0, &data[..])],
+    };
+    let edits: [Vec<ElstEntry>; 4] = [
+        vec![ElstEntry {
+            segment_duration: u64::MAX,
+            media_time: Some(u64::MAX / 2),
+            media_rate: 1i16.into(),
+        }],
+        vec![
+            ElstEntry {
+                segment_duration: u64::MAX,
+                media_time: None,
+                media_rate: 1i16.into(),
+            },
+            ElstEntry {
+                segment_duration: 0,
+                media_time: Some(0),
+                media_rate: 1i16.into(),
+            },
+        ],
+        vec![ElstEntry {
+            segment_duration: 1,
+            media_time: Some(i64::MAX as u64),
+            media_rate: 0i16.into(),
+        }],
+        vec![],
+    ];
+    let mut indexed = 0;
+    for (k, edit) in edits.iter().enumerate() {
+        for variant in 0..3 {
+            let mut moov = base.clone();
+            for trak in &mut moov.trak {
+                trak.edts = Some(Edts {
+                    elst: Some(Elst {
+                        entries: edit.clone(),
+                    }),
+                });
+                let stbl = &mut trak.mdia.minf.stbl;
+                match variant {
+                    0 => {
+                        for e in &mut stbl.stts.entries {
+                            e.sample_delta = u32::MAX;
+                        }
+                    }
+                    1 => {
+                        if let Some(c) = &mut stbl.ctts {
+                            for (i, e) in c.entries.iter_mut().enumerate() {
+                                e.sample_offset = if i % 2 == 0 {
+                                    i64::from(i32::MAX)
+                                } else {
+                                    i64::from(i32::MIN)
+                                };
+                            }
+                        }
+                        trak.mdia.mdhd.timescale = 1;
+                    }
+                    _ => moov.mvhd.timescale = 1,
+                }
+            }
+            let mut buf = Vec::new();
+            moov.encode(&mut buf).unwrap();
+            let idx = match index_moov(&buf, data.len() as u64) {
+                Ok(idx) => idx,
+                Err(e) => {
+                    eprintln!("edit {k} variant {variant}: {e}");
+                    continue;
+                }
+            };
+            indexed += 1;
+            for v in [Variant::Av, Variant::Audio] {
+                for clip in [
+                    Clip::default(),
+                    Clip {
+                        start: Some(1.0),
+                        end: Some(5.0),
+                    },
+                ] {
+                    if let Ok(p) = plan(&idx, v, 540_000, clip) {
+                        let _ = p.peak_bps();
+                        let _ = p.average_bps();
+                        let _: Vec<u64> = p.durations_ms().collect();
+                        for (n, seg) in p.segments.iter().enumerate().take(2) {
+                            let _ = mux(&idx, &p, n as u32 + 1, seg, &whole);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(indexed >= 6, "most extreme tables still index ({indexed})");
+}
