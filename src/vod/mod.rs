@@ -431,9 +431,11 @@ impl Vod {
                                 n + 1,
                                 variant.suffix()
                             ),
+                            ..Default::default()
                         })
                         .collect(),
                     end_list: true,
+                    ..Default::default()
                 };
                 Ok(Bytes::from(pl.to_string()))
             }
@@ -568,6 +570,7 @@ impl Vod {
                     .as_ref()
                     .map(|v| v.frame_rate)
                     .filter(|r| *r > 0.0),
+                audio_group: None,
                 uri: format!("index_{i}_av.m3u8{suffix}"),
             });
         }
@@ -583,6 +586,7 @@ impl Vod {
                     codecs: vec![codec],
                     resolution: None,
                     frame_rate: None,
+                    audio_group: None,
                     uri: format!("index_{i}_a.m3u8{suffix}"),
                 });
             }
@@ -590,6 +594,7 @@ impl Vod {
         let pl = MultivariantPlaylist {
             version: 3,
             independent_segments: true,
+            media: Vec::new(),
             variants,
         };
         Ok(Bytes::from(pl.to_string()))
