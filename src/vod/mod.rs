@@ -12,6 +12,19 @@
 //!
 //! The service spawns no long-lived task and never prints; the server calls
 //! [`Vod::sweep`] every [`Vod::sweep_interval`].
+//!
+//! Wiring in the egress (the whole contract):
+//!
+//! ```text
+//! let vod = Arc::new(Vod::new(&cfg.vod)?);                 // at start-up
+//! spawn: loop { sleep(vod.sweep_interval()); vod.sweep().await }   // with the shutdown token
+//! GET/HEAD /i/<rest>?<query>:
+//!     match vod.respond(rest_still_percent_encoded, query).await {
+//!         Ok(r)  => 200 (or 206 / 304) with r.body, Content-Type r.content_type, ETag r.etag,
+//!                   Last-Modified r.last_modified, Cache-Control r.cache_control
+//!         Err(e) => status_for(e.kind()), log e (it names asset, track, box, offset, sample)
+//!     }
+//! ```
 
 #![warn(missing_docs)]
 
