@@ -543,7 +543,7 @@ pub type BoxRewriter<'f> = dyn FnMut(&[u8; 4], &[u8]) -> Result<Option<Vec<u8>>,
 /// Container boxes on the path to the sample tables.
 const CONTAINERS: [&[u8; 4]; 5] = [b"moov", b"trak", b"mdia", b"minf", b"stbl"];
 
-/// Re-serialises a sequence of boxes, descending into [`CONTAINERS`] and letting `f`
+/// Re-serialises a sequence of boxes, descending into the containers on the path to `stbl` (moov, trak, mdia, minf, stbl) and letting `f`
 /// replace any other box (`f(kind, body)` returns the new *whole* box, or `None` to keep
 /// it). Sizes of the ancestors are recomputed. Errors: a box overrunning its parent.
 pub fn rewrite_boxes(buf: &[u8], f: &mut BoxRewriter<'_>) -> Result<Vec<u8>, IndexError> {
