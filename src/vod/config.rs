@@ -1,4 +1,23 @@
 //! Settings of on-demand packaging (the `[vod]` section of the config file).
+//!
+//! Every key has a flag of the same name (`--media-root`, ...) and an environment variable
+//! (`CASTERPAK_MEDIA_ROOT`, ...); flags and variables override the file.
+//!
+//! ```toml
+//! [vod]
+//! media_root = "samples"            # folder or http(s):// base URL
+//! segment_duration_secs = 6
+//! cache_dir = "/var/cache/casterpak/out"
+//! cache_ttl_secs = 259200
+//! cache_max_bytes = 17179869184
+//! input_cache_dir = "/var/cache/casterpak/in"
+//! input_cache_ttl_secs = 518400
+//! input_cache_max_bytes = 8589934592
+//! sweep_interval_secs = 300
+//! index_cache_entries = 1024
+//! memory_cache_bytes = 67108864
+//! remote_revalidate_secs = 10
+//! ```
 
 use std::path::PathBuf;
 
@@ -11,12 +30,38 @@ use crate::config::{set, ConfigError};
 #[serde(default, deny_unknown_fields)]
 pub struct VodConfig {
     /// Folder, or `http://` / `https://` base URL, that `/i/` paths resolve under.
+    /// Default `samples`.
     pub media_root: String,
-    /// Target segment duration D in seconds; segments start at the first keyframe at or
-    /// after k x D.
+    /// Target segment duration D in seconds (1..=60); segments start at the first keyframe
+    /// at or after k x D. Default 6.
     pub segment_duration_secs: f64,
-    /// Output cache folder (produced playlists and segments); none when absent.
+    /// Output cache folder (produced playlists and segments); no disk cache when absent.
+    /// Default none.
     pub cache_dir: Option<PathBuf>,
+    /// Output cache entries unused for this many seconds are deleted by the sweeper.
+    /// Default 259200 (3 days).
+    pub cache_ttl_secs: u64,
+    /// Output cache size limit in bytes; the sweeper deletes least recently used entries
+    /// past it. Default 17179869184 (16 GiB).
+    pub cache_max_bytes: u64,
+    /// Input cache folder for ranges read from a remote (http) media root; none when absent.
+    /// Default none.
+    pub input_cache_dir: Option<PathBuf>,
+    /// Input cache entries unused for this many seconds are deleted. Default 518400 (6 days).
+    pub input_cache_ttl_secs: u64,
+    /// Input cache size limit in bytes. Default 8589934592 (8 GiB).
+    pub input_cache_max_bytes: u64,
+    /// Seconds between two runs of the cache sweeper. Default 300.
+    pub sweep_interval_secs: u64,
+    /// How many MP4 sample indexes are kept in memory (per path + size + mtime).
+    /// Default 1024.
+    pub index_cache_entries: u64,
+    /// Bytes of produced playlists and segments kept in memory (also the single-flight
+    /// table for concurrent cold requests; 0 keeps nothing once served). Default 67108864.
+    pub memory_cache_bytes: u64,
+    /// Seconds a remote file's size/ETag/Last-Modified is trusted before it is checked
+    /// again. Default 10.
+    pub remote_revalidate_secs: u64,
 }
 
 impl Default for VodConfig {
@@ -25,6 +70,15 @@ impl Default for VodConfig {
             media_root: "samples".into(),
             segment_duration_secs: 6.0,
             cache_dir: None,
+            cache_ttl_secs: 3 * 86_400,
+            cache_max_bytes: 16 << 30,
+            input_cache_dir: None,
+            input_cache_ttl_secs: 6 * 86_400,
+            input_cache_max_bytes: 8 << 30,
+            sweep_interval_secs: 300,
+            index_cache_entries: 1024,
+            memory_cache_bytes: 64 << 20,
+            remote_revalidate_secs: 10,
         }
     }
 }
@@ -39,7 +93,24 @@ impl VodConfig {
                 reason: format!("{d} is not within 1..=60"),
             });
         }
+        if self.sweep_interval_secs == 0 {
+            return Err(ConfigError::Invalid {
+                key: "vod.sweep_interval_secs",
+                reason: "must be above 0".into(),
+            });
+        }
+        if self.index_cache_entries == 0 {
+            return Err(ConfigError::Invalid {
+                key: "vod.index_cache_entries",
+                reason: "must be above 0".into(),
+            });
+        }
         Ok(())
+    }
+
+    /// Whether the media root is a remote base URL.
+    pub fn is_remote(&self) -> bool {
+        self.media_root.starts_with("http://") || self.media_root.starts_with("https://")
     }
 }
 
@@ -49,12 +120,42 @@ pub struct VodArgs {
     /// Media root for /i/ URLs: a folder or an http(s) base URL [default: samples].
     #[arg(long, env = "CASTERPAK_MEDIA_ROOT", value_name = "DIR|URL")]
     pub media_root: Option<String>,
-    /// VOD segment duration in seconds [default: 6].
+    /// VOD segment duration in seconds, 1..=60 [default: 6].
     #[arg(long, env = "CASTERPAK_SEGMENT_DURATION_SECS", value_name = "SECS")]
     pub segment_duration_secs: Option<f64>,
     /// Output cache folder for produced playlists and segments [default: none].
     #[arg(long, env = "CASTERPAK_CACHE_DIR", value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// Seconds since last access after which output cache entries are deleted
+    /// [default: 259200].
+    #[arg(long, env = "CASTERPAK_CACHE_TTL_SECS", value_name = "SECS")]
+    pub cache_ttl_secs: Option<u64>,
+    /// Output cache size limit in bytes [default: 17179869184].
+    #[arg(long, env = "CASTERPAK_CACHE_MAX_BYTES", value_name = "BYTES")]
+    pub cache_max_bytes: Option<u64>,
+    /// Input cache folder for ranges of remote (http) sources [default: none].
+    #[arg(long, env = "CASTERPAK_INPUT_CACHE_DIR", value_name = "DIR")]
+    pub input_cache_dir: Option<PathBuf>,
+    /// Seconds since last access after which input cache entries are deleted
+    /// [default: 518400].
+    #[arg(long, env = "CASTERPAK_INPUT_CACHE_TTL_SECS", value_name = "SECS")]
+    pub input_cache_ttl_secs: Option<u64>,
+    /// Input cache size limit in bytes [default: 8589934592].
+    #[arg(long, env = "CASTERPAK_INPUT_CACHE_MAX_BYTES", value_name = "BYTES")]
+    pub input_cache_max_bytes: Option<u64>,
+    /// Seconds between cache sweeps [default: 300].
+    #[arg(long, env = "CASTERPAK_SWEEP_INTERVAL_SECS", value_name = "SECS")]
+    pub sweep_interval_secs: Option<u64>,
+    /// MP4 sample indexes kept in memory [default: 1024].
+    #[arg(long, env = "CASTERPAK_INDEX_CACHE_ENTRIES", value_name = "N")]
+    pub index_cache_entries: Option<u64>,
+    /// Bytes of produced playlists/segments kept in memory [default: 67108864].
+    #[arg(long, env = "CASTERPAK_MEMORY_CACHE_BYTES", value_name = "BYTES")]
+    pub memory_cache_bytes: Option<u64>,
+    /// Seconds a remote file's size/ETag/Last-Modified is trusted before re-checking
+    /// [default: 10].
+    #[arg(long, env = "CASTERPAK_REMOTE_REVALIDATE_SECS", value_name = "SECS")]
+    pub remote_revalidate_secs: Option<u64>,
 }
 
 impl VodArgs {
@@ -65,5 +166,51 @@ impl VodArgs {
         if self.cache_dir.is_some() {
             cfg.cache_dir = self.cache_dir.clone();
         }
+        set(&mut cfg.cache_ttl_secs, self.cache_ttl_secs);
+        set(&mut cfg.cache_max_bytes, self.cache_max_bytes);
+        if self.input_cache_dir.is_some() {
+            cfg.input_cache_dir = self.input_cache_dir.clone();
+        }
+        set(&mut cfg.input_cache_ttl_secs, self.input_cache_ttl_secs);
+        set(&mut cfg.input_cache_max_bytes, self.input_cache_max_bytes);
+        set(&mut cfg.sweep_interval_secs, self.sweep_interval_secs);
+        set(&mut cfg.index_cache_entries, self.index_cache_entries);
+        set(&mut cfg.memory_cache_bytes, self.memory_cache_bytes);
+        set(&mut cfg.remote_revalidate_secs, self.remote_revalidate_secs);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_section_flags_and_defaults() {
+        let cfg: VodConfig = toml::from_str(
+            "media_root = \"https://cdn.example/media\"\nsegment_duration_secs = 10\ncache_dir = \"/tmp/c\"\ninput_cache_max_bytes = 5\n",
+        )
+        .unwrap();
+        assert!(cfg.is_remote());
+        assert_eq!(cfg.segment_duration_secs, 10.0);
+        assert_eq!(cfg.input_cache_max_bytes, 5);
+        assert_eq!(cfg.sweep_interval_secs, 300);
+        assert_eq!(cfg.index_cache_entries, 1024);
+        let mut cfg = cfg;
+        VodArgs {
+            media_root: Some("samples".into()),
+            sweep_interval_secs: Some(60),
+            ..Default::default()
+        }
+        .apply(&mut cfg);
+        assert!(!cfg.is_remote());
+        assert_eq!(cfg.sweep_interval_secs, 60);
+        assert_eq!(
+            cfg.cache_dir.as_deref(),
+            Some(std::path::Path::new("/tmp/c"))
+        );
+        assert!(cfg.validate().is_ok());
+        cfg.segment_duration_secs = 0.5;
+        assert!(cfg.validate().is_err());
+        assert!(toml::from_str::<VodConfig>("segment_duration = 6").is_err());
     }
 }

@@ -1,3 +1,822 @@
 //! On-demand packaging of MP4 renditions into HLS MPEG-TS for Akamai-style `/i/` URLs.
+//!
+//! ```text
+//! respond(path, query)
+//!   -> csmil::parse            typed Route (set of files, rendition, segment number)
+//!   -> source::Source::open    local folder (no escape) or HTTP base URL (Range reads)
+//!   -> index (moka cache)      MovieIndex per (path, identity), built on a blocking thread
+//!   -> segment::plan           boundaries on one global timeline
+//!   -> hls / segment::mux      playlists or a TS segment
+//!   -> output caches           memory (single-flight) and optional disk, keyed by the ETag
+//! ```
+//!
+//! The service spawns no long-lived task and never prints; the server calls
+//! [`Vod::sweep`] every [`Vod::sweep_interval`].
+//!
+//! Wiring in the egress (the whole contract):
+//!
+//! ```text
+//! let vod = Arc::new(Vod::new(&cfg.vod)?);                 // at start-up
+//! spawn: loop { sleep(vod.sweep_interval()); vod.sweep().await }   // with the shutdown token
+//! GET/HEAD /i/<rest>?<query>:
+//!     match vod.respond(rest_still_percent_encoded, query).await {
+//!         Ok(r)  => 200 (or 206 / 304) with r.body, Content-Type r.content_type, ETag r.etag,
+//!                   Last-Modified r.last_modified, Cache-Control r.cache_control
+//!         Err(e) => status_for(e.kind()), log e (it names asset, track, box, offset, sample)
+//!     }
+//! ```
 
+#![warn(missing_docs)]
+
+pub mod cache;
+pub mod codec;
 pub mod config;
+pub mod csmil;
+pub mod index;
+pub mod pool;
+pub mod segment;
+pub mod source;
+pub mod ts;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+
+use crate::error::ErrorKind;
+use crate::hls::{MediaPlaylist, MediaSegment, MultivariantPlaylist, PlaylistType, VariantStream};
+use cache::{digest, DiskCache};
+use csmil::{AssetSet, Options, Route, RouteError, Variant};
+use index::{IndexError, MovieIndex, MAX_MOOV_BYTES};
+use segment::{Clip, Plan, PlanError, SampleData};
+use source::{Source, SourceError, SourceFile};
+
+/// Bumped whenever the produced bytes change for the same input; part of every ETag.
+pub const FORMAT_VERSION: u32 = 1;
+/// Content type of playlists (RFC 8216bis section 4).
+pub const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
+/// Content type of TS segments.
+pub const SEGMENT_TYPE: &str = "video/mp2t";
+/// Cache-Control of VOD playlists (they change only when the source does; the ETag tracks it).
+pub const PLAYLIST_CACHE_CONTROL: &str = "public, max-age=86400";
+/// Cache-Control of VOD segments.
+pub const SEGMENT_CACHE_CONTROL: &str = "public, max-age=604800";
+/// Largest gap between sample byte ranges read with one request, in bytes.
+const READ_GAP: u64 = 256 * 1024;
+/// A blocking thread keeps its read buffer between segments up to this capacity, in bytes.
+const SCRATCH_KEEP: usize = 64 << 20;
+
+thread_local! {
+    /// Per-blocking-thread read buffer for local sources: reused, so a segment request does
+    /// not fault in fresh pages for its sample data.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// One answer of [`Vod::respond`].
+#[derive(Debug, Clone)]
+pub struct VodReply {
+    /// The whole playlist or TS segment.
+    pub body: Bytes,
+    /// [`PLAYLIST_TYPE`] or [`SEGMENT_TYPE`].
+    pub content_type: &'static str,
+    /// Strong ETag, quoted: digest of the route, the source identities (path + size + mtime,
+    /// or remote size + ETag + Last-Modified), the segment duration and [`FORMAT_VERSION`].
+    pub etag: String,
+    /// Latest modification time of the source files involved.
+    pub last_modified: SystemTime,
+    /// [`PLAYLIST_CACHE_CONTROL`] or [`SEGMENT_CACHE_CONTROL`].
+    pub cache_control: &'static str,
+}
+
+/// Why a request failed; [`VodError::kind`] says which HTTP class it is.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VodError {
+    /// The URL is not a valid `/i/` route or query.
+    #[error(transparent)]
+    Route(#[from] RouteError),
+    /// A source file could not be opened or read.
+    #[error("asset {asset}: {source}")]
+    Source {
+        /// Relative path of the asset under the media root.
+        asset: String,
+        /// What went wrong.
+        source: SourceError,
+    },
+    /// The MP4 could not be indexed (corrupt, unsupported, fragmented).
+    #[error("asset {asset}: {source}")]
+    Index {
+        /// Relative path of the asset under the media root.
+        asset: String,
+        /// What went wrong (shared: one failed build answers every waiter).
+        source: Arc<IndexError>,
+    },
+    /// The file has no usable top-level `moov` box.
+    #[error("asset {asset}: moov: {reason} (offset {offset})")]
+    NoMoov {
+        /// Relative path of the asset under the media root.
+        asset: String,
+        /// File offset of the top-level box where the search stopped.
+        offset: u64,
+        /// What was found instead.
+        reason: String,
+    },
+    /// The variant has nothing to play (no audio for `_a`, empty clip window).
+    #[error("asset {asset}: {source}")]
+    Plan {
+        /// Relative path of the asset under the media root.
+        asset: String,
+        /// Why there is nothing to plan.
+        source: PlanError,
+    },
+    /// The segment number is past the end.
+    #[error("asset {asset}: segment {number} of {count}")]
+    NoSegment {
+        /// Relative path of the asset under the media root.
+        asset: String,
+        /// The requested segment number (1-based).
+        number: u32,
+        /// How many segments the variant has.
+        count: usize,
+    },
+    /// None of the renditions of a set exists (or passes `b=`).
+    #[error("no rendition of {0} exists")]
+    NoRendition(String),
+    /// A sample could not be muxed.
+    #[error("asset {asset}: {source}")]
+    Mux {
+        /// Relative path of the asset under the media root.
+        asset: String,
+        /// The sample at fault (track id, sample index, file offset).
+        source: segment::MuxError,
+    },
+    /// The configuration cannot be used.
+    #[error("vod config: {0}")]
+    Config(String),
+    /// A background task failed (panic or cancellation).
+    #[error("vod internal: {0}")]
+    Internal(String),
+}
+
+impl VodError {
+    /// The error class (the server maps it to an HTTP status).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            VodError::Route(RouteError::NotFound(_)) => ErrorKind::NotFound,
+            VodError::Route(RouteError::Forbidden(_)) => ErrorKind::Forbidden,
+            VodError::Route(_) => ErrorKind::BadRequest,
+            VodError::Source { source, .. } => match source {
+                SourceError::NotFound(_) => ErrorKind::NotFound,
+                SourceError::Forbidden(_) => ErrorKind::Forbidden,
+                SourceError::Io { .. } => ErrorKind::Internal,
+                SourceError::Upstream { .. } | SourceError::Changed { .. } => ErrorKind::Upstream,
+            },
+            VodError::Index { source, .. } => match **source {
+                IndexError::Unsupported { .. } | IndexError::Fragmented => ErrorKind::Unsupported,
+                IndexError::NoTracks => ErrorKind::Unsupported,
+                _ => ErrorKind::Corrupt,
+            },
+            VodError::NoMoov { .. } | VodError::Mux { .. } => ErrorKind::Corrupt,
+            VodError::Plan { .. } | VodError::NoSegment { .. } | VodError::NoRendition(_) => {
+                ErrorKind::NotFound
+            }
+            VodError::Config(_) | VodError::Internal(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+/// A cached index with its no-clip plans (computed with it, off the async threads).
+#[derive(Debug)]
+struct Asset {
+    index: MovieIndex,
+    av: Result<Arc<Plan>, PlanError>,
+    audio: Result<Arc<Plan>, PlanError>,
+}
+
+type IndexResult = Result<Arc<Asset>, VodError>;
+
+/// The VOD packaging service (see the module docs).
+pub struct Vod {
+    source: Arc<Source>,
+    segment_duration: i64,
+    indexes: moka::future::Cache<String, Arc<Asset>>,
+    outputs: moka::future::Cache<String, Bytes>,
+    disk: Option<Arc<DiskCache>>,
+    input: Option<Arc<DiskCache>>,
+    sweep_interval: Duration,
+    produced: std::sync::atomic::AtomicU64,
+}
+
+/// Counters of a [`Vod`] (for logs, metrics and tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VodStats {
+    /// Playlists and segments packaged (memory and disk cache misses).
+    pub produced: u64,
+    /// Sample indexes currently cached in memory.
+    pub indexes: u64,
+}
+
+impl std::fmt::Debug for Vod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vod")
+            .field("source", &self.source)
+            .field("segment_duration", &self.segment_duration)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Vod {
+    /// Builds the service from its config (no I/O beyond checking the media root); cheap.
+    ///
+    /// Errors: [`VodError::Config`] when the local media root is not a folder or a value
+    /// is out of range.
+    pub fn new(cfg: &config::VodConfig) -> Result<Vod, VodError> {
+        cfg.validate()
+            .map_err(|e| VodError::Config(e.to_string()))?;
+        let input = cfg.input_cache_dir.as_ref().map(|d| {
+            Arc::new(DiskCache::new(
+                d.clone(),
+                Duration::from_secs(cfg.input_cache_ttl_secs),
+                cfg.input_cache_max_bytes,
+            ))
+        });
+        let source = if cfg.is_remote() {
+            Source::http(
+                &cfg.media_root,
+                input.clone(),
+                Duration::from_secs(cfg.remote_revalidate_secs.max(1)),
+            )
+        } else {
+            Source::local(std::path::Path::new(&cfg.media_root))
+                .map_err(|e| VodError::Config(format!("media root {}: {e}", cfg.media_root)))?
+        };
+        let disk = cfg.cache_dir.as_ref().map(|d| {
+            Arc::new(DiskCache::new(
+                d.clone(),
+                Duration::from_secs(cfg.cache_ttl_secs),
+                cfg.cache_max_bytes,
+            ))
+        });
+        Ok(Vod {
+            source: Arc::new(source),
+            segment_duration: (cfg.segment_duration_secs * 90_000.0).round() as i64,
+            indexes: moka::future::Cache::builder()
+                .max_capacity(cfg.index_cache_entries)
+                .build(),
+            outputs: moka::future::Cache::builder()
+                .max_capacity(cfg.memory_cache_bytes)
+                .weigher(|k: &String, v: &Bytes| {
+                    u32::try_from(k.len() + v.len()).unwrap_or(u32::MAX)
+                })
+                .build(),
+            disk,
+            input,
+            sweep_interval: Duration::from_secs(cfg.sweep_interval_secs),
+            produced: Default::default(),
+        })
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> VodStats {
+        VodStats {
+            produced: self.produced.load(std::sync::atomic::Ordering::Relaxed),
+            indexes: self.indexes.entry_count(),
+        }
+    }
+
+    /// How often the server should call [`Vod::sweep`].
+    pub fn sweep_interval(&self) -> Duration {
+        self.sweep_interval
+    }
+
+    /// One pass of the cache sweeper over the output and input cache folders (TTL since
+    /// last access, then oldest first past the size limit).
+    pub async fn sweep(&self) {
+        for (name, c) in [("output", &self.disk), ("input", &self.input)] {
+            if let Some(c) = c.clone() {
+                match tokio::task::spawn_blocking(move || c.sweep_blocking()).await {
+                    Ok(s) => tracing::debug!(
+                        cache = name,
+                        expired = s.expired,
+                        evicted = s.evicted,
+                        bytes = s.bytes,
+                        "vod cache swept"
+                    ),
+                    Err(e) => tracing::warn!(cache = name, error = %e, "vod cache sweep failed"),
+                }
+            }
+        }
+        self.indexes.run_pending_tasks().await;
+        self.outputs.run_pending_tasks().await;
+    }
+
+    /// Answers one GET/HEAD. `path` is the request path after the leading `/i/`, still
+    /// percent-encoded; `query` is the raw query string (`start=`, `end=`, `b=`).
+    ///
+    /// Errors: see [`VodError`] and [`VodError::kind`].
+    pub async fn respond(&self, path: &str, query: Option<&str>) -> Result<VodReply, VodError> {
+        let route = csmil::parse(path)?;
+        let opts = Options::parse(query)?;
+        // Open the files this route reads (a master reads all of them).
+        let set = route.set();
+        let files: Vec<Option<SourceFile>> = match &route {
+            Route::Master { .. } => {
+                let mut v = Vec::with_capacity(set.files.len());
+                for rel in &set.files {
+                    match self.source.open(rel).await {
+                        Ok(f) => v.push(Some(f)),
+                        Err(SourceError::NotFound(_)) => v.push(None),
+                        Err(source) => {
+                            return Err(VodError::Source {
+                                asset: rel.clone(),
+                                source,
+                            })
+                        }
+                    }
+                }
+                if v.iter().all(Option::is_none) {
+                    return Err(VodError::NoRendition(set.files.join(",")));
+                }
+                v
+            }
+            Route::Media { index, .. } | Route::Segment { index, .. } => {
+                let rel = &set.files[*index];
+                let f = self
+                    .source
+                    .open(rel)
+                    .await
+                    .map_err(|source| VodError::Source {
+                        asset: rel.clone(),
+                        source,
+                    })?;
+                vec![Some(f)]
+            }
+        };
+        let is_segment = matches!(route, Route::Segment { .. });
+        let mut id_parts: Vec<Vec<u8>> = vec![
+            format!("v{FORMAT_VERSION}|d{}", self.segment_duration).into_bytes(),
+            path.as_bytes().to_vec(),
+            opts.clip_query().into_bytes(),
+            format!("{:?}", opts.bitrate).into_bytes(),
+        ];
+        for f in files.iter().flatten() {
+            id_parts.push(f.rel.as_bytes().to_vec());
+            id_parts.push(f.identity.as_bytes().to_vec());
+        }
+        let parts: Vec<&[u8]> = id_parts.iter().map(|p| p.as_slice()).collect();
+        let key = digest(&parts);
+        let last_modified = files
+            .iter()
+            .flatten()
+            .map(|f| f.mtime)
+            .max()
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let body = self
+            .outputs
+            .try_get_with(key.clone(), async {
+                if let Some(disk) = &self.disk {
+                    if let Some(b) = disk.get(&key).await {
+                        return Ok(b);
+                    }
+                }
+                self.produced
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let body = self.produce(&route, &opts, &files).await?;
+                if let Some(disk) = &self.disk {
+                    disk.put(&key, body.clone()).await;
+                }
+                Ok::<_, VodError>(body)
+            })
+            .await
+            .map_err(|e: Arc<VodError>| Arc::try_unwrap(e).unwrap_or_else(|e| clone_error(&e)))?;
+        Ok(VodReply {
+            body,
+            content_type: if is_segment {
+                SEGMENT_TYPE
+            } else {
+                PLAYLIST_TYPE
+            },
+            etag: format!("\"{key}\""),
+            last_modified,
+            cache_control: if is_segment {
+                SEGMENT_CACHE_CONTROL
+            } else {
+                PLAYLIST_CACHE_CONTROL
+            },
+        })
+    }
+
+    async fn produce(
+        &self,
+        route: &Route,
+        opts: &Options,
+        files: &[Option<SourceFile>],
+    ) -> Result<Bytes, VodError> {
+        let clip = Clip {
+            start: opts.start,
+            end: opts.end,
+        };
+        let suffix = if opts.has_clip() {
+            format!("?{}", opts.clip_query())
+        } else {
+            String::new()
+        };
+        match route {
+            Route::Master { set } => self.master(set, files, opts, clip, &suffix).await,
+            Route::Media { index, variant, .. } => {
+                let f = files[0]
+                    .as_ref()
+                    .ok_or_else(|| VodError::Internal("no file".into()))?;
+                let asset = self.asset(f).await?;
+                let plan = self.plan(&asset, *variant, clip, f).await?;
+                let pl = MediaPlaylist {
+                    version: 3,
+                    playlist_type: Some(PlaylistType::Vod),
+                    media_sequence: 1,
+                    independent_segments: true,
+                    segments: plan
+                        .durations_ms()
+                        .enumerate()
+                        .map(|(n, d)| MediaSegment {
+                            duration_ms: d,
+                            uri: format!(
+                                "segment{}_{index}_{}.ts{suffix}",
+                                n + 1,
+                                variant.suffix()
+                            ),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    end_list: true,
+                    ..Default::default()
+                };
+                Ok(Bytes::from(pl.to_string()))
+            }
+            Route::Segment {
+                number, variant, ..
+            } => {
+                let f = files[0]
+                    .as_ref()
+                    .ok_or_else(|| VodError::Internal("no file".into()))?;
+                let asset = self.asset(f).await?;
+                let plan = self.plan(&asset, *variant, clip, f).await?;
+                let seg =
+                    plan.segments
+                        .get(*number as usize - 1)
+                        .ok_or_else(|| VodError::NoSegment {
+                            asset: f.rel.clone(),
+                            number: *number,
+                            count: plan.segments.len(),
+                        })?;
+                let asset2 = asset.clone();
+                let plan2 = plan.clone();
+                let seg2 = seg.clone();
+                let number = *number;
+                let mux_err = |source| VodError::Mux {
+                    asset: f.rel.clone(),
+                    source,
+                };
+                let join_err = |e: tokio::task::JoinError| VodError::Internal(e.to_string());
+                let out = if self.source.local_path(f).is_some() {
+                    // Local: read into this blocking thread's scratch buffer and mux there.
+                    let file = f.clone();
+                    let rel = f.rel.clone();
+                    tokio::task::spawn_blocking(move || {
+                        SCRATCH.with(|cell| {
+                            let mut buf = cell.borrow_mut();
+                            buf.clear();
+                            let ranges = segment::byte_ranges(&asset2.index, &seg2, READ_GAP);
+                            let spans = source::read_ranges_blocking(&file, &ranges, &mut buf)
+                                .map_err(|source| VodError::Source {
+                                    asset: rel.clone(),
+                                    source,
+                                })?;
+                            let data = SampleData {
+                                chunks: spans.iter().map(|(o, r)| (*o, &buf[r.clone()])).collect(),
+                            };
+                            let mut out = pool::take(seg2.est_bytes as usize);
+                            let out = segment::mux_into(
+                                &asset2.index,
+                                &plan2,
+                                number,
+                                &seg2,
+                                &data,
+                                &mut out,
+                            )
+                            .map(|()| pool::into_bytes(out));
+                            drop(data);
+                            if buf.capacity() > SCRATCH_KEEP {
+                                *buf = Vec::new();
+                            }
+                            Ok::<_, VodError>(out)
+                        })
+                    })
+                    .await
+                    .map_err(join_err)??
+                    .map_err(mux_err)?
+                } else {
+                    let chunks = self.read_samples(f, &asset.index, seg).await?;
+                    tokio::task::spawn_blocking(move || {
+                        let data = SampleData {
+                            chunks: chunks.iter().map(|(o, b)| (*o, &b[..])).collect(),
+                        };
+                        let mut out = pool::take(seg2.est_bytes as usize);
+                        segment::mux_into(&asset2.index, &plan2, number, &seg2, &data, &mut out)
+                            .map(|()| pool::into_bytes(out))
+                    })
+                    .await
+                    .map_err(join_err)?
+                    .map_err(mux_err)?
+                };
+                Ok(out)
+            }
+        }
+    }
+
+    async fn master(
+        &self,
+        set: &AssetSet,
+        files: &[Option<SourceFile>],
+        opts: &Options,
+        clip: Clip,
+        suffix: &str,
+    ) -> Result<Bytes, VodError> {
+        let mut variants = Vec::new();
+        // (average bps, rendition, plan) of the cheapest rendition with audio.
+        let mut audio_pick: Option<(u64, usize, Arc<Plan>, String)> = None;
+        let mut any_video = false;
+        for (i, f) in files.iter().enumerate() {
+            let Some(f) = f else {
+                tracing::debug!(asset = %set.files[i], "rendition missing, skipped");
+                continue;
+            };
+            let asset = self.asset(f).await?;
+            let plan = self.plan(&asset, Variant::Av, clip, f).await?;
+            let idx = &asset.index;
+            let mut codecs = Vec::new();
+            if let Some(v) = &idx.video {
+                codecs.push(v.codec_string.clone());
+                any_video = true;
+            }
+            if let Some(a) = &idx.audio {
+                codecs.push(a.codec_string.clone());
+                let ap = self.plan(&asset, Variant::Audio, clip, f).await?;
+                let avg = ap.average_bps();
+                if audio_pick.as_ref().is_none_or(|p| avg < p.0) {
+                    audio_pick = Some((avg, i, ap, a.codec_string.clone()));
+                }
+            }
+            let avg = plan.average_bps();
+            if !opts.accepts_bitrate(avg) {
+                continue;
+            }
+            variants.push(VariantStream {
+                bandwidth: plan.peak_bps(),
+                average_bandwidth: Some(avg),
+                codecs,
+                resolution: idx
+                    .video
+                    .as_ref()
+                    .map(|v| (u32::from(v.width), u32::from(v.height))),
+                frame_rate: idx
+                    .video
+                    .as_ref()
+                    .map(|v| v.frame_rate)
+                    .filter(|r| *r > 0.0),
+                audio_group: None,
+                uri: format!("index_{i}_av.m3u8{suffix}"),
+            });
+        }
+        if variants.is_empty() {
+            return Err(VodError::NoRendition(set.files.join(",")));
+        }
+        variants.sort_by_key(|v| v.bandwidth);
+        if any_video {
+            if let Some((avg, i, ap, codec)) = audio_pick {
+                variants.push(VariantStream {
+                    bandwidth: ap.peak_bps(),
+                    average_bandwidth: Some(avg),
+                    codecs: vec![codec],
+                    resolution: None,
+                    frame_rate: None,
+                    audio_group: None,
+                    uri: format!("index_{i}_a.m3u8{suffix}"),
+                });
+            }
+        }
+        let pl = MultivariantPlaylist {
+            version: 3,
+            independent_segments: true,
+            media: Vec::new(),
+            variants,
+        };
+        Ok(Bytes::from(pl.to_string()))
+    }
+
+    /// The plan of a variant: cached without a clip window, else computed on a blocking
+    /// thread (a linear scan of the reference track).
+    async fn plan(
+        &self,
+        asset: &Arc<Asset>,
+        variant: Variant,
+        clip: Clip,
+        f: &SourceFile,
+    ) -> Result<Arc<Plan>, VodError> {
+        let wrap = |source| VodError::Plan {
+            asset: f.rel.clone(),
+            source,
+        };
+        if clip == Clip::default() {
+            return match variant {
+                Variant::Av => asset.av.clone(),
+                Variant::Audio => asset.audio.clone(),
+            }
+            .map_err(wrap);
+        }
+        let a = asset.clone();
+        let d = self.segment_duration;
+        tokio::task::spawn_blocking(move || segment::plan(&a.index, variant, d, clip))
+            .await
+            .map_err(|e| VodError::Internal(e.to_string()))?
+            .map(Arc::new)
+            .map_err(wrap)
+    }
+
+    /// The cached index of `f`, built once per (path, identity) even under concurrency.
+    async fn asset(&self, f: &SourceFile) -> IndexResult {
+        let key = format!("{}\n{}", f.rel, f.identity);
+        self.indexes
+            .try_get_with(key, self.build_asset(f))
+            .await
+            .map_err(|e| clone_error(&e))
+    }
+
+    async fn build_asset(&self, f: &SourceFile) -> IndexResult {
+        let moov = self.read_moov(f).await?;
+        let size = f.size;
+        let d = self.segment_duration;
+        let asset = tokio::task::spawn_blocking(move || {
+            let index = index::index_moov(&moov, size)?;
+            let av = segment::plan(&index, Variant::Av, d, Clip::default()).map(Arc::new);
+            let audio = segment::plan(&index, Variant::Audio, d, Clip::default()).map(Arc::new);
+            Ok::<_, IndexError>(Asset { index, av, audio })
+        })
+        .await
+        .map_err(|e| VodError::Internal(e.to_string()))?
+        .map_err(|source| {
+            tracing::warn!(asset = %f.rel, error = %source, "cannot index");
+            VodError::Index {
+                asset: f.rel.clone(),
+                source: Arc::new(source),
+            }
+        })?;
+        Ok(Arc::new(asset))
+    }
+
+    /// Finds the top-level `moov` wherever it is (faststart or at the end) and reads it.
+    async fn read_moov(&self, f: &SourceFile) -> Result<Bytes, VodError> {
+        let no_moov = |offset: u64, reason: String| VodError::NoMoov {
+            asset: f.rel.clone(),
+            offset,
+            reason,
+        };
+        let src_err = |source| VodError::Source {
+            asset: f.rel.clone(),
+            source,
+        };
+        let head_len = f.size.min(64 * 1024);
+        let head = self.source.read(f, 0..head_len).await.map_err(src_err)?;
+        let mut pos: u64 = 0;
+        for _ in 0..100_000 {
+            if pos >= f.size {
+                break;
+            }
+            let in_head = pos + 16 <= head_len || (pos < head_len && head_len == f.size);
+            let hdr_bytes = if in_head {
+                head.slice(pos as usize..head_len as usize)
+            } else {
+                let end = (pos + 16).min(f.size);
+                self.source.read(f, pos..end).await.map_err(src_err)?
+            };
+            let (kind, hlen, size) = index::box_header(&hdr_bytes)
+                .ok_or_else(|| no_moov(pos, "truncated box header".into()))?;
+            let size = size.unwrap_or(f.size - pos);
+            if size < hlen || pos.checked_add(size).is_none_or(|e| e > f.size) {
+                return Err(no_moov(
+                    pos,
+                    format!(
+                        "box {} of {size} bytes overruns the file of {}",
+                        String::from_utf8_lossy(&kind),
+                        f.size
+                    ),
+                ));
+            }
+            match &kind {
+                b"moov" => {
+                    if size > MAX_MOOV_BYTES {
+                        return Err(no_moov(pos, format!("moov of {size} bytes is too large")));
+                    }
+                    if pos + size <= head_len {
+                        return Ok(head.slice(pos as usize..(pos + size) as usize));
+                    }
+                    return self.source.read(f, pos..pos + size).await.map_err(src_err);
+                }
+                b"moof" => {
+                    return Err(VodError::Index {
+                        asset: f.rel.clone(),
+                        source: Arc::new(IndexError::Fragmented),
+                    })
+                }
+                _ => pos += size,
+            }
+        }
+        Err(no_moov(pos, "no moov box".into()))
+    }
+
+    async fn read_samples(
+        &self,
+        f: &SourceFile,
+        index: &MovieIndex,
+        seg: &segment::SegmentPlan,
+    ) -> Result<Vec<(u64, Bytes)>, VodError> {
+        let ranges = segment::byte_ranges(index, seg, READ_GAP);
+        let mut chunks = Vec::with_capacity(ranges.len());
+        for r in ranges {
+            let start = r.start;
+            match self.source.read(f, r).await {
+                Ok(bytes) => chunks.push((start, bytes)),
+                Err(source) => {
+                    if matches!(source, SourceError::Changed { .. }) {
+                        tracing::warn!(asset = %f.rel, error = %source, "source changed");
+                        self.source.invalidate(&f.rel).await;
+                    }
+                    return Err(VodError::Source {
+                        asset: f.rel.clone(),
+                        source,
+                    });
+                }
+            }
+        }
+        Ok(chunks)
+    }
+}
+
+/// Errors shared through the caches are behind an `Arc`; rebuild an owned one that keeps
+/// the message and the kind.
+fn clone_error(e: &VodError) -> VodError {
+    match e {
+        VodError::Route(r) => VodError::Route(r.clone()),
+        VodError::Index { asset, source } => VodError::Index {
+            asset: asset.clone(),
+            source: source.clone(),
+        },
+        VodError::Source { asset, source } => VodError::Source {
+            asset: asset.clone(),
+            source: match source {
+                SourceError::NotFound(p) => SourceError::NotFound(p.clone()),
+                SourceError::Forbidden(p) => SourceError::Forbidden(p.clone()),
+                SourceError::Io { path, source } => SourceError::Io {
+                    path: path.clone(),
+                    source: std::io::Error::new(source.kind(), source.to_string()),
+                },
+                SourceError::Upstream { url, reason } => SourceError::Upstream {
+                    url: url.clone(),
+                    reason: reason.clone(),
+                },
+                SourceError::Changed { url, reason } => SourceError::Changed {
+                    url: url.clone(),
+                    reason: reason.clone(),
+                },
+            },
+        },
+        VodError::NoMoov {
+            asset,
+            offset,
+            reason,
+        } => VodError::NoMoov {
+            asset: asset.clone(),
+            offset: *offset,
+            reason: reason.clone(),
+        },
+        VodError::Plan { asset, source } => VodError::Plan {
+            asset: asset.clone(),
+            source: source.clone(),
+        },
+        VodError::NoSegment {
+            asset,
+            number,
+            count,
+        } => VodError::NoSegment {
+            asset: asset.clone(),
+            number: *number,
+            count: *count,
+        },
+        VodError::NoRendition(s) => VodError::NoRendition(s.clone()),
+        VodError::Mux { asset, source } => VodError::Mux {
+            asset: asset.clone(),
+            source: source.clone(),
+        },
+        VodError::Config(s) => VodError::Config(s.clone()),
+        VodError::Internal(s) => VodError::Internal(s.clone()),
+    }
+}

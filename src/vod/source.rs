@@ -1,0 +1,554 @@
+//! Where MP4 renditions are read from: a local folder or an HTTP(S) base URL.
+//!
+//! - Local: `<root>/<rel>` is canonicalised (symlinks resolved) and must stay under the
+//!   canonical root, else [`SourceError::Forbidden`]; identity = size + mtime.
+//! - HTTP: `<base>/<rel>` read with `Range` requests (RFC 9110 section 14): a 1-byte probe
+//!   gives size (`Content-Range`), `ETag` and `Last-Modified`; every later response must
+//!   be a 206 with the same total size, ETag and Last-Modified and exactly the requested
+//!   length, else [`SourceError::Changed`] and nothing is cached. With an input cache, data
+//!   is kept in 1 MiB blocks keyed by URL + identity + block number.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+
+use super::cache::{digest, DiskCache};
+
+/// Input cache block size in bytes.
+pub const BLOCK: u64 = 1 << 20;
+
+/// One opened source file.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// Relative path under the media root (as routed).
+    pub rel: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time (local mtime or remote Last-Modified; now when unknown).
+    pub mtime: SystemTime,
+    /// Identity string: `size:mtime_ns` (local) or `size:etag:last-modified` (remote).
+    pub identity: String,
+    loc: Loc,
+}
+
+#[derive(Debug, Clone)]
+enum Loc {
+    Path(PathBuf),
+    Url {
+        url: String,
+        etag: Option<String>,
+        last_modified: Option<String>,
+    },
+}
+
+/// Source failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    /// No such file.
+    #[error("{0}: not found")]
+    NotFound(String),
+    /// The path resolves outside the media root.
+    #[error("{0}: outside the media root")]
+    Forbidden(String),
+    /// Local I/O failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// Relative path under the media root.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The remote answered badly or failed.
+    #[error("{url}: {reason}")]
+    Upstream {
+        /// The remote URL.
+        url: String,
+        /// Status or transport error.
+        reason: String,
+    },
+    /// The remote file changed or was truncated under us.
+    #[error("{url}: remote file changed ({reason})")]
+    Changed {
+        /// The remote URL.
+        url: String,
+        /// Which check failed (size, ETag, Last-Modified, short body).
+        reason: String,
+    },
+}
+
+/// A media root.
+#[derive(Debug)]
+pub enum Source {
+    /// A local folder (canonical path).
+    Local(PathBuf),
+    /// An HTTP(S) base URL.
+    Http(HttpSource),
+}
+
+/// Remote source state.
+#[derive(Debug)]
+pub struct HttpSource {
+    base: String,
+    client: reqwest::Client,
+    blocks: Option<Arc<DiskCache>>,
+    meta: moka::future::Cache<String, SourceFile>,
+}
+
+const PATH_SET: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'%');
+
+impl Source {
+    /// A local source; `root` must be an existing folder.
+    pub fn local(root: &Path) -> std::io::Result<Source> {
+        let canon = std::fs::canonicalize(root)?;
+        if !canon.is_dir() {
+            return Err(std::io::Error::other(format!(
+                "{} is not a folder",
+                root.display()
+            )));
+        }
+        Ok(Source::Local(canon))
+    }
+
+    /// A remote source under `base` (ending `/` added), with an optional input cache.
+    pub fn http(base: &str, blocks: Option<Arc<DiskCache>>, revalidate: Duration) -> Source {
+        let mut base = base.to_string();
+        if !base.ends_with('/') {
+            base.push('/');
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap_or_default();
+        Source::Http(HttpSource {
+            base,
+            client,
+            blocks,
+            meta: moka::future::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(revalidate)
+                .build(),
+        })
+    }
+
+    /// Opens `rel` (already checked by the router: relative, no `..`).
+    pub async fn open(&self, rel: &str) -> Result<SourceFile, SourceError> {
+        match self {
+            Source::Local(root) => open_local(root, rel).await,
+            Source::Http(h) => h.open(rel).await,
+        }
+    }
+
+    /// Reads `range` of an opened file (whole range or an error).
+    pub async fn read(&self, f: &SourceFile, range: Range<u64>) -> Result<Bytes, SourceError> {
+        if range.end > f.size || range.start > range.end {
+            return Err(SourceError::Changed {
+                url: f.rel.clone(),
+                reason: format!("range {range:?} beyond size {}", f.size),
+            });
+        }
+        match (&f.loc, self) {
+            (Loc::Path(_), _) => read_local(f.clone(), range).await,
+            (Loc::Url { .. }, Source::Http(h)) => h.read(f, range).await,
+            (Loc::Url { url, .. }, Source::Local(_)) => Err(SourceError::Upstream {
+                url: url.clone(),
+                reason: "remote file on a local source".into(),
+            }),
+        }
+    }
+
+    /// The canonical local path of an opened file (local sources only).
+    pub fn local_path<'f>(&self, f: &'f SourceFile) -> Option<&'f Path> {
+        match &f.loc {
+            Loc::Path(p) => Some(p),
+            Loc::Url { .. } => None,
+        }
+    }
+
+    /// Forgets cached metadata of a remote file (after a mismatch).
+    pub async fn invalidate(&self, rel: &str) {
+        if let Source::Http(h) = self {
+            h.meta.invalidate(rel).await;
+        }
+    }
+}
+
+async fn open_local(root: &Path, rel: &str) -> Result<SourceFile, SourceError> {
+    let joined = root.join(rel);
+    let canon = match tokio::fs::canonicalize(&joined).await {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(SourceError::NotFound(rel.into()))
+        }
+        Err(e) => {
+            return Err(SourceError::Io {
+                path: rel.into(),
+                source: e,
+            })
+        }
+    };
+    if !canon.starts_with(root) {
+        return Err(SourceError::Forbidden(rel.into()));
+    }
+    let meta = tokio::fs::metadata(&canon)
+        .await
+        .map_err(|e| SourceError::Io {
+            path: rel.into(),
+            source: e,
+        })?;
+    if !meta.is_file() {
+        return Err(SourceError::NotFound(rel.into()));
+    }
+    let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+    let ns = mtime
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    Ok(SourceFile {
+        rel: rel.into(),
+        size: meta.len(),
+        mtime,
+        identity: format!("{}:{ns}", meta.len()),
+        loc: Loc::Path(canon),
+    })
+}
+
+/// Opens a local file and checks it is still the one that was indexed (same size and
+/// mtime), so a file replaced or truncated in place is never read as the old one.
+fn open_checked(f: &SourceFile) -> Result<std::fs::File, SourceError> {
+    let Loc::Path(path) = &f.loc else {
+        return Err(SourceError::Upstream {
+            url: f.rel.clone(),
+            reason: "not a local file".into(),
+        });
+    };
+    let io = |e| SourceError::Io {
+        path: f.rel.clone(),
+        source: e,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if meta.len() != f.size || meta.modified().ok() != Some(f.mtime) {
+        return Err(SourceError::Changed {
+            url: f.rel.clone(),
+            reason: format!(
+                "size {} -> {} or mtime changed since it was opened",
+                f.size,
+                meta.len()
+            ),
+        });
+    }
+    Ok(file)
+}
+
+async fn read_local(f: SourceFile, range: Range<u64>) -> Result<Bytes, SourceError> {
+    let rel = f.rel.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut buf = Vec::new();
+        read_ranges_blocking(&f, std::slice::from_ref(&range), &mut buf)?;
+        Ok(Bytes::from(buf))
+    })
+    .await
+    .map_err(|e| SourceError::Io {
+        path: rel,
+        source: std::io::Error::other(e),
+    })?
+}
+
+/// Reads `ranges` of an opened local file, appending them to `buf` (a reused scratch
+/// buffer, so no fresh pages per request, and no zero-fill pass); returns each range's
+/// file offset and position in `buf`. Blocking.
+///
+/// Errors: [`SourceError::Changed`] when the file's size or mtime is no longer the opened
+/// one, [`SourceError::Io`] for I/O errors or a file shorter than a range.
+pub fn read_ranges_blocking(
+    f: &SourceFile,
+    ranges: &[Range<u64>],
+    buf: &mut Vec<u8>,
+) -> Result<Vec<(u64, Range<usize>)>, SourceError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = open_checked(f)?;
+    let io = |e| SourceError::Io {
+        path: f.rel.clone(),
+        source: e,
+    };
+    let mut out = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        let len = r.end.saturating_sub(r.start);
+        file.seek(SeekFrom::Start(r.start)).map_err(io)?;
+        let start = buf.len();
+        buf.reserve(usize::try_from(len).map_err(|e| io(std::io::Error::other(e)))?);
+        (&mut file).take(len).read_to_end(buf).map_err(io)?;
+        if (buf.len() - start) as u64 != len {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("file ended inside range {r:?}"),
+            )));
+        }
+        out.push((r.start, start..buf.len()));
+    }
+    Ok(out)
+}
+
+/// `bytes START-END/TOTAL` -> (start, end inclusive, total).
+fn parse_content_range(v: &str) -> Option<(u64, u64, u64)> {
+    let rest = v.trim().strip_prefix("bytes ")?;
+    let (range, total) = rest.split_once('/')?;
+    let (s, e) = range.split_once('-')?;
+    Some((s.parse().ok()?, e.parse().ok()?, total.parse().ok()?))
+}
+
+impl HttpSource {
+    fn url(&self, rel: &str) -> String {
+        format!("{}{}", self.base, utf8_percent_encode(rel, PATH_SET))
+    }
+
+    async fn open(&self, rel: &str) -> Result<SourceFile, SourceError> {
+        if let Some(f) = self.meta.get(rel).await {
+            return Ok(f);
+        }
+        let url = self.url(rel);
+        let up = |reason: String| SourceError::Upstream {
+            url: url.clone(),
+            reason,
+        };
+        let resp = self
+            .client
+            .get(&url)
+            .header(reqwest::header::RANGE, "bytes=0-0")
+            .send()
+            .await
+            .map_err(|e| up(e.to_string()))?;
+        let status = resp.status();
+        if status == reqwest::StatusCode::NOT_FOUND || status == reqwest::StatusCode::GONE {
+            return Err(SourceError::NotFound(rel.into()));
+        }
+        if status != reqwest::StatusCode::PARTIAL_CONTENT {
+            return Err(up(format!("probe answered {status}, expected 206")));
+        }
+        let h = resp.headers();
+        let text = |name: reqwest::header::HeaderName| {
+            h.get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let (_, _, size) = text(reqwest::header::CONTENT_RANGE)
+            .as_deref()
+            .and_then(parse_content_range)
+            .ok_or_else(|| up("probe without a usable Content-Range".into()))?;
+        let etag = text(reqwest::header::ETAG);
+        let last_modified = text(reqwest::header::LAST_MODIFIED);
+        let mtime = last_modified
+            .as_deref()
+            .and_then(|v| httpdate::parse_http_date(v).ok())
+            .unwrap_or_else(SystemTime::now);
+        let f = SourceFile {
+            rel: rel.into(),
+            size,
+            mtime,
+            identity: format!(
+                "{size}:{}:{}",
+                etag.as_deref().unwrap_or(""),
+                last_modified.as_deref().unwrap_or("")
+            ),
+            loc: Loc::Url {
+                url,
+                etag,
+                last_modified,
+            },
+        };
+        self.meta.insert(rel.into(), f.clone()).await;
+        Ok(f)
+    }
+
+    /// One validated Range request.
+    async fn fetch(&self, f: &SourceFile, range: Range<u64>) -> Result<Bytes, SourceError> {
+        let Loc::Url {
+            url,
+            etag,
+            last_modified,
+        } = &f.loc
+        else {
+            unreachable!("fetch is only called for remote files")
+        };
+        let changed = |reason: String| SourceError::Changed {
+            url: url.clone(),
+            reason,
+        };
+        let resp = self
+            .client
+            .get(url)
+            .header(
+                reqwest::header::RANGE,
+                format!("bytes={}-{}", range.start, range.end - 1),
+            )
+            .send()
+            .await
+            .map_err(|e| SourceError::Upstream {
+                url: url.clone(),
+                reason: e.to_string(),
+            })?;
+        if resp.status() != reqwest::StatusCode::PARTIAL_CONTENT {
+            return Err(changed(format!("range answered {}", resp.status())));
+        }
+        let h = resp.headers();
+        let get = |name| {
+            h.get(name)
+                .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
+        };
+        match get(reqwest::header::CONTENT_RANGE).and_then(parse_content_range) {
+            Some((s, e, total)) if s == range.start && e + 1 == range.end && total == f.size => {}
+            other => return Err(changed(format!("Content-Range {other:?} for {range:?}"))),
+        }
+        if get(reqwest::header::ETAG) != etag.as_deref() {
+            return Err(changed("ETag differs".into()));
+        }
+        if get(reqwest::header::LAST_MODIFIED) != last_modified.as_deref() {
+            return Err(changed("Last-Modified differs".into()));
+        }
+        // Never buffer more than the requested length, whatever the server sends.
+        let want = range.end - range.start;
+        if resp.content_length().is_some_and(|n| n != want) {
+            return Err(changed(format!(
+                "Content-Length {:?} for a {want}-byte range",
+                resp.content_length()
+            )));
+        }
+        let mut resp = resp;
+        let mut body = BytesMut::with_capacity(usize::try_from(want).unwrap_or(0));
+        loop {
+            match resp.chunk().await {
+                Ok(Some(c)) => {
+                    if body.len() as u64 + c.len() as u64 > want {
+                        return Err(changed(format!("body longer than the {want}-byte range")));
+                    }
+                    body.extend_from_slice(&c);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    return Err(SourceError::Upstream {
+                        url: url.clone(),
+                        reason: format!("body cut after {} of {want} bytes: {e}", body.len()),
+                    })
+                }
+            }
+        }
+        if body.len() as u64 != want {
+            return Err(changed(format!(
+                "body of {} bytes for a {want}-byte range (truncated)",
+                body.len()
+            )));
+        }
+        Ok(body.freeze())
+    }
+
+    async fn read(&self, f: &SourceFile, range: Range<u64>) -> Result<Bytes, SourceError> {
+        let Some(cache) = &self.blocks else {
+            return self.fetch(f, range).await;
+        };
+        if range.is_empty() {
+            return Ok(Bytes::new());
+        }
+        let first = range.start / BLOCK;
+        let last = (range.end - 1) / BLOCK;
+        let key = |b: u64| digest(&[f.rel.as_bytes(), f.identity.as_bytes(), &b.to_be_bytes()]);
+        let mut blocks: Vec<Option<Bytes>> = Vec::with_capacity((last - first + 1) as usize);
+        for b in first..=last {
+            blocks.push(
+                cache
+                    .get(&key(b))
+                    .await
+                    .filter(|d| d.len() as u64 == (f.size - b * BLOCK).min(BLOCK)),
+            );
+        }
+        // Fetch each run of missing blocks with one request.
+        let mut b = first;
+        while b <= last {
+            if blocks[(b - first) as usize].is_some() {
+                b += 1;
+                continue;
+            }
+            let mut e = b;
+            while e < last && blocks[(e + 1 - first) as usize].is_none() {
+                e += 1;
+            }
+            let start = b * BLOCK;
+            let end = ((e + 1) * BLOCK).min(f.size);
+            let data = self.fetch(f, start..end).await?;
+            for k in b..=e {
+                let s = ((k - b) * BLOCK) as usize;
+                let piece = data.slice(s..((s as u64 + BLOCK) as usize).min(data.len()));
+                cache.put(&key(k), piece.clone()).await;
+                blocks[(k - first) as usize] = Some(piece);
+            }
+            b = e + 1;
+        }
+        let mut out = BytesMut::with_capacity((range.end - range.start) as usize);
+        for (i, blk) in blocks.into_iter().enumerate() {
+            let blk = blk.unwrap_or_default();
+            let base = (first + i as u64) * BLOCK;
+            let s = range.start.max(base) - base;
+            let e = range.end.min(base + blk.len() as u64) - base;
+            out.extend_from_slice(&blk[s as usize..e as usize]);
+        }
+        Ok(out.freeze())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_range() {
+        assert_eq!(parse_content_range("bytes 0-0/1234"), Some((0, 0, 1234)));
+        assert_eq!(parse_content_range("bytes */1234"), None);
+    }
+
+    #[tokio::test]
+    async fn local_refuses_symlinks_out() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.mp4"), b"x").unwrap();
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("in.mp4"), b"abc").unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("secret.mp4"),
+            root.path().join("link.mp4"),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.path().join("dir")).unwrap();
+        let src = Source::local(root.path()).unwrap();
+        let f = src.open("in.mp4").await.unwrap();
+        assert_eq!(f.size, 3);
+        assert_eq!(&src.read(&f, 1..3).await.unwrap()[..], b"bc");
+        assert!(src.read(&f, 1..4).await.is_err());
+        assert!(matches!(
+            src.open("link.mp4").await,
+            Err(SourceError::Forbidden(_))
+        ));
+        assert!(matches!(
+            src.open("dir/secret.mp4").await,
+            Err(SourceError::Forbidden(_))
+        ));
+        assert!(matches!(
+            src.open("nope.mp4").await,
+            Err(SourceError::NotFound(_))
+        ));
+    }
+}

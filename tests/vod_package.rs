@@ -1,0 +1,528 @@
+//! VOD packaging end to end on ffmpeg-made inputs of every kind: the produced playlists and
+//! segments are written to a temp dir and checked with ffmpeg/ffprobe.
+
+#[path = "vod_common.rs"]
+mod common;
+
+use std::path::Path;
+
+use casterpak::error::ErrorKind;
+use common::*;
+
+const D: f64 = 4.0;
+
+#[tokio::test]
+async fn samples_master_lists_renditions_and_audio_variant() {
+    let vod = vod(&samples_dir(), 6.0);
+    let f = Fetcher::Service(&vod);
+    let master = f
+        .get("clip_,360,540,720,p.mp4.csmil/master.m3u8")
+        .await
+        .unwrap();
+    let pl = m3u8_rs::parse_master_playlist_res(&master).unwrap();
+    assert_eq!(pl.variants.len(), 4, "{}", String::from_utf8_lossy(&master));
+    let uris: Vec<&str> = pl.variants.iter().map(|v| v.uri.as_str()).collect();
+    assert_eq!(
+        uris,
+        [
+            "index_0_av.m3u8",
+            "index_1_av.m3u8",
+            "index_2_av.m3u8",
+            "index_0_a.m3u8"
+        ]
+    );
+    for v in &pl.variants[..3] {
+        assert!(v.codecs.as_deref().unwrap().starts_with("avc1.64"), "{v:?}");
+        assert!(v.codecs.as_deref().unwrap().ends_with(",mp4a.40.2"));
+        assert!(v.resolution.is_some());
+        assert!(v.frame_rate.is_some());
+        assert!(v.average_bandwidth.unwrap() <= v.bandwidth);
+    }
+    assert_eq!(pl.variants[2].resolution.unwrap().height, 720);
+    assert_eq!(pl.variants[3].codecs.as_deref(), Some("mp4a.40.2"));
+    // manifest.m3u8 is the same document.
+    let manifest = f
+        .get("clip_,360,540,720,p.mp4.csmil/manifest.m3u8")
+        .await
+        .unwrap();
+    assert_eq!(master, manifest);
+
+    let out = tempfile::tempdir().unwrap();
+    for (i, pl) in [
+        "index_0_av.m3u8",
+        "index_1_av.m3u8",
+        "index_2_av.m3u8",
+        "index_0_a.m3u8",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let dir = out.path().join(i.to_string());
+        let names = dump_variant(&f, "clip_,360,540,720,p.mp4.csmil", pl, &dir).await;
+        assert_eq!(names.len(), 2, "12 s at D = 6 s");
+        let err = decode_errors(&dir.join(pl));
+        assert!(err.is_empty(), "{pl}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn every_supported_fixture_decodes_with_the_right_duration() {
+    let fx = fixtures();
+    let vod = vod(fx, D);
+    let f = Fetcher::Service(&vod);
+    let out = tempfile::tempdir().unwrap();
+    for &(name, has_video, has_audio) in SUPPORTED {
+        let dir = out.path().join(name);
+        let names = dump_variant(&f, name, "index_0_av.m3u8", &dir).await;
+        let err = decode_errors(&dir.join("index_0_av.m3u8"));
+        assert!(err.is_empty(), "{name}: {err}");
+        let text = std::fs::read(dir.join("index_0_av.m3u8")).unwrap();
+        let pl = m3u8_rs::parse_media_playlist_res(&text).unwrap();
+        let total: f64 = pl.segments.iter().map(|s| f64::from(s.duration)).sum();
+        let src = fx.join(name);
+        let (sel, frame) = if has_video {
+            ("v:0", 1.0 / 25.0)
+        } else {
+            ("a:0", 1024.0 / 48000.0)
+        };
+        let frame = if name == "ntsc.mp4" {
+            1001.0 / 30000.0
+        } else {
+            frame
+        };
+        let want = probe_duration(&src, sel);
+        assert!(
+            (total - want).abs() <= frame + 0.0015,
+            "{name}: playlist {total} s, source {want} s"
+        );
+        // Same number of packets as the source, per stream.
+        let ts = dir.join("all.ts");
+        concat(&dir, &names, &ts);
+        if has_video {
+            assert_eq!(
+                packets(&ts, "v:0").len(),
+                packets(&src, "v:0").len(),
+                "{name} video"
+            );
+        }
+        if has_audio {
+            assert_eq!(
+                packets(&ts, "a:0").len(),
+                packets(&src, "a:0").len(),
+                "{name} audio"
+            );
+            let dir_a = out.path().join(format!("{name}_a"));
+            dump_variant(&f, name, "index_0_a.m3u8", &dir_a).await;
+            let err = decode_errors(&dir_a.join("index_0_a.m3u8"));
+            assert!(err.is_empty(), "{name} audio-only: {err}");
+        } else {
+            assert!(f.get(&format!("{name}/index_0_a.m3u8")).await.is_err());
+        }
+    }
+}
+
+/// Timestamps run on across segment boundaries: every DTS step equals the frame duration.
+#[tokio::test]
+async fn timestamps_are_continuous_across_segments() {
+    let fx = fixtures();
+    let vod = vod(fx, D);
+    let f = Fetcher::Service(&vod);
+    let out = tempfile::tempdir().unwrap();
+    for &(name, has_video, has_audio) in SUPPORTED {
+        let dir = out.path().join(name);
+        let names = dump_variant(&f, name, "index_0_av.m3u8", &dir).await;
+        assert!(names.len() >= 2, "{name}");
+        let ts = dir.join("all.ts");
+        concat(&dir, &names, &ts);
+        let (ok, _, err) = run(
+            "ffmpeg",
+            &[
+                "-v",
+                "error",
+                "-i",
+                &ts.to_string_lossy(),
+                "-map",
+                "0",
+                "-f",
+                "null",
+                "-",
+            ],
+        );
+        assert!(ok && err.is_empty(), "{name} concatenated: {err}");
+        for (sel, present) in [("v:0", has_video), ("a:0", has_audio)] {
+            if !present {
+                continue;
+            }
+            let p = packets(&ts, sel);
+            let steps: Vec<i64> = p.windows(2).map(|w| w[1].1 - w[0].1).collect();
+            let min = *steps.iter().min().unwrap();
+            let max = *steps.iter().max().unwrap();
+            assert!(min > 0, "{name} {sel}: DTS not increasing");
+            // Exact 90 kHz maths gives steps that differ by at most 1 tick; ffmpeg's own
+            // interpolation of the frames inside a multi-frame audio PES adds at most one.
+            let slack = if sel == "a:0" { 2 } else { 1 };
+            assert!(
+                max - min <= slack,
+                "{name} {sel}: DTS steps {min}..{max} (a gap or overlap)"
+            );
+        }
+    }
+}
+
+/// First video and audio PTS of every segment equal what `ffmpeg -c copy -f hls` gives
+/// (relative to each output's first video PTS), so A/V sync matches ffmpeg's.
+#[tokio::test]
+async fn segment_start_pts_match_ffmpeg_hls() {
+    let fx = fixtures();
+    let vod = vod(fx, D);
+    let f = Fetcher::Service(&vod);
+    let out = tempfile::tempdir().unwrap();
+    for &(name, has_video, has_audio) in SUPPORTED {
+        if !(has_video && has_audio) {
+            continue;
+        }
+        let dir = out.path().join(name);
+        let ours = dump_variant(&f, name, "index_0_av.m3u8", &dir).await;
+        let ff = out.path().join(format!("{name}_ffmpeg"));
+        std::fs::create_dir_all(&ff).unwrap();
+        let (ok, _, err) = run(
+            "ffmpeg",
+            &[
+                "-nostdin",
+                "-v",
+                "error",
+                "-i",
+                &fx.join(name).to_string_lossy(),
+                "-map",
+                "0:v:0",
+                "-map",
+                "0:a:0",
+                "-c",
+                "copy",
+                "-f",
+                "hls",
+                "-hls_time",
+                &D.to_string(),
+                "-hls_playlist_type",
+                "vod",
+                "-hls_segment_filename",
+                &ff.join("s%d.ts").to_string_lossy(),
+                &ff.join("p.m3u8").to_string_lossy(),
+            ],
+        );
+        assert!(ok, "{err}");
+        let count = std::fs::read_dir(&ff)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".ts")
+            })
+            .count();
+        let theirs: Vec<String> = (0..count).map(|i| format!("s{i}.ts")).collect();
+        let firsts = |dir: &Path, names: &[String]| -> Vec<(i64, i64)> {
+            names
+                .iter()
+                .filter(|n| dir.join(n).exists())
+                .map(|n| {
+                    let v = packets(&dir.join(n), "v:0");
+                    let a = packets(&dir.join(n), "a:0");
+                    (
+                        v.iter().map(|p| p.0).min().unwrap(),
+                        a.first().map(|p| p.0).unwrap_or(0),
+                    )
+                })
+                .collect()
+        };
+        let a = firsts(&dir, &ours);
+        let b = firsts(&ff, &theirs);
+        assert_eq!(
+            a.len(),
+            b.len(),
+            "{name}: segment count ours {} ffmpeg {}",
+            a.len(),
+            b.len()
+        );
+        for (k, (x, y)) in a.iter().zip(&b).enumerate() {
+            let (rx, ry) = ((x.0 - a[0].0, x.1 - a[0].0), (y.0 - b[0].0, y.1 - b[0].0));
+            assert!(
+                (rx.0 - ry.0).abs() <= 2 && (rx.1 - ry.1).abs() <= 2,
+                "{name} segment {}: ours (video {}, audio {}), ffmpeg (video {}, audio {})",
+                k + 1,
+                rx.0,
+                rx.1,
+                ry.0,
+                ry.1
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn unsupported_inputs_give_clear_errors() {
+    let fx = fixtures();
+    let vod = vod(fx, D);
+    for &(name, want) in UNSUPPORTED {
+        for p in ["master.m3u8", "index_0_av.m3u8", "segment1_0_av.ts"] {
+            let err = vod.respond(&format!("{name}/{p}"), None).await.unwrap_err();
+            let msg = err.to_string();
+            assert!(msg.contains(want), "{name}/{p}: {msg}");
+            assert!(
+                msg.contains(name),
+                "{name}/{p}: error names the asset: {msg}"
+            );
+            assert!(
+                matches!(err.kind(), ErrorKind::Unsupported | ErrorKind::Corrupt),
+                "{name}: {:?}",
+                err.kind()
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn paths_outside_the_root_are_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let media = root.path().join("media");
+    std::fs::create_dir(&media).unwrap();
+    std::fs::copy(
+        samples_dir().join("clip_360p.mp4"),
+        root.path().join("secret.mp4"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(root.path().join("secret.mp4"), media.join("link.mp4")).unwrap();
+    let vod = vod(&media, 6.0);
+    for p in [
+        "../secret.mp4/master.m3u8",
+        "%2e%2e/secret.mp4/master.m3u8",
+        "a/..%2f..%2fsecret.mp4/master.m3u8",
+        "link.mp4/master.m3u8",
+        "link.mp4/segment1_0_av.ts",
+        ",..,/secret.mp4.csmil/master.m3u8",
+    ] {
+        let err = vod.respond(p, None).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Forbidden, "{p}: {err}");
+    }
+    let err = vod
+        .respond("nothing.mp4/master.m3u8", None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+}
+
+#[tokio::test]
+async fn missing_renditions_are_skipped_and_bitrate_filter() {
+    let vod = vod(&samples_dir(), 6.0);
+    let r = vod
+        .respond("clip_,360,999,720,p.mp4.csmil/master.m3u8", None)
+        .await
+        .unwrap();
+    let pl = m3u8_rs::parse_master_playlist_res(&r.body).unwrap();
+    let uris: Vec<&str> = pl.variants.iter().map(|v| v.uri.as_str()).collect();
+    assert_eq!(
+        uris,
+        ["index_0_av.m3u8", "index_2_av.m3u8", "index_0_a.m3u8"]
+    );
+    let err = vod
+        .respond("clip_,1,2,p.mp4.csmil/master.m3u8", None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    // b= keeps renditions by average bit rate (kbit/s).
+    let r = vod
+        .respond("clip_,360,540,720,p.mp4.csmil/master.m3u8", Some("b=900-"))
+        .await
+        .unwrap();
+    let pl = m3u8_rs::parse_master_playlist_res(&r.body).unwrap();
+    assert_eq!(
+        pl.variants[0].uri,
+        "index_2_av.m3u8",
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    // Segment past the end.
+    let err = vod
+        .respond("clip_360p.mp4/segment9_0_av.ts", None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+}
+
+#[tokio::test]
+async fn clip_window_start_end() {
+    let fx = fixtures();
+    let vod = vod(fx, 2.0);
+    let f = Fetcher::Service(&vod);
+    let master = f
+        .get("faststart.mp4/master.m3u8?start=2.5&end=7")
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&master);
+    assert!(text.contains("index_0_av.m3u8?start=2.5&end=7"), "{text}");
+    let out = tempfile::tempdir().unwrap();
+    let names = dump_variant(
+        &f,
+        "faststart.mp4",
+        "index_0_av.m3u8?start=2.5&end=7",
+        out.path(),
+    )
+    .await;
+    let err = decode_errors(&out.path().join("index_0_av.m3u8"));
+    assert!(err.is_empty(), "{err}");
+    let pl = m3u8_rs::parse_media_playlist_res(
+        &std::fs::read(out.path().join("index_0_av.m3u8")).unwrap(),
+    )
+    .unwrap();
+    let total: f64 = pl.segments.iter().map(|s| f64::from(s.duration)).sum();
+    // GOPs are 2 s: the clip starts at the keyframe at 2 s and ends at the one at 8 s.
+    assert!((total - 6.0).abs() < 0.01, "{total}");
+    assert_eq!(names.len(), 3);
+    let ts = out.path().join("all.ts");
+    concat(out.path(), &names, &ts);
+    let v = packets(&ts, "v:0");
+    assert_eq!(v.len(), 150);
+    assert!(f
+        .get("faststart.mp4/master.m3u8?start=5&end=4")
+        .await
+        .is_err());
+    assert!(f
+        .get("faststart.mp4/index_0_av.m3u8?start=50")
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn reply_headers_and_etag() {
+    let vod = vod(&samples_dir(), 6.0);
+    let a = vod
+        .respond("clip_360p.mp4/segment1_0_av.ts", None)
+        .await
+        .unwrap();
+    assert_eq!(a.content_type, "video/mp2t");
+    assert!(a.etag.starts_with('"') && a.etag.ends_with('"'));
+    assert_eq!(a.body.len() % 188, 0);
+    let b = vod
+        .respond("clip_360p.mp4/segment2_0_av.ts", None)
+        .await
+        .unwrap();
+    assert_ne!(a.etag, b.etag);
+    let p = vod
+        .respond("clip_360p.mp4/index_0_av.m3u8", None)
+        .await
+        .unwrap();
+    assert_eq!(p.content_type, "application/vnd.apple.mpegurl");
+    let text = String::from_utf8_lossy(&p.body);
+    assert!(text.contains("#EXT-X-PLAYLIST-TYPE:VOD"));
+    assert!(text.contains("#EXT-X-INDEPENDENT-SEGMENTS"));
+    assert!(text.contains("#EXT-X-ENDLIST"));
+    assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:1"));
+    // A second service gives the same ETag (stable across restarts).
+    let vod2 = common::vod(&samples_dir(), 6.0);
+    let c = vod2
+        .respond("clip_360p.mp4/segment1_0_av.ts", None)
+        .await
+        .unwrap();
+    assert_eq!(a.etag, c.etag);
+    assert_eq!(a.body, c.body);
+    // Another segment duration changes the ETag.
+    let vod3 = common::vod(&samples_dir(), 4.0);
+    let d = vod3
+        .respond("clip_360p.mp4/segment1_0_av.ts", None)
+        .await
+        .unwrap();
+    assert_ne!(a.etag, d.etag);
+}
+
+/// Real segments re-read with `mpeg2ts` (a TS reader we did not write): PAT then PMT first,
+/// a PCR before the first PES and never after a PES's DTS, continuity counters continuous
+/// across all segments of the rendition for every PID, keyframe first.
+#[tokio::test]
+async fn real_segments_reparse_with_mpeg2ts() {
+    use mpeg2ts::ts::{ReadTsPacket, TsPacketReader, TsPayload};
+    let vod = vod(&samples_dir(), 6.0);
+    let f = Fetcher::Service(&vod);
+    let mut last_cc: std::collections::HashMap<u16, u8> = Default::default();
+    for n in 1..=2 {
+        let seg = f
+            .get(&format!("clip_,360,540,720,p.mp4.csmil/segment{n}_2_av.ts"))
+            .await
+            .unwrap();
+        let mut r = TsPacketReader::new(&seg[..]);
+        let mut i = 0;
+        let mut pcr: Option<u64> = None;
+        let mut pes = 0;
+        while let Some(p) = r.read_ts_packet().unwrap() {
+            let pid = p.header.pid.as_u16();
+            match i {
+                0 => assert!(
+                    matches!(p.payload, Some(TsPayload::Pat(_))),
+                    "segment {n}: PAT first"
+                ),
+                1 => assert!(
+                    matches!(p.payload, Some(TsPayload::Pmt(_))),
+                    "segment {n}: PMT second"
+                ),
+                _ => {}
+            }
+            let cc = p.header.continuity_counter.as_u8();
+            if let Some(prev) = last_cc.insert(pid, cc) {
+                assert_eq!((prev + 1) & 15, cc, "segment {n} pid {pid:#x} continuity");
+            }
+            if let Some(v) = p.adaptation_field.as_ref().and_then(|a| a.pcr) {
+                pcr = Some(v.as_u64() / 300);
+            }
+            if let Some(TsPayload::PesStart(s)) = &p.payload {
+                let dts = s.header.dts.or(s.header.pts).unwrap().as_u64();
+                let pcr = pcr.expect("PCR before the first PES");
+                assert!(pcr <= dts, "segment {n}: PCR {pcr} after DTS {dts}");
+                if pes == 0 {
+                    assert_eq!(pid, 0x100, "video first");
+                    let af = p.adaptation_field.as_ref().unwrap();
+                    assert!(
+                        af.random_access_indicator,
+                        "segment {n} starts on a keyframe"
+                    );
+                }
+                pes += 1;
+            }
+            i += 1;
+        }
+        assert!(pes > 100);
+    }
+}
+
+/// Golden digests of produced bytes, deliberately brittle: when the muxer or the playlist
+/// writer changes its output, this fails; bump `casterpak::vod::FORMAT_VERSION` (it feeds
+/// every ETag, so CDNs and players never mix old and new bytes) and update the digests.
+#[tokio::test]
+async fn golden_output_is_tied_to_format_version() {
+    use casterpak::vod::cache::digest;
+    let vod = vod(&samples_dir(), 6.0);
+    let mut got = Vec::new();
+    for p in [
+        "clip_360p.mp4/index_0_av.m3u8",
+        "clip_360p.mp4/segment1_0_av.ts",
+        "clip_360p.mp4/segment2_0_a.ts",
+        "clip_,360,540,720,p.mp4.csmil/master.m3u8",
+    ] {
+        let r = vod.respond(p, None).await.unwrap();
+        got.push(format!("{p} {}", digest(&[&r.body])));
+    }
+    let want = GOLDEN.trim().lines().map(str::trim).collect::<Vec<_>>();
+    assert_eq!(casterpak::vod::FORMAT_VERSION, 1);
+    assert_eq!(
+        got, want,
+        "output changed: bump FORMAT_VERSION and update GOLDEN"
+    );
+}
+
+/// Inputs are the committed `samples/` files (re-running `samples/make-samples.sh` with
+/// another ffmpeg changes them, and these digests too).
+const GOLDEN: &str = "
+    clip_360p.mp4/index_0_av.m3u8 eaf8a0850f41b9acdf9669ce06b555c5
+    clip_360p.mp4/segment1_0_av.ts 9160476aa674153e12505b9b25dbf07c
+    clip_360p.mp4/segment2_0_a.ts bdc884575d823af5573d0cb4f1cc88e4
+    clip_,360,540,720,p.mp4.csmil/master.m3u8 c18813d68a3b9b429f0de0d5a928b3d3
+";
