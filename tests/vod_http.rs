@@ -1,90 +1,16 @@
-//! The `Vod` service behind a minimal HTTP/1.1 wrapper on 127.0.0.1, the way the egress
-//! listener will wire it (`/i/` prefix stripped, query passed raw, `VodReply` fields as
-//! headers, `kind()` mapped to a status): ffmpeg plays the csmil master over HTTP.
-//! The wrapper here stands in for `server::egress` until it is merged.
+//! On-demand packaging through the real binary's egress listener: ffmpeg plays the csmil
+//! master of the bundled samples over HTTP; conditional GETs, Range and refusals.
 
 #[path = "vod_common.rs"]
 mod common;
-
-use std::convert::Infallible;
-use std::sync::Arc;
-
-use bytes::Bytes;
-use casterpak::error::ErrorKind;
-use casterpak::vod::Vod;
-use http_body_util::Full;
-use hyper::{Request, Response, StatusCode};
-
-fn status(kind: ErrorKind) -> StatusCode {
-    match kind {
-        ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
-        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
-        ErrorKind::NotFound => StatusCode::NOT_FOUND,
-        ErrorKind::Unsupported => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        ErrorKind::Corrupt => StatusCode::UNPROCESSABLE_ENTITY,
-        ErrorKind::Upstream => StatusCode::BAD_GATEWAY,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
-
-async fn handle(
-    vod: Arc<Vod>,
-    req: Request<hyper::body::Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    let Some(path) = req.uri().path().strip_prefix("/i/") else {
-        return Ok(Response::builder()
-            .status(404)
-            .body(Full::new(Bytes::new()))
-            .unwrap());
-    };
-    Ok(match vod.respond(path, req.uri().query()).await {
-        Ok(r) => {
-            let not_modified = req
-                .headers()
-                .get(hyper::header::IF_NONE_MATCH)
-                .is_some_and(|v| v.as_bytes() == r.etag.as_bytes());
-            let b = Response::builder()
-                .header("content-type", r.content_type)
-                .header("etag", &r.etag)
-                .header("cache-control", r.cache_control)
-                .header("last-modified", httpdate::fmt_http_date(r.last_modified));
-            if not_modified {
-                b.status(304).body(Full::new(Bytes::new())).unwrap()
-            } else {
-                b.body(Full::new(r.body)).unwrap()
-            }
-        }
-        Err(e) => Response::builder()
-            .status(status(e.kind()))
-            .body(Full::new(Bytes::from(e.to_string())))
-            .unwrap(),
-    })
-}
-
-async fn start(vod: Vod) -> u16 {
-    let vod = Arc::new(vod);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        loop {
-            let Ok((sock, _)) = listener.accept().await else {
-                return;
-            };
-            let vod = vod.clone();
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req| handle(vod.clone(), req));
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(sock), svc)
-                    .await;
-            });
-        }
-    });
-    port
-}
+#[path = "common/mod.rs"]
+mod live_common;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ffmpeg_plays_the_csmil_master_over_http() {
-    let port = start(common::vod(&common::samples_dir(), 6.0)).await;
+    let samples = common::samples_dir();
+    let origin = live_common::Origin::start(&["--media-root", samples.to_str().unwrap()]);
+    let port = origin.egress.port();
     let base = format!("http://127.0.0.1:{port}/i/");
     let master = format!("{base}clip_,360,540,720,p.mp4.csmil/master.m3u8");
     // Every variant of the master, over HTTP (relative URIs resolved by ffmpeg).
@@ -132,6 +58,24 @@ async fn ffmpeg_plays_the_csmil_master_over_http() {
         .await
         .unwrap();
     assert_eq!(again.status(), 304);
+    let ranged = client
+        .get(format!("{base}clip_360p.mp4/segment1_0_av.ts"))
+        .header("range", "bytes=188-375")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ranged.status(), 206);
+    assert_eq!(
+        ranged.bytes().await.unwrap()[0],
+        0x47,
+        "a TS packet boundary"
+    );
+    let master_resp = client.get(&master).send().await.unwrap();
+    assert_eq!(master_resp.headers()["access-control-allow-origin"], "*");
+    assert_eq!(
+        master_resp.headers()["content-type"],
+        "application/vnd.apple.mpegurl"
+    );
     // Dot segments are sent raw (URL libraries would resolve them before sending).
     for path in [
         "../secret.mp4/master.m3u8",

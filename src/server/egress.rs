@@ -45,7 +45,7 @@ pub async fn handle<B>(state: Arc<AppState>, req: Request<B>) -> Reply {
         Route::Time => time_response(),
         Route::Streams => streams_response(&state),
         Route::Player(rel) => player_file(&state, &rel, &method, headers).await,
-        Route::Vod(_) => error_response(ErrorKind::NotFound, "on-demand packaging is not enabled"),
+        Route::Vod(rest) => vod(&state, &rest, req.uri().query(), &method, headers).await,
         Route::Object(key) => object(&state, key, &method, headers).await,
     };
     Ok(resp)
@@ -98,6 +98,32 @@ async fn player_file(
         method,
         request: headers,
     })
+}
+
+/// On-demand packaging: `rest` is the path after `/i/`, still percent-encoded (dot segments
+/// are judged by the packager, so nothing may normalise them first).
+async fn vod(
+    state: &AppState,
+    rest: &str,
+    query: Option<&str>,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Response<Body> {
+    match state.vod.respond(rest, query).await {
+        Ok(reply) => complete_response(Complete {
+            bytes: reply.body,
+            content_type: reply.content_type,
+            cache_control: reply.cache_control,
+            etag: reply.etag,
+            last_modified: reply.last_modified,
+            method,
+            request: headers,
+        }),
+        Err(e) => {
+            tracing::warn!(path = rest, error = %e, "on-demand request failed");
+            error_response(e.kind(), e)
+        }
+    }
 }
 
 /// Serves a pushed object.

@@ -46,7 +46,13 @@ pub fn status_for(kind: ErrorKind) -> StatusCode {
 /// look at the status.
 pub fn error_response(kind: ErrorKind, message: impl std::fmt::Display) -> Response<Body> {
     let status = status_for(kind);
-    let mut resp = Response::new(Body::full(Bytes::from(format!("{message}\n"))));
+    // Internal failures may name server paths: log them, tell the client less.
+    let text = if kind == ErrorKind::Internal {
+        "internal error\n".to_owned()
+    } else {
+        format!("{message}\n")
+    };
+    let mut resp = Response::new(Body::full(Bytes::from(text)));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
     h.insert(

@@ -46,6 +46,9 @@ pub enum ServerError {
     /// The data dir could not be prepared.
     #[error(transparent)]
     DataDir(#[from] PersistError),
+    /// The on-demand packager could not start (bad media root or cache dirs).
+    #[error("on-demand packaging: {0}")]
+    Vod(#[from] crate::vod::VodError),
 }
 
 /// State shared by every request of both listeners.
@@ -65,6 +68,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// The bound egress address (for URLs when a request has no Host).
     pub egress_addr: SocketAddr,
+    /// The on-demand packager behind `/i/`.
+    pub vod: Arc<crate::vod::Vod>,
 }
 
 /// A server with both listeners bound, ready to [`Server::run`].
@@ -106,6 +111,7 @@ impl Server {
             recover(&registry, p).await;
         }
         let egress_addr = egress.local_addr().unwrap_or(cfg.egress_addr);
+        let vod = Arc::new(crate::vod::Vod::new(&cfg.vod)?);
         Ok(Server {
             state: Arc::new(AppState {
                 cfg,
@@ -115,6 +121,7 @@ impl Server {
                 tasks: TaskTracker::new(),
                 shutdown: CancellationToken::new(),
                 egress_addr,
+                vod,
             }),
             ingest,
             egress,
@@ -139,6 +146,7 @@ impl Server {
         let state = self.state;
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         state.tasks.spawn(sweeper(Arc::clone(&state)));
+        state.tasks.spawn(vod_sweeper(Arc::clone(&state)));
         let cors = CorsLayer::new()
             .allow_origin(Any)
             .allow_methods([
@@ -257,6 +265,17 @@ async fn sweeper(state: Arc<AppState>) {
             if drop_it {
                 state.store.remove_if_current(&object);
             }
+        }
+    }
+}
+
+/// Runs the on-demand packager's cache sweep at its interval until shutdown.
+async fn vod_sweeper(state: Arc<AppState>) {
+    let every = state.vod.sweep_interval();
+    loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => state.vod.sweep().await,
         }
     }
 }
