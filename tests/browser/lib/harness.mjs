@@ -217,7 +217,8 @@ function isStartGapSkip(e) {
   const m = /seeking from ([\d.]+) to ([\d.]+)/.exec(e.details);
   if (!m || e.bufferedStart === null || e.bufferedStart === undefined) return false;
   const from = parseFloat(m[1]), to = parseFloat(m[2]);
-  return to - from <= 0.15 && from < e.bufferedStart;
+  // A start gap up to ~0.15 s (AAC priming, B-frame delay) plus hls.js's 0.1 s nudge.
+  return to - from <= 0.25 && from < e.bufferedStart;
 }
 
 /** samplePlayback + judge in one call; also returns samples for debugging. */
