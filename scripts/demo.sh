@@ -44,6 +44,9 @@ casterpak is running.
 Watch the demo live stream (LL-DASH, dash.js):
   http://$EGRESS/player/?url=/live/demo/stream.mpd
 
+Watch the bundled samples, packaged on demand (HLS MPEG-TS, Akamai-style csmil):
+  http://$EGRESS/player/?url=/i/clip_,360,540,720,p.mp4.csmil/master.m3u8
+
 Push your own stream (any NAME):
   ffmpeg -re -i INPUT -c:v libx264 -preset veryfast -tune zerolatency -g 30 -c:a aac \\
     -f dash -ldash 1 -streaming 1 -seg_duration 2 -frag_type duration -frag_duration 0.5 \\
