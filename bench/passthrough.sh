@@ -7,11 +7,12 @@ cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
 READERS=${READERS:-1,100,1000}
 SEGMENTS=${SEGMENTS:-3}
+FIXTURE=${FIXTURE:-ffmpeg_ldash_640x360}   # or ffmpeg_ldash_everyframe_640x360 (one CMAF chunk per frame)
 cargo build --release --locked --bin casterpak --example bench_passthrough >/dev/null 2>&1
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 out=$(mktemp)
 for r in $(seq "$RUNS"); do
-  target/release/examples/bench_passthrough --readers "$READERS" --segments "$SEGMENTS" \
+  target/release/examples/bench_passthrough --readers "$READERS" --segments "$SEGMENTS" --fixture "$FIXTURE" \
     | tail -n +3 | sed "s/^/run$r /" >>"$out"
 done
 echo "runs:"; cat "$out"
