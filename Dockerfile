@@ -4,6 +4,7 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY examples ./examples
+COPY benches ./benches
 COPY tests ./tests
 RUN cargo build --release --locked --bin casterpak
 
@@ -17,6 +18,7 @@ FROM debian:bookworm-slim
 RUN useradd --system --home /data casterpak && mkdir -p /data /srv/casterpak && chown casterpak /data
 COPY --from=build /src/target/release/casterpak /usr/local/bin/casterpak
 COPY --from=player /player /srv/casterpak/player
+COPY samples /srv/casterpak/samples
 USER casterpak
 WORKDIR /srv/casterpak
 ENV CASTERPAK_INGEST_ADDR=0.0.0.0:5000 \
