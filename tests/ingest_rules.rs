@@ -328,3 +328,55 @@ async fn headers_cors_time_and_errors() {
         .unwrap()
         .starts_with("text/html"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_reader_holds_up_neither_ingest_nor_other_readers() {
+    let origin = Origin::start(&[]);
+    let client = reqwest::Client::new();
+    let mut uploader = TcpStream::connect(origin.ingest).unwrap();
+    uploader
+        .write_all(&put_head("/live/slow/chunk-stream0-00001.m4s"))
+        .unwrap();
+    uploader
+        .write_all(&chunk(&boxed(b"styp", b"msdh")))
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A reader that asks and then never reads: its socket buffers fill up.
+    let mut stalled = TcpStream::connect(origin.egress).unwrap();
+    stalled
+        .write_all(b"GET /live/slow/chunk-stream0-00001.m4s HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let url = origin.egress_url("/live/slow/chunk-stream0-00001.m4s");
+    let live_reader = tokio::spawn({
+        let client = client.clone();
+        async move {
+            client
+                .get(&url)
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap()
+                .len()
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // 16 MiB through the upload: far more than the stalled reader's socket buffers.
+    let payload = vec![0x5au8; 64 * 1024];
+    let started = Instant::now();
+    for _ in 0..256 {
+        uploader.write_all(&chunk(&payload)).unwrap();
+    }
+    uploader.write_all(b"0\r\n\r\n").unwrap();
+    let mut status = [0u8; 12];
+    uploader.read_exact(&mut status).unwrap();
+    assert_eq!(&status, b"HTTP/1.1 201", "upload completed");
+    let got = tokio::time::timeout(Duration::from_secs(20), live_reader)
+        .await
+        .expect("the other reader finished")
+        .unwrap();
+    assert_eq!(got, 12 + 256 * 64 * 1024);
+    assert!(started.elapsed() < Duration::from_secs(20));
+    drop(stalled);
+}
