@@ -11,6 +11,7 @@
 pub mod egress;
 pub mod http;
 pub mod ingest;
+pub mod llhls;
 pub mod route;
 
 use std::net::SocketAddr;
@@ -28,6 +29,7 @@ use tokio_util::task::TaskTracker;
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::config::Config;
+use crate::live::timeline::Timeline;
 use crate::live::Registry;
 use crate::store::{ObjectKey, ObjectState, PersistError, Persister, Store};
 
@@ -56,6 +58,8 @@ pub struct AppState {
     pub store: Store,
     /// Live stream facts.
     pub registry: Registry,
+    /// LL-HLS timelines of live streams.
+    pub llhls: Timeline,
     /// The data dir, unless persistence is off.
     pub persister: Option<Persister>,
     /// Every background task.
@@ -105,11 +109,14 @@ impl Server {
             recover(&registry, p).await;
         }
         let egress_addr = egress.local_addr().unwrap_or(cfg.egress_addr);
+        let part_target = (cfg.live.llhls_part_target_ms > 0)
+            .then(|| cfg.live.llhls_part_target_ms as f64 / 1000.0);
         Ok(Server {
             state: Arc::new(AppState {
                 cfg,
                 store: Store::new(),
                 registry,
+                llhls: Timeline::new(part_target),
                 persister,
                 tasks: TaskTracker::new(),
                 shutdown: CancellationToken::new(),
@@ -240,6 +247,9 @@ async fn sweeper(state: Arc<AppState>) {
             _ = state.shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
+        state
+            .llhls
+            .sweep(Duration::from_secs(state.cfg.live.stream_idle_secs));
         for object in state.store.snapshot() {
             let drop_it = match object.state() {
                 ObjectState::Aborted => true,

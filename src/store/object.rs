@@ -171,6 +171,40 @@ impl Object {
         self.read().chunks.clone()
     }
 
+    /// Bytes `[start, end)` of what has arrived so far (one copy unless they lie in one
+    /// frame or the object is complete); `None` when they have not all arrived or the
+    /// upload was aborted.
+    pub fn slice(&self, start: u64, end: u64) -> Option<Bytes> {
+        let inner = self.read();
+        if start > end || end > inner.len || inner.state == ObjectState::Aborted {
+            return None;
+        }
+        if let Some(body) = &inner.body {
+            return Some(body.slice(start as usize..end as usize));
+        }
+        let mut out = BytesMut::with_capacity((end - start) as usize);
+        let mut pos = 0u64;
+        for f in &inner.frames {
+            let f_end = pos + f.len() as u64;
+            if f_end > start && pos < end {
+                let a = start.saturating_sub(pos) as usize;
+                let b = (end.min(f_end) - pos) as usize;
+                if out.is_empty() && a == 0 && b == f.len() && end == f_end {
+                    return Some(f.clone());
+                }
+                if out.is_empty() && pos <= start && end <= f_end {
+                    return Some(f.slice(a..b));
+                }
+                out.extend_from_slice(&f[a..b]);
+            }
+            if f_end >= end {
+                break;
+            }
+            pos = f_end;
+        }
+        Some(out.freeze())
+    }
+
     /// The tracks, when this object is an init segment.
     pub fn init(&self) -> Option<Arc<InitInfo>> {
         self.read().init.clone()

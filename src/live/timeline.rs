@@ -1,0 +1,562 @@
+//! The per-stream LL-HLS timeline the server maintains from ingest events, and the
+//! render-once playlist cache every waiting request is answered from.
+//!
+//! Ingest calls [`Timeline::on_chunk`] for every complete CMAF chunk of an upload (after the
+//! bytes are in the store), [`Timeline::on_complete`] when an upload ends,
+//! [`Timeline::on_gone`] when one is cut or removed; the sweeper calls [`Timeline::sweep`].
+//! Each change bumps the stream's `watch` version: blocked playlist reloads and held part
+//! requests wait on it (no polling), and the first of them to see a new version renders the
+//! playlist once ([`StreamTimeline::media`]); every other waiter gets the same `Bytes`.
+//!
+//! Synchronous code with std locks that are never held across an `.await`; no tasks.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write as _;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use tokio::sync::watch;
+
+use super::llhls::{
+    self, Directives, LlHlsError, MediaOptions, Part, Reload, Rendition, Segment, Skip, Timing,
+    VariantInfo, VariantKind,
+};
+use super::Registry;
+use crate::cmaf::{CmafChunk, TrackKind};
+use crate::store::ObjectKey;
+
+/// Largest number of chunks kept while a stream's MPD or init segments are still unknown.
+const MAX_PENDING: usize = 256;
+
+/// Settings of the LL-HLS playlists.
+#[derive(Debug, Clone, Copy)]
+pub struct LlHlsSettings {
+    /// PART-TARGET in seconds; `None` derives it from the ingested chunks.
+    pub part_target: Option<f64>,
+    /// Seconds of segments a live media playlist lists.
+    pub window_secs: f64,
+}
+
+/// One playlist rendering, shared by every request answered from it.
+#[derive(Debug)]
+pub struct Rendered {
+    /// The stream version it was made from.
+    pub version: u64,
+    /// Playlist text.
+    pub plain: Bytes,
+    /// The same, gzip-compressed.
+    pub gzip: Bytes,
+}
+
+impl Rendered {
+    fn new(version: u64, text: String) -> Rendered {
+        let mut enc = flate2::write::GzEncoder::new(
+            Vec::with_capacity(text.len() / 3),
+            flate2::Compression::fast(),
+        );
+        let gzip = match enc.write_all(text.as_bytes()).and_then(|()| enc.finish()) {
+            Ok(v) => Bytes::from(v),
+            Err(_) => Bytes::new(),
+        };
+        Rendered {
+            version,
+            plain: Bytes::from(text),
+            gzip,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct StreamState {
+    renditions: BTreeMap<String, Rendition>,
+    /// Segment file name -> (RepresentationID, MSN).
+    files: HashMap<String, (String, u64)>,
+    /// Chunks of uploads not yet placed (no MPD or init yet).
+    pending: Vec<(ObjectKey, CmafChunk)>,
+    timing: Option<Timing>,
+    ended: bool,
+    last_event: Instant,
+    /// Wall clock of media time 0 (MPD availabilityStartTime) in Unix ms.
+    epoch_ms: Option<i64>,
+}
+
+/// The LL-HLS state of one stream (an MPD folder).
+#[derive(Debug)]
+pub struct StreamTimeline {
+    dir: String,
+    state: Mutex<StreamState>,
+    version: watch::Sender<u64>,
+    cache: Mutex<HashMap<(String, Skip), Arc<Rendered>>>,
+    multivariant: Mutex<Option<Arc<Rendered>>>,
+}
+
+/// A snapshot answer of [`StreamTimeline::reload`].
+#[derive(Debug)]
+pub enum ReloadAnswer {
+    /// Answer with this rendering.
+    Ready(Arc<Rendered>),
+    /// Wait for the next version.
+    Wait,
+}
+
+/// Where the bytes of one part are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartLocation {
+    /// The segment upload.
+    pub key: ObjectKey,
+    /// Byte offset and size within it.
+    pub offset: u64,
+    pub size: u64,
+}
+
+/// An answer of [`StreamTimeline::part`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartAnswer {
+    /// The part is complete here.
+    Ready(PartLocation),
+    /// The part may still come (it is hinted or within the advance limit): wait.
+    Wait,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl StreamTimeline {
+    fn new(dir: &str) -> StreamTimeline {
+        StreamTimeline {
+            dir: dir.to_owned(),
+            state: Mutex::new(StreamState {
+                renditions: BTreeMap::new(),
+                files: HashMap::new(),
+                pending: Vec::new(),
+                timing: None,
+                ended: false,
+                last_event: Instant::now(),
+                epoch_ms: None,
+            }),
+            version: watch::channel(0).0,
+            cache: Mutex::new(HashMap::new()),
+            multivariant: Mutex::new(None),
+        }
+    }
+
+    /// A receiver of the stream's version, bumped on every change.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+
+    fn bump(&self) {
+        self.version.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// The fixed timing, once derived.
+    pub fn timing(&self) -> Option<Timing> {
+        lock(&self.state).timing
+    }
+
+    /// Whether the stream has ended (final static MPD or idleness).
+    pub fn ended(&self) -> bool {
+        lock(&self.state).ended
+    }
+
+    /// A copy of one rendition's timeline.
+    pub fn rendition(&self, rep: &str) -> Option<Rendition> {
+        lock(&self.state).renditions.get(rep).cloned()
+    }
+
+    /// The blocking-reload decision for `rep` and, when ready, the playlist rendering.
+    ///
+    /// Errors: [`LlHlsError::NotFound`] for an unknown rendition once the timing is fixed,
+    /// [`LlHlsError::TooFarAhead`] (§6.2.5.2).
+    pub fn reload(
+        &self,
+        rep: &str,
+        d: &Directives,
+        settings: &LlHlsSettings,
+    ) -> Result<ReloadAnswer, LlHlsError> {
+        {
+            let s = lock(&self.state);
+            let Some(timing) = s.timing else {
+                return Ok(ReloadAnswer::Wait);
+            };
+            let Some(r) = s.renditions.get(rep) else {
+                return Err(LlHlsError::NotFound(format!(
+                    "no rendition {rep} in {}",
+                    self.dir
+                )));
+            };
+            if llhls::check_reload(r, d, &timing, s.ended)? == Reload::Wait {
+                return Ok(ReloadAnswer::Wait);
+            }
+        }
+        Ok(ReloadAnswer::Ready(self.media(rep, d.skip, settings)))
+    }
+
+    /// The media playlist of `rep` for the current version, rendered at most once per
+    /// version and skip mode.
+    fn media(&self, rep: &str, skip: Skip, settings: &LlHlsSettings) -> Arc<Rendered> {
+        let mut cache = lock(&self.cache);
+        let current = *self.version.borrow();
+        if let Some(r) = cache.get(&(rep.to_owned(), skip)) {
+            if r.version == current {
+                return Arc::clone(r);
+            }
+        }
+        let (version, text) = {
+            let s = lock(&self.state);
+            let version = *self.version.borrow();
+            let text = match (s.renditions.get(rep), s.timing) {
+                (Some(r), Some(timing)) => {
+                    let reports: Vec<(String, u64, Option<u64>)> = s
+                        .renditions
+                        .values()
+                        .filter(|o| o.id != rep)
+                        .filter_map(|o| llhls::report_of(o).map(|(m, p)| (o.id.clone(), m, p)))
+                        .collect();
+                    llhls::media_playlist(
+                        r,
+                        &MediaOptions {
+                            timing,
+                            epoch_ms: s.epoch_ms,
+                            ended: s.ended,
+                            window_secs: settings.window_secs,
+                            skip,
+                            reports: &reports,
+                        },
+                    )
+                }
+                _ => String::from("#EXTM3U\n"),
+            };
+            (version, text)
+        };
+        let rendered = Arc::new(Rendered::new(version, text));
+        cache.insert((rep.to_owned(), skip), Arc::clone(&rendered));
+        rendered
+    }
+
+    /// The multivariant playlist, once the timing is fixed (`None` before).
+    pub fn multivariant(&self, registry: &Registry) -> Option<Arc<Rendered>> {
+        let mut cache = lock(&self.multivariant);
+        let current = *self.version.borrow();
+        if let Some(r) = cache.as_ref() {
+            if r.version == current {
+                return Some(Arc::clone(r));
+            }
+        }
+        let mpd = registry.mpd(&self.dir)?;
+        let (version, ids) = {
+            let s = lock(&self.state);
+            s.timing?;
+            let ids: Vec<String> = s.renditions.keys().cloned().collect();
+            (*self.version.borrow(), ids)
+        };
+        let variants: Vec<VariantInfo> = mpd
+            .representations()
+            .into_iter()
+            .filter(|rep| ids.contains(&rep.id))
+            .filter_map(|rep| {
+                let kind = match rep.content_type.as_str() {
+                    "video" => VariantKind::Video,
+                    "audio" => VariantKind::Audio,
+                    _ => return None,
+                };
+                let init = rep
+                    .init
+                    .as_deref()
+                    .and_then(|f| registry.init_of(&self.dir, f));
+                let from_init = init
+                    .as_ref()
+                    .and_then(|i| i.tracks.first())
+                    .filter(|t| t.width > 0 && t.height > 0)
+                    .map(|t| (u32::from(t.width), u32::from(t.height)));
+                Some(VariantInfo {
+                    id: rep.id.clone(),
+                    kind,
+                    codecs: rep.codecs.clone(),
+                    bandwidth: rep.bandwidth,
+                    resolution: from_init.or(rep.width.zip(rep.height)),
+                    frame_rate: rep.frame_rate.as_deref().and_then(llhls::parse_frame_rate),
+                })
+            })
+            .collect();
+        let rendered = Arc::new(Rendered::new(
+            version,
+            llhls::multivariant_playlist(&variants),
+        ));
+        *cache = Some(Arc::clone(&rendered));
+        Some(rendered)
+    }
+
+    /// Where part `index` of segment `msn` of `rep` is, or whether to wait for it.
+    ///
+    /// Errors: [`LlHlsError::NotFound`] for parts that do not exist and will not come.
+    pub fn part(&self, rep: &str, msn: u64, index: u64) -> Result<PartAnswer, LlHlsError> {
+        let s = lock(&self.state);
+        let not_found = || LlHlsError::NotFound(format!("no part {msn}.{index} of {rep}"));
+        let Some(r) = s.renditions.get(rep) else {
+            return if s.timing.is_none() {
+                Ok(PartAnswer::Wait)
+            } else {
+                Err(not_found())
+            };
+        };
+        if let Some(seg) = r.segment(msn) {
+            if let Some(p) = seg.parts.get(index as usize) {
+                let key = ObjectKey::from_decoded(&format!("{}/{}", self.dir, seg.uri))
+                    .map_err(|_| not_found())?;
+                return Ok(PartAnswer::Ready(PartLocation {
+                    key,
+                    offset: p.offset,
+                    size: p.size,
+                }));
+            }
+        }
+        match s.timing {
+            Some(t) if llhls::part_may_come(r, msn, index, &t, s.ended) => Ok(PartAnswer::Wait),
+            None => Ok(PartAnswer::Wait),
+            Some(_) => Err(not_found()),
+        }
+    }
+}
+
+/// Every stream's LL-HLS timeline.
+#[derive(Debug)]
+pub struct Timeline {
+    streams: DashMap<String, Arc<StreamTimeline>>,
+    part_target: Option<f64>,
+}
+
+impl Timeline {
+    /// An empty set; `part_target` overrides the derived PART-TARGET (seconds).
+    pub fn new(part_target: Option<f64>) -> Timeline {
+        Timeline {
+            streams: DashMap::new(),
+            part_target,
+        }
+    }
+
+    /// The timeline of the stream in folder `dir`.
+    pub fn stream(&self, dir: &str) -> Option<Arc<StreamTimeline>> {
+        self.streams.get(dir).map(|s| Arc::clone(s.value()))
+    }
+
+    fn stream_or_new(&self, dir: &str) -> Arc<StreamTimeline> {
+        Arc::clone(
+            self.streams
+                .entry(dir.to_owned())
+                .or_insert_with(|| Arc::new(StreamTimeline::new(dir)))
+                .value(),
+        )
+    }
+
+    /// A complete CMAF chunk of the upload at `key` (its bytes already in the store).
+    pub fn on_chunk(&self, registry: &Registry, key: &ObjectKey, chunk: CmafChunk) {
+        let stream = self.stream_or_new(key.dir());
+        {
+            let mut s = lock(&stream.state);
+            s.last_event = Instant::now();
+            s.ended = false;
+            if !place(&mut s, registry, key, chunk) && s.pending.len() < MAX_PENDING {
+                s.pending.push((key.clone(), chunk));
+            }
+            flush_pending(&mut s, registry);
+        }
+        stream.bump();
+    }
+
+    /// An upload at `key` ended cleanly: segments become complete, a static MPD ends the
+    /// stream, a new MPD or init segment lets pending chunks be placed, and the timing is
+    /// fixed once every representation of the MPD has a complete segment.
+    pub fn on_complete(&self, registry: &Registry, key: &ObjectKey) {
+        let is_mpd = key.extension().as_deref() == Some("mpd");
+        let Some(stream) = (if is_mpd {
+            Some(self.stream_or_new(key.dir()))
+        } else {
+            self.stream(key.dir())
+        }) else {
+            return;
+        };
+        {
+            let mut s = lock(&stream.state);
+            s.last_event = Instant::now();
+            if is_mpd {
+                if let Some(mpd) = registry.mpd(key.dir()) {
+                    s.ended = !mpd.is_dynamic();
+                    s.epoch_ms = mpd
+                        .availability_start_time
+                        .as_deref()
+                        .and_then(parse_epoch_ms);
+                }
+            }
+            flush_pending(&mut s, registry);
+            if let Some((rep, msn)) = s.files.get(key.file_name()).cloned() {
+                if let Some(seg) = s
+                    .renditions
+                    .get_mut(&rep)
+                    .and_then(|r| r.segments.iter_mut().find(|x| x.msn == msn))
+                {
+                    seg.complete = true;
+                }
+            }
+            if s.timing.is_none() {
+                let mpd = registry.mpd(key.dir());
+                let reps = mpd.as_ref().map_or(0, |m| m.representations().len());
+                let all = s.renditions.len() >= reps
+                    && s.renditions
+                        .values()
+                        .all(|r| r.last_complete_msn().is_some());
+                if all {
+                    let nominal = mpd.as_ref().and_then(|m| {
+                        m.representations()
+                            .iter()
+                            .filter_map(|r| r.segment_duration_secs)
+                            .reduce(f64::max)
+                    });
+                    s.timing = Timing::derive(s.renditions.values(), nominal, self.part_target);
+                }
+            }
+        }
+        stream.bump();
+    }
+
+    /// The upload at `key` was cut or the object removed: its segment leaves the playlists.
+    pub fn on_gone(&self, key: &ObjectKey) {
+        let Some(stream) = self.stream(key.dir()) else {
+            return;
+        };
+        {
+            let mut s = lock(&stream.state);
+            s.pending.retain(|(k, _)| k != key);
+            let Some((rep, msn)) = s.files.remove(key.file_name()) else {
+                return;
+            };
+            if let Some(r) = s.renditions.get_mut(&rep) {
+                r.segments.retain(|x| x.msn != msn);
+            }
+        }
+        stream.bump();
+    }
+
+    /// Marks streams without ingest events for `idle` as ended (EXT-X-ENDLIST).
+    pub fn sweep(&self, idle: Duration) {
+        let streams: Vec<Arc<StreamTimeline>> =
+            self.streams.iter().map(|e| Arc::clone(e.value())).collect();
+        for stream in streams {
+            let changed = {
+                let mut s = lock(&stream.state);
+                if !s.ended && s.last_event.elapsed() >= idle && !s.renditions.is_empty() {
+                    s.ended = true;
+                    true
+                } else {
+                    false
+                }
+            };
+            if changed {
+                tracing::info!(stream = %stream.dir, "LL-HLS stream idle; playlists ended");
+                stream.bump();
+            }
+        }
+    }
+}
+
+/// Places a chunk in its rendition; `false` when the MPD or init facts are not known yet.
+fn place(s: &mut StreamState, registry: &Registry, key: &ObjectKey, chunk: CmafChunk) -> bool {
+    let Some((rep, msn)) = registry.segment_of(key) else {
+        return false;
+    };
+    let Some(init_uri) = rep.init.clone() else {
+        return false;
+    };
+    let Some(init) = registry.init_of(key.dir(), &init_uri) else {
+        return false;
+    };
+    let Some(track) = init
+        .track(chunk.track_id)
+        .or_else(|| init.tracks.first())
+        .cloned()
+    else {
+        return false;
+    };
+    let timescale = f64::from(track.timescale.max(1));
+    let ticks = chunk.duration
+        + u64::from(chunk.samples_without_duration) * u64::from(track.default_sample_duration);
+    let independent = chunk
+        .starts_with_sync
+        .unwrap_or(track.kind == TrackKind::Audio || track.default_sample_flags & 0x0001_0000 == 0);
+    let part = Part {
+        offset: chunk.offset,
+        size: chunk.size,
+        duration_secs: ticks as f64 / timescale,
+        independent,
+    };
+    let r = s
+        .renditions
+        .entry(rep.id.clone())
+        .or_insert_with(|| Rendition {
+            id: rep.id.clone(),
+            init_uri: init_uri.clone(),
+            segments: Vec::new(),
+        });
+    let i = match r.segments.binary_search_by_key(&msn, |x| x.msn) {
+        Ok(i) => i,
+        Err(i) => {
+            r.segments.insert(
+                i,
+                Segment {
+                    msn,
+                    uri: key.file_name().to_owned(),
+                    start_secs: chunk.decode_time as f64 / timescale,
+                    parts: Vec::new(),
+                    complete: false,
+                },
+            );
+            i
+        }
+    };
+    let seg = &mut r.segments[i];
+    if chunk.offset == 0 || seg.complete {
+        // A new upload of the same segment (re-PUT): start over.
+        seg.parts.clear();
+        seg.complete = false;
+        seg.start_secs = chunk.decode_time as f64 / timescale;
+    }
+    seg.parts.push(part);
+    s.files
+        .insert(key.file_name().to_owned(), (rep.id.clone(), msn));
+    true
+}
+
+fn flush_pending(s: &mut StreamState, registry: &Registry) {
+    if s.pending.is_empty() {
+        return;
+    }
+    let pending = std::mem::take(&mut s.pending);
+    for (key, chunk) in pending {
+        if !place(s, registry, &key, chunk) {
+            s.pending.push((key, chunk));
+        }
+    }
+}
+
+/// `2026-11-20T21:46:20.332Z` -> Unix milliseconds.
+fn parse_epoch_ms(s: &str) -> Option<i64> {
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epoch_from_ast() {
+        assert_eq!(
+            parse_epoch_ms("2026-11-20T21:46:20.332Z").map(|ms| llhls::format_pdt(ms)),
+            Some("2026-11-20T21:46:20.332Z".to_owned())
+        );
+        assert_eq!(parse_epoch_ms("yesterday"), None);
+    }
+}
