@@ -25,7 +25,11 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use crate::error::ErrorKind;
 
 /// Characters of a representation ID left as they are in URIs.
-const URI_ID: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'~');
+const URI_ID: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// Errors of the LL-HLS layer.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -550,11 +550,170 @@ fn parse_epoch_ms(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cmaf::{InitInfo, TrackInfo};
+
+    const MPD: &[u8] = include_bytes!("../../tests/fixtures/mpd/ffmpeg_ldash_2rend_steady.mpd");
+
+    fn key(s: &str) -> ObjectKey {
+        ObjectKey::from_decoded(s).unwrap()
+    }
+
+    fn init(kind: TrackKind, timescale: u32) -> Arc<InitInfo> {
+        Arc::new(InitInfo {
+            tracks: vec![TrackInfo {
+                track_id: 1,
+                kind,
+                timescale,
+                width: 640,
+                height: 360,
+                default_sample_duration: 0,
+                default_sample_flags: 0,
+            }],
+        })
+    }
+
+    fn chunk(offset: u64, decode_time: u64, duration: u64, sync: bool) -> CmafChunk {
+        CmafChunk {
+            offset,
+            size: 1000,
+            track_id: 1,
+            decode_time,
+            duration,
+            sample_count: 15,
+            samples_without_duration: 0,
+            starts_with_sync: Some(sync),
+        }
+    }
+
+    /// Drives a whole 2-rendition + audio stream through the timeline like the ingest does
+    /// (ffmpeg's 0.5 s video chunks, 0.512 s AAC chunks, 2 s segments) and checks every
+    /// playlist rendered on the way.
+    #[test]
+    fn part_target_is_stable_over_a_whole_stream_and_renderings_are_shared() {
+        let reg = Registry::new();
+        let tl = Timeline::new(None);
+        let dir = "live/x";
+        reg.learn(
+            &key("live/x/init-stream0.m4s"),
+            b"",
+            Some(init(TrackKind::Video, 15360)),
+        );
+        reg.learn(
+            &key("live/x/init-stream1.m4s"),
+            b"",
+            Some(init(TrackKind::Video, 15360)),
+        );
+        reg.learn(
+            &key("live/x/init-stream2.m4s"),
+            b"",
+            Some(init(TrackKind::Audio, 48000)),
+        );
+        // Chunks arrive before the MPD: they wait as pending, then are placed.
+        tl.on_chunk(
+            &reg,
+            &key("live/x/chunk-stream0-00001.m4s"),
+            chunk(0, 0, 7680, true),
+        );
+        reg.learn(&key("live/x/stream.mpd"), MPD, None);
+        tl.on_complete(&reg, &key("live/x/stream.mpd"));
+        let stream = tl.stream(dir).unwrap();
+        let settings = LlHlsSettings {
+            part_target: None,
+            window_secs: 60.0,
+        };
+        let mut part_targets = std::collections::BTreeSet::new();
+        let mut audio_t = 0u64;
+        let mut first_ready = None;
+        for seg in 1..=20u64 {
+            let name = |rep: u32| key(&format!("live/x/chunk-stream{rep}-{seg:05}.m4s"));
+            for c in 0..4u64 {
+                if !(seg == 1 && c == 0) {
+                    let t = ((seg - 1) * 4 + c) * 7680;
+                    tl.on_chunk(&reg, &name(0), chunk(c * 1000, t, 7680, c % 2 == 0));
+                }
+                let t = ((seg - 1) * 4 + c) * 7680;
+                tl.on_chunk(&reg, &name(1), chunk(c * 1000, t, 7680, c % 2 == 0));
+                // Audio: 0.512 s chunks until the segment's end time is reached.
+                let mut i = 0;
+                while audio_t < seg * 96000 && (c == 3 || audio_t < ((seg - 1) * 4 + c + 1) * 24000)
+                {
+                    tl.on_chunk(&reg, &name(2), chunk(i * 1000, audio_t, 24576, true));
+                    audio_t += 24576;
+                    i += 1;
+                }
+                for rep in ["0", "1", "2"] {
+                    let d = Directives::default();
+                    match stream.reload(rep, &d, &settings).unwrap() {
+                        ReloadAnswer::Wait => assert!(first_ready.is_none()),
+                        ReloadAnswer::Ready(r) => {
+                            first_ready.get_or_insert(seg);
+                            let again = stream.reload(rep, &d, &settings).unwrap();
+                            let ReloadAnswer::Ready(again) = again else {
+                                panic!()
+                            };
+                            assert!(Arc::ptr_eq(&r, &again), "one rendering per version");
+                            let text = std::str::from_utf8(&r.plain).unwrap();
+                            let pt = text
+                                .lines()
+                                .find_map(|l| l.strip_prefix("#EXT-X-PART-INF:PART-TARGET="))
+                                .unwrap()
+                                .to_owned();
+                            let target: f64 = pt.parse().unwrap();
+                            for l in text
+                                .lines()
+                                .filter_map(|l| l.strip_prefix("#EXT-X-PART:DURATION="))
+                            {
+                                let dur: f64 = l.split(',').next().unwrap().parse().unwrap();
+                                assert!(dur <= target, "{l} > {target}");
+                            }
+                            assert!(text.contains("#EXT-X-TARGETDURATION:2\n"));
+                            part_targets.insert(pt);
+                        }
+                    }
+                }
+            }
+            for rep in 0..3 {
+                tl.on_complete(&reg, &name(rep));
+            }
+        }
+        assert_eq!(
+            first_ready,
+            Some(2),
+            "timing fixed once every rendition had a segment"
+        );
+        assert_eq!(part_targets.into_iter().collect::<Vec<_>>(), ["0.512"]);
+        assert!(!stream.ended());
+        // The final static MPD ends the stream.
+        let ended = std::str::from_utf8(MPD)
+            .unwrap()
+            .replace("type=\"dynamic\"", "type=\"static\"");
+        reg.learn(&key("live/x/stream.mpd"), ended.as_bytes(), None);
+        tl.on_complete(&reg, &key("live/x/stream.mpd"));
+        assert!(stream.ended());
+        let ReloadAnswer::Ready(r) = stream
+            .reload("0", &Directives::default(), &settings)
+            .unwrap()
+        else {
+            panic!()
+        };
+        assert!(std::str::from_utf8(&r.plain)
+            .unwrap()
+            .ends_with("#EXT-X-ENDLIST\n"));
+        // A cut segment leaves the playlist.
+        tl.on_gone(&key("live/x/chunk-stream0-00020.m4s"));
+        assert!(stream.rendition("0").unwrap().segment(20).is_none());
+        assert!(matches!(stream.part("0", 19, 0), Ok(PartAnswer::Ready(_))));
+        assert!(
+            stream.part("0", 21, 0).is_err(),
+            "ended: nothing more comes"
+        );
+        assert!(stream.multivariant(&reg).is_some());
+    }
 
     #[test]
     fn epoch_from_ast() {
         assert_eq!(
-            parse_epoch_ms("2026-11-20T21:46:20.332Z").map(|ms| llhls::format_pdt(ms)),
+            parse_epoch_ms("2026-11-20T21:46:20.332Z").map(llhls::format_pdt),
             Some("2026-11-20T21:46:20.332Z".to_owned())
         );
         assert_eq!(parse_epoch_ms("yesterday"), None);
