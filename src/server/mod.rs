@@ -169,8 +169,12 @@ impl Server {
                     let Some((stream, peer)) = accepted_or_backoff(accepted).await else { continue };
                     let state = Arc::clone(&state);
                     let svc = service_fn(move |req| ingest::handle(Arc::clone(&state), req));
+                    // half_close: ffmpeg's non-persistent uploads (`-f hls`) send the
+                    // last chunk and close their write side at once; without it hyper drops
+                    // the handler on that EOF and a complete upload is taken as cut.
                     let conn = hyper::server::conn::http1::Builder::new()
                         .keep_alive(true)
+                        .half_close(true)
                         .serve_connection(TokioIo::new(stream), svc);
                     let conn = graceful.watch(conn);
                     tokio::spawn(async move {
