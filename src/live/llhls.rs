@@ -171,6 +171,10 @@ pub struct Timing {
     pub target_duration: u64,
     /// EXT-X-PART-INF PART-TARGET in seconds (§4.4.3.7), with millisecond precision.
     pub part_target: f64,
+    /// The encoder's nominal segment duration in seconds (the MPD's SegmentTemplate
+    /// duration): segments end at the first chunk end at or past a multiple of it, which
+    /// predicts whether the next part opens a new segment (PRELOAD-HINT).
+    pub segment_secs: f64,
 }
 
 impl Timing {
@@ -210,6 +214,9 @@ impl Timing {
         Some(Timing {
             target_duration,
             part_target,
+            segment_secs: nominal_segment_secs
+                .filter(|n| *n > 0.0)
+                .unwrap_or(longest_segment),
         })
     }
 
@@ -611,7 +618,7 @@ pub fn media_playlist(r: &Rendition, o: &MediaOptions<'_>) -> String {
     }
     if !o.ended {
         if let Some(last) = listed.last() {
-            let (msn, idx) = if last.complete {
+            let (msn, idx) = if last.complete || looks_full(last, t) {
                 (last.msn + 1, 0)
             } else {
                 (last.msn, last.parts.len() as u64)
@@ -637,6 +644,18 @@ pub fn media_playlist(r: &Rendition, o: &MediaOptions<'_>) -> String {
         let _ = writeln!(out, "#EXT-X-ENDLIST");
     }
     out
+}
+
+/// Whether an unfinished segment already reaches its nominal end (the first multiple of
+/// [`Timing::segment_secs`] after its start): the encoder closes it without another part, so
+/// the next part is part 0 of the next segment.
+fn looks_full(s: &Segment, t: &Timing) -> bool {
+    if t.segment_secs <= 0.0 || s.parts.is_empty() {
+        return false;
+    }
+    let boundary =
+        ((s.start_secs + 1e-3) / t.segment_secs).floor() * t.segment_secs + t.segment_secs;
+    s.start_secs + s.duration_secs() >= boundary - 1e-3
 }
 
 /// The (LAST-MSN, LAST-PART) a rendition report gives for `r` (§4.4.5.4): the last part's

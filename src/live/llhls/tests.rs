@@ -38,6 +38,7 @@ fn video(complete: u64, in_progress: usize) -> Rendition {
 const TIMING: Timing = Timing {
     target_duration: 2,
     part_target: 0.512,
+    segment_secs: 2.0,
 };
 
 fn opts(skip: Skip, ended: bool) -> MediaOptions<'static> {
@@ -132,6 +133,7 @@ fn blocking_rules_of_rfc8216bis_6_2_5_2() {
     let slow = Timing {
         target_duration: 4,
         part_target: 1.0,
+        segment_secs: 4.0,
     };
     assert_eq!(slow.advance_part_limit(), 3.0);
     assert_eq!(
@@ -230,6 +232,36 @@ fn media_playlist_parses_back_and_lists_parts_of_the_last_segments() {
 fn the_hint_after_a_complete_segment_is_part_0_of_the_next() {
     let text = media_playlist(&video(5, 0), &opts(Skip::No, false));
     assert!(text.contains("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"llhls-part_0_6_0.m4s\"\n"));
+    // A segment whose parts reach its nominal end is about to close: hint the next one,
+    // not a fifth part that will never exist.
+    let text = media_playlist(&video(5, 4), &opts(Skip::No, false));
+    assert!(
+        text.contains("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"llhls-part_0_7_0.m4s\"\n"),
+        "{text}"
+    );
+    // AAC: 0.512 s parts from 2.048 s; the segment ends with the part crossing 4.0 s.
+    let mut audio = video(1, 0);
+    audio.segments[0]
+        .parts
+        .iter_mut()
+        .for_each(|p| p.duration_secs = 0.512);
+    let mut seg = audio.segments[0].clone();
+    seg.msn = 2;
+    seg.start_secs = 2.048;
+    seg.complete = false;
+    seg.parts.truncate(3);
+    audio.segments.push(seg.clone());
+    let text = media_playlist(&audio, &opts(Skip::No, false));
+    assert!(
+        text.contains("URI=\"llhls-part_0_2_3.m4s\"\n"),
+        "3 parts end at 3.584 s:\n{text}"
+    );
+    audio.segments[1].parts.push(seg.parts[0]);
+    let text = media_playlist(&audio, &opts(Skip::No, false));
+    assert!(
+        text.contains("URI=\"llhls-part_0_3_0.m4s\"\n"),
+        "4 parts end at 4.096 s:\n{text}"
+    );
 }
 
 #[test]
@@ -385,6 +417,7 @@ fn part_longer_than_the_target_is_caught() {
     let t = Timing {
         target_duration: 2,
         part_target: 0.4,
+        segment_secs: 2.0,
     };
     let text = media_playlist(
         &video(5, 2),
