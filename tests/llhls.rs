@@ -435,3 +435,60 @@ async fn a_reload_blocked_for_three_target_durations_gets_503() {
         "503 after 3 x TARGETDURATION (6 s), got {waited:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ended_stream_is_llhls_vod_after_a_restart() {
+    let mut origin = Origin::start(&["--stream-idle-secs", "2"]);
+    let mut ffmpeg = ffmpeg_ldash_push(&origin, "r", 9, &[]);
+    let client = reqwest::Client::new();
+    let base = origin.egress_url("/live/r");
+    assert!(
+        wait_for_200(
+            &client,
+            &format!("{base}/llhls_0.m3u8"),
+            Duration::from_secs(20)
+        )
+        .await
+    );
+    let _ = ffmpeg.0.wait();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let before = client
+        .get(format!("{base}/llhls_0.m3u8"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(before.contains("#EXT-X-ENDLIST"), "{before}");
+    origin.restart();
+    let after = client
+        .get(format!("{base}/llhls_0.m3u8"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        media(&after).segments.len(),
+        media(&before).segments.len(),
+        "before:\n{before}\nafter:\n{after}"
+    );
+    assert!(after.contains("#EXT-X-ENDLIST"));
+    assert!(after.contains("#EXT-X-PART-INF:PART-TARGET=0.512"));
+    let mv = client
+        .get(format!("{base}/llhls.m3u8"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mv.status(), 200);
+    for s in media(&after).segments {
+        let r = client
+            .get(format!("{base}/{}", s.uri))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", s.uri);
+    }
+}

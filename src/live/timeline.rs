@@ -440,6 +440,40 @@ impl Timeline {
         stream.bump();
     }
 
+    /// After a restart: places the CMAF chunks of a persisted, complete segment (whole
+    /// file bytes) as if it had just been uploaded. Returns whether it was placed (the
+    /// stream's MPD and init segment must have been recovered first). Call
+    /// [`Timeline::end_recovered`] once every file is in.
+    pub fn recover_segment(&self, registry: &Registry, key: &ObjectKey, body: &[u8]) -> bool {
+        if registry.segment_of(key).is_none() || !crate::cmaf::looks_like_isobmff(body) {
+            return false;
+        }
+        let mut scanner = crate::cmaf::BoxScanner::new();
+        let mut events = Vec::new();
+        if scanner.feed(body, &mut events).is_err() || scanner.finish(&mut events).is_err() {
+            return false;
+        }
+        let stream = self.stream_or_new(key.dir());
+        {
+            let mut s = lock(&stream.state);
+            for e in events {
+                if let crate::cmaf::ScanEvent::Chunk(chunk) = e {
+                    place(&mut s, registry, key, chunk);
+                }
+            }
+        }
+        self.on_complete(registry, key);
+        true
+    }
+
+    /// Ends every recovered stream: recovered streams are not live until an upload arrives.
+    pub fn end_recovered(&self) {
+        for entry in self.streams.iter() {
+            lock(&entry.value().state).ended = true;
+            entry.value().bump();
+        }
+    }
+
     /// Marks streams without ingest events for `idle` as ended (EXT-X-ENDLIST).
     pub fn sweep(&self, idle: Duration) {
         let streams: Vec<Arc<StreamTimeline>> =

@@ -105,18 +105,20 @@ impl Server {
             None
         };
         let registry = Registry::new();
-        if let Some(p) = &persister {
-            recover(&registry, p).await;
-        }
-        let egress_addr = egress.local_addr().unwrap_or(cfg.egress_addr);
         let part_target = (cfg.live.llhls_part_target_ms > 0)
             .then(|| cfg.live.llhls_part_target_ms as f64 / 1000.0);
+        let llhls = Timeline::new(part_target);
+        if let Some(p) = &persister {
+            recover(&registry, p).await;
+            recover_llhls(&registry, &llhls, p).await;
+        }
+        let egress_addr = egress.local_addr().unwrap_or(cfg.egress_addr);
         Ok(Server {
             state: Arc::new(AppState {
                 cfg,
                 store: Store::new(),
                 registry,
-                llhls: Timeline::new(part_target),
+                llhls,
                 persister,
                 tasks: TaskTracker::new(),
                 shutdown: CancellationToken::new(),
@@ -269,6 +271,35 @@ async fn sweeper(state: Arc<AppState>) {
                 state.store.remove_if_current(&object);
             }
         }
+    }
+}
+
+/// Rebuilds the LL-HLS timelines of recovered streams from their persisted segments, so
+/// an ended stream stays playable as LL-HLS VOD (EXT-X-ENDLIST) after a restart. Reads
+/// every persisted `.m4s` of a folder that has an MPD (bounded by the retention).
+async fn recover_llhls(registry: &Registry, llhls: &Timeline, persister: &Persister) {
+    let p = persister.clone();
+    let keys = tokio::task::spawn_blocking(move || p.list_with_suffix(".m4s"))
+        .await
+        .unwrap_or_default();
+    let mut placed = 0usize;
+    for key in keys {
+        if registry.segment_of(&key).is_none() {
+            continue;
+        }
+        let Ok(body) = tokio::fs::read(key.to_path(persister.root())).await else {
+            continue;
+        };
+        if llhls.recover_segment(registry, &key, &body) {
+            placed += 1;
+        }
+    }
+    llhls.end_recovered();
+    if placed > 0 {
+        tracing::info!(
+            segments = placed,
+            "recovered LL-HLS timelines from the data dir"
+        );
     }
 }
 
