@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! cargo build --release && cargo run --release --example llhls_bench -- \
-//!     [--clients 1000] [--releases 40] [--runs 3] [--bin target/release/casterpak]
+//!     [--clients 1000] [--releases 40] [--runs 3] [--park-ms 300] [--gzip] \
+//!     [--bin $CARGO_TARGET_DIR/release/casterpak]
 //! ```
 //!
 //! The bench is the encoder: it makes a CMAF stream once with ffmpeg (one 640x360 H.264
@@ -31,6 +32,8 @@ struct Args {
     runs: usize,
     park_ms: u64,
     bin: PathBuf,
+    /// Send `Accept-Encoding: gzip` (the origin answers its gzip rendering).
+    gzip: bool,
 }
 
 fn args() -> Args {
@@ -39,12 +42,19 @@ fn args() -> Args {
         releases: 40,
         runs: 3,
         park_ms: 300,
+        gzip: false,
         bin: PathBuf::from(std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into()))
             .join("release/casterpak"),
     };
     let v: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
-    while i + 1 < v.len() {
+    while i < v.len() {
+        if v[i] == "--gzip" {
+            a.gzip = true;
+            i += 1;
+            continue;
+        }
+        assert!(i + 1 < v.len(), "{} needs a value", v[i]);
         let val = &v[i + 1];
         match v[i].as_str() {
             "--clients" => a.clients = val.parse().expect("--clients N"),
@@ -294,6 +304,11 @@ async fn run_once(a: &Args, fx: &Fixture) -> (Vec<Release>, u64) {
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(Instant, u16)>();
     let (sent_tx, mut sent_rx) = mpsc::unbounded_channel::<()>();
     let egress = origin.egress;
+    let accept = if a.gzip {
+        "Accept-Encoding: gzip\r\n"
+    } else {
+        ""
+    };
     for _ in 0..a.clients {
         let mut go = go_rx.clone();
         let done = done_tx.clone();
@@ -307,7 +322,7 @@ async fn run_once(a: &Args, fx: &Fixture) -> (Vec<Release>, u64) {
                     continue;
                 };
                 let req = format!(
-                    "GET /live/b/llhls_0.m3u8?_HLS_msn={msn}&_HLS_part={part} HTTP/1.1\r\nHost: bench\r\n\r\n"
+                    "GET /live/b/llhls_0.m3u8?_HLS_msn={msn}&_HLS_part={part} HTTP/1.1\r\nHost: bench\r\n{accept}\r\n"
                 );
                 if s.write_all(req.as_bytes()).await.is_err() {
                     return;
@@ -389,11 +404,12 @@ fn main() {
         .build()
         .expect("runtime");
     println!(
-        "clients={} releases/run={} runs={} park={} ms origin={}",
+        "clients={} releases/run={} runs={} park={} ms gzip={} origin={}",
         a.clients,
         a.releases,
         a.runs,
         a.park_ms,
+        a.gzip,
         a.bin.display()
     );
     println!("run  last_p50_ms  last_p99_ms  last_max_ms  client_p50_ms  cpu_ms/release(p50)  peak_rss_MiB");

@@ -564,7 +564,11 @@ fn place(s: &mut StreamState, registry: &Registry, key: &ObjectKey, chunk: CmafC
 }
 
 fn flush_pending(s: &mut StreamState, registry: &Registry) {
-    if s.pending.is_empty() {
+    let Some((first, _)) = s.pending.first() else {
+        return;
+    };
+    if registry.mpd(first.dir()).is_none() {
+        // An HLS push or a stream whose MPD has not come yet: nothing can be placed.
         return;
     }
     let pending = std::mem::take(&mut s.pending);
