@@ -284,6 +284,8 @@ async fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<u16> {
 }
 
 struct Release {
+    msn: u64,
+    part: u64,
     last_ms: f64,
     median_ms: f64,
     cpu_ms: f64,
@@ -375,6 +377,8 @@ async fn run_once(a: &Args, fx: &Fixture) -> (Vec<Release>, u64) {
             let cpu1 = cpu_ns(pid);
             lat.sort_by(f64::total_cmp);
             results.push(Release {
+                msn,
+                part: ci as u64,
                 last_ms: lat[lat.len() - 1],
                 median_ms: lat[lat.len() / 2],
                 cpu_ms: (cpu1 - cpu0) as f64 / 1e6,
@@ -431,6 +435,14 @@ fn main() {
             pct(&cpu, 0.5),
             rss as f64 / 1024.0
         );
+        let slow: Vec<String> = rel
+            .iter()
+            .filter(|r| r.last_ms > 2.0 * pct(&last, 0.5).max(10.0))
+            .map(|r| format!("{}.{}: {:.1} ms", r.msn, r.part, r.last_ms))
+            .collect();
+        if !slow.is_empty() {
+            println!("     slow releases (MSN.part): {}", slow.join(", "));
+        }
         all_last.extend(last);
     }
     all_last.sort_by(f64::total_cmp);
