@@ -226,3 +226,36 @@ async fn part_bytes(state: &AppState, loc: &PartLocation) -> Option<Bytes> {
     let len = disk.bytes.len() as u64;
     (end <= len).then(|| disk.bytes.slice(loc.offset as usize..end as usize))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(v: &str) -> HeaderMap {
+        let mut m = HeaderMap::new();
+        m.insert(header::ACCEPT_ENCODING, v.parse().unwrap());
+        m
+    }
+
+    #[test]
+    fn gzip_only_when_accepted() {
+        assert!(accepts_gzip(&h("gzip")));
+        assert!(accepts_gzip(&h("br, gzip;q=0.5")));
+        assert!(accepts_gzip(&h("*")));
+        assert!(!accepts_gzip(&h("gzip;q=0")));
+        assert!(!accepts_gzip(&h("br, deflate")));
+        assert!(!accepts_gzip(&HeaderMap::new()));
+        let r = Rendered {
+            version: 1,
+            plain: Bytes::from_static(b"#EXTM3U\n"),
+            gzip: Bytes::from_static(b"\x1f\x8b"),
+        };
+        let resp = playlist_response(&r, &h("gzip"));
+        assert_eq!(resp.headers()[header::CONTENT_ENCODING], "gzip");
+        assert_eq!(resp.headers()[header::VARY], "Accept-Encoding");
+        let resp = playlist_response(&r, &HeaderMap::new());
+        assert!(resp.headers().get(header::CONTENT_ENCODING).is_none());
+        assert_eq!(resp.headers()[header::VARY], "Accept-Encoding");
+        assert_eq!(resp.headers()[header::CONTENT_LENGTH], "8");
+    }
+}

@@ -408,6 +408,27 @@ mod tests {
         assert_eq!(early.next().await, ReadStep::End);
     }
 
+    #[test]
+    fn slices_of_an_upload_in_progress_and_complete() {
+        let o = obj();
+        for f in [&b"ab"[..], b"cd", b"ef"] {
+            o.append(Bytes::copy_from_slice(f));
+        }
+        assert_eq!(o.slice(0, 2).as_deref(), Some(&b"ab"[..]));
+        assert_eq!(o.slice(2, 3).as_deref(), Some(&b"c"[..]));
+        assert_eq!(o.slice(1, 5).as_deref(), Some(&b"bcde"[..]));
+        assert_eq!(o.slice(0, 6).as_deref(), Some(&b"abcdef"[..]));
+        assert_eq!(o.slice(3, 3).as_deref(), Some(&b""[..]));
+        assert_eq!(o.slice(4, 7), None, "not arrived yet");
+        assert_eq!(o.slice(5, 4), None);
+        o.complete();
+        assert_eq!(o.slice(1, 5).as_deref(), Some(&b"bcde"[..]));
+        let cut = obj();
+        cut.append(Bytes::from_static(b"xy"));
+        cut.abort();
+        assert_eq!(cut.slice(0, 1), None, "never from an aborted upload");
+    }
+
     #[tokio::test]
     async fn fan_out_shares_frames() {
         let o = obj();
