@@ -358,7 +358,11 @@ impl Timeline {
         {
             let mut s = lock(&stream.state);
             s.last_event = Instant::now();
-            s.ended = false;
+            // Data after an idle end revives the stream; after a final static MPD it does
+            // not (ffmpeg's last chunks of other representations may trail it).
+            if registry.mpd(key.dir()).is_none_or(|m| m.is_dynamic()) {
+                s.ended = false;
+            }
             if !place(&mut s, registry, key, chunk) && s.pending.len() < MAX_PENDING {
                 s.pending.push((key.clone(), chunk));
             }
@@ -384,11 +388,24 @@ impl Timeline {
             s.last_event = Instant::now();
             if is_mpd {
                 if let Some(mpd) = registry.mpd(key.dir()) {
-                    s.ended = !mpd.is_dynamic();
-                    s.epoch_ms = mpd
+                    let epoch = mpd
                         .availability_start_time
                         .as_deref()
                         .and_then(parse_epoch_ms);
+                    let moved = s
+                        .epoch_ms
+                        .zip(epoch)
+                        .is_some_and(|(old, new)| (old - new).abs() > 1000);
+                    if moved {
+                        // A new encoder session into the same folder (a new
+                        // availabilityStartTime): its MSNs and timing start over.
+                        tracing::info!(stream = %stream.dir, "new MPD session; LL-HLS timeline reset");
+                        s.renditions.clear();
+                        s.files.clear();
+                        s.timing = None;
+                    }
+                    s.ended = !mpd.is_dynamic();
+                    s.epoch_ms = epoch;
                 }
             }
             flush_pending(&mut s, registry);
@@ -515,8 +532,9 @@ fn place(s: &mut StreamState, registry: &Registry, key: &ObjectKey, chunk: CmafC
         return false;
     };
     let timescale = f64::from(track.timescale.max(1));
-    let ticks = chunk.duration
-        + u64::from(chunk.samples_without_duration) * u64::from(track.default_sample_duration);
+    let ticks = chunk.duration.saturating_add(
+        u64::from(chunk.samples_without_duration) * u64::from(track.default_sample_duration),
+    );
     let independent = chunk
         .starts_with_sync
         .unwrap_or(track.kind == TrackKind::Audio || track.default_sample_flags & 0x0001_0000 == 0);
@@ -746,6 +764,32 @@ mod tests {
             "ended: nothing more comes"
         );
         assert!(stream.multivariant(&reg).is_some());
+    }
+
+    #[test]
+    fn a_new_mpd_session_resets_the_timeline() {
+        let reg = Registry::new();
+        let tl = Timeline::new(None);
+        reg.learn(
+            &key("live/x/init-stream0.m4s"),
+            b"",
+            Some(init(TrackKind::Video, 15360)),
+        );
+        reg.learn(&key("live/x/stream.mpd"), MPD, None);
+        tl.on_complete(&reg, &key("live/x/stream.mpd"));
+        let seg = key("live/x/chunk-stream0-00001.m4s");
+        tl.on_chunk(&reg, &seg, chunk(0, 0, 7680, true));
+        let stream = tl.stream("live/x").unwrap();
+        assert!(stream.rendition("0").is_some());
+        // The same session re-PUTs its MPD: nothing changes.
+        tl.on_complete(&reg, &key("live/x/stream.mpd"));
+        assert!(stream.rendition("0").is_some());
+        let later = std::str::from_utf8(MPD)
+            .unwrap()
+            .replace("2026-11-20T21:46:20.332Z", "2026-11-20T22:00:00.000Z");
+        reg.learn(&key("live/x/stream.mpd"), later.as_bytes(), None);
+        tl.on_complete(&reg, &key("live/x/stream.mpd"));
+        assert!(stream.rendition("0").is_none(), "new session starts over");
     }
 
     #[test]
