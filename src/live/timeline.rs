@@ -425,7 +425,14 @@ impl Timeline {
                     && s.renditions
                         .values()
                         .all(|r| r.last_complete_msn().is_some());
-                if all {
+                // A representation that never sends CMAF chunks (say, a text track) must
+                // not keep the stream from LL-HLS: after three complete segments of any
+                // rendition, fix the timing from what has come.
+                let waited = s
+                    .renditions
+                    .values()
+                    .any(|r| r.segments.iter().filter(|x| x.complete).count() >= 3);
+                if all || waited {
                     let nominal = mpd.as_ref().and_then(|m| {
                         m.representations()
                             .iter()
