@@ -418,32 +418,38 @@ impl Timeline {
                     seg.complete = true;
                 }
             }
-            if s.timing.is_none() {
-                let mpd = registry.mpd(key.dir());
-                let reps = mpd.as_ref().map_or(0, |m| m.representations().len());
-                let all = s.renditions.len() >= reps
-                    && s.renditions
-                        .values()
-                        .all(|r| r.last_complete_msn().is_some());
-                // A representation that never sends CMAF chunks (say, a text track) must
-                // not keep the stream from LL-HLS: after three complete segments of any
-                // rendition, fix the timing from what has come.
-                let waited = s
-                    .renditions
-                    .values()
-                    .any(|r| r.segments.iter().filter(|x| x.complete).count() >= 3);
-                if all || waited {
-                    let nominal = mpd.as_ref().and_then(|m| {
-                        m.representations()
-                            .iter()
-                            .filter_map(|r| r.segment_duration_secs)
-                            .reduce(f64::max)
-                    });
-                    s.timing = Timing::derive(s.renditions.values(), nominal, self.part_target);
-                }
-            }
+            self.try_fix_timing(&mut s, registry, key.dir(), false);
         }
         stream.bump();
+    }
+
+    /// Fixes the stream's timing once every representation of the MPD has a complete
+    /// segment, or once any rendition has three (a representation that never sends CMAF
+    /// chunks, say a text track, must not keep the stream from LL-HLS), or at once when
+    /// `force` (after recovery, with everything placed).
+    fn try_fix_timing(&self, s: &mut StreamState, registry: &Registry, dir: &str, force: bool) {
+        if s.timing.is_some() {
+            return;
+        }
+        let mpd = registry.mpd(dir);
+        let reps = mpd.as_ref().map_or(0, |m| m.representations().len());
+        let all = s.renditions.len() >= reps
+            && s.renditions
+                .values()
+                .all(|r| r.last_complete_msn().is_some());
+        let waited = s
+            .renditions
+            .values()
+            .any(|r| r.segments.iter().filter(|x| x.complete).count() >= 3);
+        if all || waited || force {
+            let nominal = mpd.as_ref().and_then(|m| {
+                m.representations()
+                    .iter()
+                    .filter_map(|r| r.segment_duration_secs)
+                    .reduce(f64::max)
+            });
+            s.timing = Timing::derive(s.renditions.values(), nominal, self.part_target);
+        }
     }
 
     /// The upload at `key` was cut or the object removed: its segment leaves the playlists.
@@ -478,23 +484,42 @@ impl Timeline {
             return false;
         }
         let stream = self.stream_or_new(key.dir());
-        {
-            let mut s = lock(&stream.state);
-            for e in events {
-                if let crate::cmaf::ScanEvent::Chunk(chunk) = e {
-                    place(&mut s, registry, key, chunk);
-                }
+        let mut s = lock(&stream.state);
+        let mut placed = false;
+        for e in events {
+            if let crate::cmaf::ScanEvent::Chunk(chunk) = e {
+                placed |= place(&mut s, registry, key, chunk);
             }
         }
-        self.on_complete(registry, key);
-        true
+        if let Some((rep, msn)) = s.files.get(key.file_name()).cloned() {
+            if let Some(seg) = s
+                .renditions
+                .get_mut(&rep)
+                .and_then(|r| r.segments.iter_mut().find(|x| x.msn == msn))
+            {
+                seg.complete = true;
+            }
+        }
+        placed
     }
 
-    /// Ends every recovered stream: recovered streams are not live until an upload arrives.
-    pub fn end_recovered(&self) {
-        for entry in self.streams.iter() {
-            lock(&entry.value().state).ended = true;
-            entry.value().bump();
+    /// Ends every recovered stream (recovered streams are not live until an upload
+    /// arrives) and fixes its timing from all its recovered segments.
+    pub fn end_recovered(&self, registry: &Registry) {
+        let streams: Vec<Arc<StreamTimeline>> =
+            self.streams.iter().map(|e| Arc::clone(e.value())).collect();
+        for stream in streams {
+            {
+                let mut s = lock(&stream.state);
+                s.ended = true;
+                s.epoch_ms = registry
+                    .mpd(&stream.dir)
+                    .and_then(|m| m.availability_start_time.clone())
+                    .as_deref()
+                    .and_then(parse_epoch_ms);
+                self.try_fix_timing(&mut s, registry, &stream.dir, true);
+            }
+            stream.bump();
         }
     }
 

@@ -294,7 +294,7 @@ async fn recover_llhls(registry: &Registry, llhls: &Timeline, persister: &Persis
             placed += 1;
         }
     }
-    llhls.end_recovered();
+    llhls.end_recovered(registry);
     if placed > 0 {
         tracing::info!(
             segments = placed,
