@@ -97,6 +97,12 @@ pub struct LiveConfig {
     pub persist: bool,
     /// A stream with no upload for this many seconds is listed as ended.
     pub stream_idle_secs: u64,
+    /// LL-HLS PART-TARGET in milliseconds; 0 derives it from the ingested CMAF chunks
+    /// (the longest chunk, rounded up to the millisecond). Fixed for a stream's life.
+    pub llhls_part_target_ms: u64,
+    /// Seconds of segments a live LL-HLS media playlist lists (at least 4 target durations
+    /// are always listed).
+    pub llhls_window_secs: u64,
 }
 
 impl Default for LiveConfig {
@@ -109,6 +115,8 @@ impl Default for LiveConfig {
             target_latency_ms: 1500,
             persist: true,
             stream_idle_secs: 10,
+            llhls_part_target_ms: 0,
+            llhls_window_secs: 60,
         }
     }
 }
@@ -156,6 +164,12 @@ pub struct ServeArgs {
     /// Seconds without uploads after which a stream is listed as ended [default: 10].
     #[arg(long, env = "CASTERPAK_STREAM_IDLE_SECS", value_name = "SECS")]
     pub stream_idle_secs: Option<u64>,
+    /// LL-HLS PART-TARGET in ms; 0 derives it from the ingested chunks [default: 0].
+    #[arg(long, env = "CASTERPAK_LLHLS_PART_TARGET_MS", value_name = "MS")]
+    pub llhls_part_target_ms: Option<u64>,
+    /// Seconds of segments listed by a live LL-HLS media playlist [default: 60].
+    #[arg(long, env = "CASTERPAK_LLHLS_WINDOW_SECS", value_name = "SECS")]
+    pub llhls_window_secs: Option<u64>,
     #[command(flatten)]
     pub vod: VodArgs,
 }
@@ -183,6 +197,8 @@ impl Config {
         set(&mut live.target_latency_ms, args.target_latency_ms);
         set(&mut live.persist, args.persist);
         set(&mut live.stream_idle_secs, args.stream_idle_secs);
+        set(&mut live.llhls_part_target_ms, args.llhls_part_target_ms);
+        set(&mut live.llhls_window_secs, args.llhls_window_secs);
         args.vod.apply(&mut cfg.vod);
         cfg.validate()?;
         Ok(cfg)

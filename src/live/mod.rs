@@ -5,7 +5,9 @@
 //! registry learns from finished uploads ([`Registry::on_complete`]) and from the data dir at
 //! start ([`Registry::recover`]); it holds parsed facts only, never media bytes.
 
+pub mod llhls;
 pub mod mpd;
+pub mod timeline;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
@@ -124,6 +126,20 @@ impl Registry {
         }
     }
 
+    /// The last MPD uploaded into folder `dir`, parsed.
+    pub fn mpd(&self, dir: &str) -> Option<Arc<Mpd>> {
+        let stream = self.existing(dir)?;
+        let s = stream.read().unwrap_or_else(|e| e.into_inner());
+        s.mpd.as_ref().map(|(_, m)| Arc::clone(m))
+    }
+
+    /// The facts of the init segment `file_name` in folder `dir`, once uploaded.
+    pub fn init_of(&self, dir: &str, file_name: &str) -> Option<Arc<InitInfo>> {
+        let stream = self.existing(dir)?;
+        let s = stream.read().unwrap_or_else(|e| e.into_inner());
+        s.inits.get(file_name).cloned()
+    }
+
     /// The representation (from the stream's MPD) that `key` is a media segment of, and the
     /// segment number.
     pub fn segment_of(&self, key: &ObjectKey) -> Option<(RepresentationInfo, u64)> {
@@ -189,6 +205,10 @@ impl Registry {
                     manifests.push(ManifestListing {
                         kind: "dash",
                         url: format!("/{key}"),
+                    });
+                    manifests.push(ManifestListing {
+                        kind: "llhls",
+                        url: format!("/{}/llhls.m3u8", key.dir()),
                     });
                 }
                 let multivariant: BTreeSet<&ObjectKey> = s
@@ -295,7 +315,14 @@ mod tests {
         assert_eq!(list[0].name, "live/x");
         assert_eq!(list[0].state, "live");
         let urls: Vec<_> = list[0].manifests.iter().map(|m| m.url.as_str()).collect();
-        assert_eq!(urls, ["/live/x/stream.mpd", "/live/x/master.m3u8"]);
+        assert_eq!(
+            urls,
+            [
+                "/live/x/stream.mpd",
+                "/live/x/llhls.m3u8",
+                "/live/x/master.m3u8"
+            ]
+        );
         assert_eq!(
             reg.track_kind(&key("live/x/chunk-stream2-00003.m4s"), None),
             Some(TrackKind::Audio)

@@ -46,6 +46,9 @@ pub async fn handle<B>(state: Arc<AppState>, req: Request<B>) -> Reply {
         Route::Streams => streams_response(&state),
         Route::Player(rel) => player_file(&state, &rel, &method, headers).await,
         Route::Vod(rest) => vod(&state, &rest, req.uri().query(), &method, headers).await,
+        Route::LlHls { dir, file } => {
+            super::llhls::handle(&state, &dir, file, req.uri().query(), &method, headers).await
+        }
         Route::Object(key) => object(&state, key, &method, headers).await,
     };
     Ok(resp)

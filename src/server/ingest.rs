@@ -77,6 +77,7 @@ enum Scan {
 }
 
 struct Upload<'a> {
+    state: &'a AppState,
     object: &'a Object,
     scan: Scan,
     events: Vec<ScanEvent>,
@@ -105,7 +106,12 @@ impl Upload<'_> {
         }
         for event in self.events.drain(..) {
             match event {
-                ScanEvent::Chunk(chunk) => self.object.push_chunk(chunk),
+                ScanEvent::Chunk(chunk) => {
+                    self.object.push_chunk(chunk);
+                    self.state
+                        .llhls
+                        .on_chunk(&self.state.registry, self.object.key(), chunk);
+                }
                 ScanEvent::Moov(moov) => match InitInfo::from_moov(&moov) {
                     Ok(init) => self.object.set_init(init),
                     Err(e) => {
@@ -135,6 +141,7 @@ async fn upload(state: &Arc<AppState>, key: ObjectKey, mut body: Incoming) -> Re
         previous: old.clone(),
     };
     let mut up = Upload {
+        state,
         object: &object,
         scan: Scan::Undecided,
         events: Vec::new(),
@@ -194,6 +201,7 @@ async fn upload(state: &Arc<AppState>, key: ObjectKey, mut body: Incoming) -> Re
         return error_response(ErrorKind::Internal, "object was not uploading");
     };
     state.registry.on_complete(&object, &done.bytes);
+    state.llhls.on_complete(&state.registry, &key);
     tracing::debug!(key = %key, bytes = done.bytes.len(), chunks = object.chunks().len(), "upload complete");
     if let Some(persister) = state.persister.clone() {
         let store_state = Arc::clone(state);
@@ -243,6 +251,7 @@ impl AbortOnDrop {
             .clone()
             .filter(|p| p.state() == crate::store::ObjectState::Complete);
         self.state.store.replace_failed(&self.object, previous);
+        self.state.llhls.on_gone(self.object.key());
     }
 }
 
@@ -298,6 +307,7 @@ async fn delete(state: &Arc<AppState>, key: ObjectKey) {
         if let Some(o) = &current {
             state2.store.remove_if_current(o);
         }
+        state2.llhls.on_gone(&key);
         if let Some(p) = &state2.persister {
             // Only remove the file if it is not newer than the DELETE.
             let path = key.to_path(p.root());

@@ -11,6 +11,7 @@
 pub mod egress;
 pub mod http;
 pub mod ingest;
+pub mod llhls;
 pub mod route;
 
 use std::net::SocketAddr;
@@ -29,6 +30,7 @@ use tower_http::cors::{Any, CorsLayer};
 use tracing::Instrument;
 
 use crate::config::Config;
+use crate::live::timeline::Timeline;
 use crate::live::Registry;
 use crate::store::{ObjectKey, ObjectState, PersistError, Persister, Store};
 
@@ -60,6 +62,8 @@ pub struct AppState {
     pub store: Store,
     /// Live stream facts.
     pub registry: Registry,
+    /// LL-HLS timelines of live streams.
+    pub llhls: Timeline,
     /// The data dir, unless persistence is off.
     pub persister: Option<Persister>,
     /// Every background task.
@@ -107,8 +111,12 @@ impl Server {
             None
         };
         let registry = Registry::new();
+        let part_target = (cfg.live.llhls_part_target_ms > 0)
+            .then(|| cfg.live.llhls_part_target_ms as f64 / 1000.0);
+        let llhls = Timeline::new(part_target);
         if let Some(p) = &persister {
             recover(&registry, p).await;
+            recover_llhls(&registry, &llhls, p).await;
         }
         let egress_addr = egress.local_addr().unwrap_or(cfg.egress_addr);
         let vod = Arc::new(crate::vod::Vod::new(&cfg.vod)?);
@@ -117,6 +125,7 @@ impl Server {
                 cfg,
                 store: Store::new(),
                 registry,
+                llhls,
                 persister,
                 tasks: TaskTracker::new(),
                 shutdown: CancellationToken::new(),
@@ -171,8 +180,12 @@ impl Server {
                     let Some((stream, peer)) = accepted_or_backoff(accepted).await else { continue };
                     let state = Arc::clone(&state);
                     let svc = service_fn(move |req| ingest::handle(Arc::clone(&state), req));
+                    // half_close: ffmpeg's non-persistent uploads (`-f hls`) send the
+                    // last chunk and close their write side at once; without it hyper drops
+                    // the handler on that EOF and a complete upload is taken as cut.
                     let conn = hyper::server::conn::http1::Builder::new()
                         .keep_alive(true)
+                        .half_close(true)
                         .serve_connection(TokioIo::new(stream), svc);
                     let conn = graceful.watch(conn);
                     let span = tracing::info_span!("ingest", %peer);
@@ -251,6 +264,9 @@ async fn sweeper(state: Arc<AppState>) {
             _ = state.shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
+        state
+            .llhls
+            .sweep(Duration::from_secs(state.cfg.live.stream_idle_secs));
         for object in state.store.snapshot() {
             let drop_it = match object.state() {
                 ObjectState::Aborted => true,
@@ -277,6 +293,35 @@ async fn vod_sweeper(state: Arc<AppState>) {
             _ = state.shutdown.cancelled() => return,
             _ = tokio::time::sleep(every) => state.vod.sweep().await,
         }
+    }
+}
+
+/// Rebuilds the LL-HLS timelines of recovered streams from their persisted segments, so
+/// an ended stream stays playable as LL-HLS VOD (EXT-X-ENDLIST) after a restart. Reads
+/// every persisted `.m4s` of a folder that has an MPD (bounded by the retention).
+async fn recover_llhls(registry: &Registry, llhls: &Timeline, persister: &Persister) {
+    let p = persister.clone();
+    let keys = tokio::task::spawn_blocking(move || p.list_with_suffix(".m4s"))
+        .await
+        .unwrap_or_default();
+    let mut placed = 0usize;
+    for key in keys {
+        if registry.segment_of(&key).is_none() {
+            continue;
+        }
+        let Ok(body) = tokio::fs::read(key.to_path(persister.root())).await else {
+            continue;
+        };
+        if llhls.recover_segment(registry, &key, &body) {
+            placed += 1;
+        }
+    }
+    llhls.end_recovered(registry);
+    if placed > 0 {
+        tracing::info!(
+            segments = placed,
+            "recovered LL-HLS timelines from the data dir"
+        );
     }
 }
 

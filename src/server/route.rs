@@ -1,5 +1,6 @@
 //! Egress URLs, decoded once into a typed [`Route`].
 
+use crate::live::llhls::LlHlsFile;
 use crate::store::{KeyError, ObjectKey};
 
 /// What an egress GET/HEAD asks for.
@@ -15,6 +16,10 @@ pub enum Route {
     Player(ObjectKey),
     /// `/i/<rest>`: on-demand packaging; `rest` is still percent-encoded.
     Vod(String),
+    /// `/<dir>/llhls.m3u8`, `/<dir>/llhls_<RepresentationID>.m3u8`,
+    /// `/<dir>/llhls-part_<RepresentationID>_<MSN>_<index>.m4s`: the LL-HLS playlists and
+    /// parts the origin makes for the stream in `dir` (names no encoder uploads).
+    LlHls { dir: String, file: LlHlsFile },
     /// Anything else: an object pushed to the ingest listener.
     Object(ObjectKey),
 }
@@ -40,7 +45,16 @@ impl Route {
         if let Some(rest) = path.strip_prefix("/i/") {
             return Ok(Route::Vod(rest.to_owned()));
         }
-        Ok(Route::Object(ObjectKey::from_uri_path(path)?))
+        let key = ObjectKey::from_uri_path(path)?;
+        if let Some(file) = LlHlsFile::from_file_name(key.file_name()) {
+            if !key.dir().is_empty() {
+                return Ok(Route::LlHls {
+                    dir: key.dir().to_owned(),
+                    file,
+                });
+            }
+        }
+        Ok(Route::Object(key))
     }
 }
 
@@ -71,6 +85,41 @@ mod tests {
                 ObjectKey::from_decoded("live/x/stream.mpd").unwrap()
             ))
         );
+        let ll = |file| {
+            Ok(Route::LlHls {
+                dir: "live/x".into(),
+                file,
+            })
+        };
+        assert_eq!(
+            Route::decode("/live/x/llhls.m3u8"),
+            ll(LlHlsFile::Multivariant)
+        );
+        assert_eq!(
+            Route::decode("/live/x/llhls_0.m3u8"),
+            ll(LlHlsFile::Media("0".into()))
+        );
+        assert_eq!(
+            Route::decode("/live/x/llhls_v_1.m3u8"),
+            ll(LlHlsFile::Media("v_1".into()))
+        );
+        assert_eq!(
+            Route::decode("/live/x/llhls-part_v_1_12_3.m4s"),
+            ll(LlHlsFile::Part {
+                rep: "v_1".into(),
+                msn: 12,
+                index: 3
+            })
+        );
+        assert!(matches!(
+            Route::decode("/live/x/llhls-part_1_x_3.m4s"),
+            Ok(Route::Object(_))
+        ));
+        assert!(matches!(
+            Route::decode("/live/x/master.m3u8"),
+            Ok(Route::Object(_))
+        ));
+        assert!(matches!(Route::decode("/llhls.m3u8"), Ok(Route::Object(_))));
         assert!(Route::decode("/player/../Cargo.toml").is_err());
         assert!(Route::decode("/player/%2e%2e/x").is_err());
         assert!(Route::decode("/live/../x").is_err());

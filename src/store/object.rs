@@ -171,6 +171,40 @@ impl Object {
         self.read().chunks.clone()
     }
 
+    /// Bytes `[start, end)` of what has arrived so far (one copy unless they lie in one
+    /// frame or the object is complete); `None` when they have not all arrived or the
+    /// upload was aborted.
+    pub fn slice(&self, start: u64, end: u64) -> Option<Bytes> {
+        let inner = self.read();
+        if start > end || end > inner.len || inner.state == ObjectState::Aborted {
+            return None;
+        }
+        if let Some(body) = &inner.body {
+            return Some(body.slice(start as usize..end as usize));
+        }
+        let mut out = BytesMut::with_capacity((end - start) as usize);
+        let mut pos = 0u64;
+        for f in &inner.frames {
+            let f_end = pos + f.len() as u64;
+            if f_end > start && pos < end {
+                let a = start.saturating_sub(pos) as usize;
+                let b = (end.min(f_end) - pos) as usize;
+                if out.is_empty() && a == 0 && b == f.len() && end == f_end {
+                    return Some(f.clone());
+                }
+                if out.is_empty() && pos <= start && end <= f_end {
+                    return Some(f.slice(a..b));
+                }
+                out.extend_from_slice(&f[a..b]);
+            }
+            if f_end >= end {
+                break;
+            }
+            pos = f_end;
+        }
+        Some(out.freeze())
+    }
+
     /// The tracks, when this object is an init segment.
     pub fn init(&self) -> Option<Arc<InitInfo>> {
         self.read().init.clone()
@@ -372,6 +406,27 @@ mod tests {
             ReadStep::Data(Bytes::from_static(b"ef"))
         );
         assert_eq!(early.next().await, ReadStep::End);
+    }
+
+    #[test]
+    fn slices_of_an_upload_in_progress_and_complete() {
+        let o = obj();
+        for f in [&b"ab"[..], b"cd", b"ef"] {
+            o.append(Bytes::copy_from_slice(f));
+        }
+        assert_eq!(o.slice(0, 2).as_deref(), Some(&b"ab"[..]));
+        assert_eq!(o.slice(2, 3).as_deref(), Some(&b"c"[..]));
+        assert_eq!(o.slice(1, 5).as_deref(), Some(&b"bcde"[..]));
+        assert_eq!(o.slice(0, 6).as_deref(), Some(&b"abcdef"[..]));
+        assert_eq!(o.slice(3, 3).as_deref(), Some(&b""[..]));
+        assert_eq!(o.slice(4, 7), None, "not arrived yet");
+        assert_eq!(o.slice(5, 4), None);
+        o.complete();
+        assert_eq!(o.slice(1, 5).as_deref(), Some(&b"bcde"[..]));
+        let cut = obj();
+        cut.append(Bytes::from_static(b"xy"));
+        cut.abort();
+        assert_eq!(cut.slice(0, 1), None, "never from an aborted upload");
     }
 
     #[tokio::test]

@@ -201,3 +201,23 @@ export async function makeHlsVod(dir, { seconds = 6, fps = 30, segmentType = 'mp
   ], 'hls vod');
   return { manifest: 'stream.m3u8', seconds, fps };
 }
+
+/**
+ * An ffmpeg `-f hls` live push (one rendition, video + audio, 2 s segments,
+ * one connection per request) to `${ingest}/${name}/index.m3u8`, with
+ * MPEG-TS ('mpegts') or fMP4 ('fmp4') segments, uploaded with `method`
+ * (PUT or POST) after each segment is finished. Runs until stopped.
+ */
+export function startHlsPush({ ingest, name, fps = 30, segmentType = 'mpegts', method = 'PUT', extraArgs = [] }) {
+  const args = [
+    '-hide_banner', '-loglevel', 'warning', '-nostdin',
+    '-re', ...SOURCE(fps),
+    '-map', '0:v', '-map', '1:a', ...X264(fps), '-b:v', '800k',
+    '-c:a', 'aac', '-b:a', '96k', '-ar', '48000',
+    '-f', 'hls', '-hls_time', '2', '-hls_list_size', '6', '-hls_segment_type', segmentType,
+    '-hls_flags', 'program_date_time', '-method', method,
+    ...extraArgs,
+    `${ingest}/${name}/index.m3u8`,
+  ];
+  return spawnChild('ffmpeg-hls-push', 'ffmpeg', args);
+}
