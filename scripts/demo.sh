@@ -43,6 +43,8 @@ casterpak is running.
 
 Watch the demo live stream (LL-DASH, dash.js):
   http://$EGRESS/player/?url=/live/demo/stream.mpd
+The same stream as Low-Latency HLS (hls.js), made by the origin from the same CMAF chunks:
+  http://$EGRESS/player/?url=/live/demo/llhls.m3u8
 
 Watch the bundled samples, packaged on demand (HLS MPEG-TS, Akamai-style csmil):
   http://$EGRESS/player/?url=/i/clip_,360,540,720,p.mp4.csmil/master.m3u8
