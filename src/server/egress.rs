@@ -112,7 +112,16 @@ async fn vod(
     method: &Method,
     headers: &HeaderMap,
 ) -> Response<Body> {
-    match state.vod.respond(rest, query).await {
+    let vod = match &state.vod {
+        Ok(vod) => vod,
+        Err(why) => {
+            return error_response(
+                ErrorKind::NotFound,
+                format!("on-demand packaging is not available: {why}"),
+            )
+        }
+    };
+    match vod.respond(rest, query).await {
         Ok(reply) => complete_response(Complete {
             bytes: reply.body,
             content_type: reply.content_type,

@@ -72,8 +72,9 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// The bound egress address (for URLs when a request has no Host).
     pub egress_addr: SocketAddr,
-    /// The on-demand packager behind `/i/`.
-    pub vod: Arc<crate::vod::Vod>,
+    /// The on-demand packager behind `/i/`; `None` when the default media root does not
+    /// exist (a live-only origin), with the reason.
+    pub vod: Result<Arc<crate::vod::Vod>, String>,
 }
 
 /// A server with both listeners bound, ready to [`Server::run`].
@@ -119,7 +120,16 @@ impl Server {
             recover_llhls(&registry, &llhls, p).await;
         }
         let egress_addr = egress.local_addr().unwrap_or(cfg.egress_addr);
-        let vod = Arc::new(crate::vod::Vod::new(&cfg.vod)?);
+        let vod = match crate::vod::Vod::new(&cfg.vod) {
+            Ok(vod) => Ok(Arc::new(vod)),
+            // A live-only origin started away from the bundled samples still starts; a media
+            // root that was configured explicitly must exist.
+            Err(e) if cfg.vod.media_root == crate::vod::config::VodConfig::default().media_root => {
+                tracing::warn!(error = %e, "on-demand packaging (/i/) disabled");
+                Err(e.to_string())
+            }
+            Err(e) => return Err(e.into()),
+        };
         Ok(Server {
             state: Arc::new(AppState {
                 cfg,
@@ -287,11 +297,12 @@ async fn sweeper(state: Arc<AppState>) {
 
 /// Runs the on-demand packager's cache sweep at its interval until shutdown.
 async fn vod_sweeper(state: Arc<AppState>) {
-    let every = state.vod.sweep_interval();
+    let Ok(vod) = state.vod.clone() else { return };
+    let every = vod.sweep_interval();
     loop {
         tokio::select! {
             _ = state.shutdown.cancelled() => return,
-            _ = tokio::time::sleep(every) => state.vod.sweep().await,
+            _ = tokio::time::sleep(every) => vod.sweep().await,
         }
     }
 }
