@@ -96,14 +96,7 @@ async fn a_cut_re_put_keeps_the_previous_good_object() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     drop(uploader);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let body = client
-        .get(origin.egress_url("/live/m/stream.mpd"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = get_text(&client, origin.egress_url("/live/m/stream.mpd")).await;
     assert!(body.contains("type=\"static\""), "{body}");
 }
 

@@ -156,17 +156,8 @@ async fn ldash_push_is_streamed_chunk_by_chunk_persisted_and_decodable() {
     assert!(text.contains("<Latency"));
 
     // Streams are listed for the player page.
-    let list: serde_json::Value = serde_json::from_str(
-        &client
-            .get(origin.egress_url("/streams"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let list: serde_json::Value =
+        serde_json::from_str(&get_text(&client, origin.egress_url("/streams")).await).unwrap();
     assert_eq!(list["streams"][0]["name"], "live/t");
     assert_eq!(
         list["streams"][0]["manifests"][0]["url"],
@@ -189,13 +180,6 @@ async fn ldash_push_is_streamed_chunk_by_chunk_persisted_and_decodable() {
     assert_eq!(parsed.representations().len(), 3);
     // The stream is listed as ended once uploads stop (--stream-idle-secs 2).
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let list = client
-        .get(origin.egress_url("/streams"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let list = get_text(&client, origin.egress_url("/streams")).await;
     assert!(list.contains("\"state\":\"ended\""), "{list}");
 }

@@ -88,14 +88,7 @@ async fn llhls_from_an_ldash_push_blocks_holds_parts_and_ends_as_vod() {
     );
 
     // Multivariant: 2 variants with the audio group, CODECS from the MPD.
-    let text = client
-        .get(format!("{base}/llhls.m3u8"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = get_text(&client, format!("{base}/llhls.m3u8")).await;
     let mv = match m3u8_rs::parse_playlist_res(text.as_bytes()) {
         Ok(m3u8_rs::Playlist::MasterPlaylist(p)) => p,
         other => panic!("{other:?}\n{text}"),
@@ -195,14 +188,7 @@ async fn llhls_from_an_ldash_push_blocks_holds_parts_and_ends_as_vod() {
     let mut part_targets = std::collections::BTreeSet::from([first_part_target]);
     let mut held = Vec::new();
     for _ in 0..6 {
-        let text = client
-            .get(format!("{base}/llhls_0.m3u8"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = get_text(&client, format!("{base}/llhls_0.m3u8")).await;
         let (uri, msn, part) = hint(&text);
         let asked = Instant::now();
         let playlist = client
@@ -269,14 +255,7 @@ async fn llhls_from_an_ldash_push_blocks_holds_parts_and_ends_as_vod() {
     );
 
     // Directives: 400 at once for bad ones, 404 for unknown names.
-    let text = client
-        .get(format!("{base}/llhls_0.m3u8"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = get_text(&client, format!("{base}/llhls_0.m3u8")).await;
     let (_, msn, _) = hint(&text);
     for (q, status) in [
         ("_HLS_part=0".to_owned(), 400),
@@ -312,14 +291,7 @@ async fn llhls_from_an_ldash_push_blocks_holds_parts_and_ends_as_vod() {
     // skipped segments, the rest covers CAN-SKIP-UNTIL.
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let text = client
-            .get(format!("{base}/llhls_0.m3u8"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = get_text(&client, format!("{base}/llhls_0.m3u8")).await;
         if media(&text).segments.len() >= 8 {
             break;
         }
@@ -329,14 +301,7 @@ async fn llhls_from_an_ldash_push_blocks_holds_parts_and_ends_as_vod() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let delta = client
-        .get(format!("{base}/llhls_0.m3u8?_HLS_skip=YES"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let delta = get_text(&client, format!("{base}/llhls_0.m3u8?_HLS_skip=YES")).await;
     assert!(delta.contains("#EXT-X-SKIP:SKIPPED-SEGMENTS="), "{delta}");
     assert!(delta.contains("CAN-SKIP-UNTIL=12.000"));
 
@@ -351,14 +316,7 @@ async fn llhls_from_an_ldash_push_blocks_holds_parts_and_ends_as_vod() {
     assert!(reloads > 100, "LL-HLS readers made only {reloads} reloads");
     let deadline = Instant::now() + Duration::from_secs(15);
     let ended = loop {
-        let text = client
-            .get(format!("{base}/llhls_1.m3u8"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = get_text(&client, format!("{base}/llhls_1.m3u8")).await;
         if text.contains("#EXT-X-ENDLIST") {
             break text;
         }
@@ -408,14 +366,7 @@ async fn a_reload_blocked_for_three_target_durations_gets_503() {
     let _ = ffmpeg.0.kill();
     let _ = ffmpeg.0.wait();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let text = client
-        .get(format!("{base}/llhls_2.m3u8"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = get_text(&client, format!("{base}/llhls_2.m3u8")).await;
     assert!(!text.contains("ENDLIST"));
     let (uri, msn, part) = hint(&text);
     let t = Instant::now();
@@ -452,24 +403,10 @@ async fn an_ended_stream_is_llhls_vod_after_a_restart() {
     );
     let _ = ffmpeg.0.wait();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let before = client
-        .get(format!("{base}/llhls_0.m3u8"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let before = get_text(&client, format!("{base}/llhls_0.m3u8")).await;
     assert!(before.contains("#EXT-X-ENDLIST"), "{before}");
     origin.restart();
-    let after = client
-        .get(format!("{base}/llhls_0.m3u8"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let after = get_text(&client, format!("{base}/llhls_0.m3u8")).await;
     assert_eq!(
         media(&after).segments.len(),
         media(&before).segments.len(),

@@ -214,6 +214,11 @@ pub async fn wait_for_200(client: &reqwest::Client, url: &str, timeout: Duration
     false
 }
 
+/// GETs `url` and returns its body as text (panics on a transport error).
+pub async fn get_text(client: &reqwest::Client, url: impl reqwest::IntoUrl) -> String {
+    client.get(url).send().await.unwrap().text().await.unwrap()
+}
+
 /// Sends raw bytes on a new connection and reads until the peer closes or `timeout`.
 pub fn raw_exchange(addr: SocketAddr, request: &[u8], timeout: Duration) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
