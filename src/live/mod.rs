@@ -25,6 +25,9 @@ use mpd::{Mpd, RepresentationInfo};
 struct StreamInner {
     /// The last uploaded MPD of the stream, parsed, and its key.
     mpd: Option<(ObjectKey, Arc<Mpd>)>,
+    /// The MPD's representations, resolved once per upload (looked up on every segment
+    /// request and ingest event).
+    representations: Vec<RepresentationInfo>,
     /// Uploaded HLS playlists (key -> whether it is a multivariant playlist).
     playlists: BTreeMap<ObjectKey, bool>,
     /// Init segments by file name.
@@ -91,6 +94,7 @@ impl Registry {
             Some("mpd") => match Mpd::parse(body) {
                 Ok(mpd) => {
                     s.ended = !mpd.is_dynamic();
+                    s.representations = mpd.representations();
                     s.mpd = Some((key.clone(), Arc::new(mpd)));
                 }
                 Err(e) => tracing::warn!(key = %key, error = %e, "uploaded MPD not understood"),
@@ -145,10 +149,10 @@ impl Registry {
     pub fn segment_of(&self, key: &ObjectKey) -> Option<(RepresentationInfo, u64)> {
         let stream = self.existing(key.dir())?;
         let s = stream.read().unwrap_or_else(|e| e.into_inner());
-        let (_, mpd) = s.mpd.as_ref()?;
-        mpd.representations()
-            .into_iter()
-            .find_map(|rep| rep.segment_number(key.file_name()).map(|n| (rep, n)))
+        s.representations.iter().find_map(|rep| {
+            rep.segment_number(key.file_name())
+                .map(|n| (rep.clone(), n))
+        })
     }
 
     /// The media kind of an ISO-BMFF object: its own init facts, else the representation
@@ -162,8 +166,7 @@ impl Registry {
         if let Some(init) = s.inits.get(key.file_name()) {
             return init.kind();
         }
-        let (_, mpd) = s.mpd.as_ref()?;
-        let rep = mpd.representations().into_iter().find(|rep| {
+        let rep = s.representations.iter().find(|rep| {
             rep.init.as_deref() == Some(key.file_name())
                 || rep.segment_number(key.file_name()).is_some()
         })?;

@@ -176,12 +176,7 @@ async fn upload(state: &Arc<AppState>, key: ObjectKey, mut body: Incoming) -> Re
                     pending_head.push(data);
                     let total: usize = pending_head.iter().map(Bytes::len).sum();
                     if total >= 8 {
-                        let joined: Vec<u8> = pending_head
-                            .iter()
-                            .flat_map(|b| b.iter().copied())
-                            .collect();
-                        pending_head.clear();
-                        up.feed_initial(&joined);
+                        up.feed_initial(&std::mem::take(&mut pending_head));
                     }
                 } else {
                     up.feed(&data);
@@ -190,11 +185,7 @@ async fn upload(state: &Arc<AppState>, key: ObjectKey, mut body: Incoming) -> Re
         }
     }
     if let Scan::Undecided = up.scan {
-        let joined: Vec<u8> = pending_head
-            .iter()
-            .flat_map(|b| b.iter().copied())
-            .collect();
-        up.feed_initial(&joined);
+        up.feed_initial(&pending_head);
     }
     up.finish();
     let Some(done) = object.complete() else {
@@ -265,11 +256,20 @@ impl Drop for AbortOnDrop {
 }
 
 impl Upload<'_> {
-    /// Feeds the first bytes of the body (at least 8, or the whole body when shorter).
-    fn feed_initial(&mut self, head: &[u8]) {
-        if cmaf::looks_like_isobmff(head) {
+    /// Decides the body type from its first 8 bytes and feeds the frames held so far
+    /// (at least 8 bytes in all, or the whole body when shorter).
+    fn feed_initial(&mut self, frames: &[Bytes]) {
+        let head: Vec<u8> = frames
+            .iter()
+            .flat_map(|f| f.iter())
+            .take(8)
+            .copied()
+            .collect();
+        if cmaf::looks_like_isobmff(&head) {
             self.scan = Scan::Boxes(BoxScanner::new());
-            self.feed(head);
+            for frame in frames {
+                self.feed(frame);
+            }
         } else {
             self.scan = Scan::Opaque;
         }

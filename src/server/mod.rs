@@ -72,8 +72,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// The bound egress address (for URLs when a request has no Host).
     pub egress_addr: SocketAddr,
-    /// The on-demand packager behind `/i/`; `None` when the default media root does not
-    /// exist (a live-only origin), with the reason.
+    /// The on-demand packager behind `/i/`, or why it is off (the default media root does
+    /// not exist: a live-only origin).
     pub vod: Result<Arc<crate::vod::Vod>, String>,
 }
 
@@ -88,24 +88,16 @@ pub struct Server {
 impl Server {
     /// Binds both listeners, opens the data dir and recovers the stream registry from it.
     ///
-    /// Errors: [`ServerError::Bind`], [`ServerError::DataDir`].
+    /// Errors: [`ServerError::Bind`], [`ServerError::DataDir`], [`ServerError::Vod`] (an
+    /// explicitly configured media root that cannot be used).
     pub async fn bind(cfg: Config) -> Result<Server, ServerError> {
-        let ingest =
-            TcpListener::bind(cfg.ingest_addr)
+        async fn listen(what: &'static str, addr: SocketAddr) -> Result<TcpListener, ServerError> {
+            TcpListener::bind(addr)
                 .await
-                .map_err(|source| ServerError::Bind {
-                    what: "ingest",
-                    addr: cfg.ingest_addr,
-                    source,
-                })?;
-        let egress =
-            TcpListener::bind(cfg.egress_addr)
-                .await
-                .map_err(|source| ServerError::Bind {
-                    what: "egress",
-                    addr: cfg.egress_addr,
-                    source,
-                })?;
+                .map_err(|source| ServerError::Bind { what, addr, source })
+        }
+        let ingest = listen("ingest", cfg.ingest_addr).await?;
+        let egress = listen("egress", cfg.egress_addr).await?;
         let persister = if cfg.live.persist {
             Some(Persister::open(&cfg.data_dir)?)
         } else {

@@ -126,13 +126,6 @@ impl Store {
         });
     }
 
-    /// Whether `object` is still the current one at its key.
-    pub fn is_current(&self, object: &Arc<Object>) -> bool {
-        self.objects
-            .get(object.key())
-            .is_some_and(|c| Arc::ptr_eq(c.value(), object))
-    }
-
     /// Every object in memory (a snapshot; for sweeping and listings).
     pub fn snapshot(&self) -> Vec<Arc<Object>> {
         self.objects.iter().map(|r| Arc::clone(r.value())).collect()
@@ -200,7 +193,6 @@ mod tests {
         let current = store.get(&key("a/x.m4s")).unwrap();
         assert!(Arc::ptr_eq(&current, &second));
         assert!(!store.remove_if_current(&first));
-        assert!(store.is_current(&second));
     }
 
     #[tokio::test]

@@ -57,7 +57,6 @@ struct Inner {
 pub struct Object {
     key: ObjectKey,
     id: u64,
-    created: Instant,
     inner: RwLock<Inner>,
     /// Counts appends and state changes; readers wait on it.
     version: watch::Sender<u64>,
@@ -80,7 +79,6 @@ impl Object {
         Object {
             key,
             id,
-            created: Instant::now(),
             inner: RwLock::new(Inner {
                 frames: Vec::new(),
                 len: 0,
@@ -105,11 +103,6 @@ impl Object {
     /// Process-unique ID of this upload (a re-PUT gets a new one).
     pub fn id(&self) -> u64 {
         self.id
-    }
-
-    /// When the upload started.
-    pub fn created(&self) -> Instant {
-        self.created
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
