@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::archive::ArchiveConfig;
 use crate::vod::config::{VodArgs, VodConfig};
 
 /// Errors while assembling the configuration.
@@ -53,6 +54,8 @@ pub struct Config {
     pub ingest_addr: SocketAddr,
     /// Address of the egress listener (GET, HEAD from players and CDNs).
     pub egress_addr: SocketAddr,
+    /// Address of the management API listener (JSON, `/api/v1/...`).
+    pub api_addr: SocketAddr,
     /// Folder where finished objects are persisted and recovered from at start.
     pub data_dir: PathBuf,
     /// Folder holding the player page and its npm dependencies.
@@ -61,6 +64,8 @@ pub struct Config {
     pub live: LiveConfig,
     /// On-demand packaging settings.
     pub vod: VodConfig,
+    /// The stream archive (retention, size, longest range).
+    pub archive: ArchiveConfig,
 }
 
 impl Default for Config {
@@ -68,10 +73,12 @@ impl Default for Config {
         Config {
             ingest_addr: SocketAddr::from(([127, 0, 0, 1], 5000)),
             egress_addr: SocketAddr::from(([127, 0, 0, 1], 5001)),
+            api_addr: SocketAddr::from(([127, 0, 0, 1], 5002)),
             data_dir: PathBuf::from("./data"),
             player_dir: PathBuf::from("player"),
             live: LiveConfig::default(),
             vod: VodConfig::default(),
+            archive: ArchiveConfig::default(),
         }
     }
 }
@@ -134,6 +141,21 @@ pub struct ServeArgs {
     /// Egress listener address (players and CDNs GET/HEAD here) [default: 127.0.0.1:5001].
     #[arg(long, env = "CASTERPAK_EGRESS_ADDR", value_name = "ADDR")]
     pub egress_addr: Option<SocketAddr>,
+    /// Management API listener address (JSON under /api/v1) [default: 127.0.0.1:5002].
+    #[arg(long, env = "CASTERPAK_API_ADDR", value_name = "ADDR")]
+    pub api_addr: Option<SocketAddr>,
+    /// Seconds every archived live segment is kept (0 = only what the encoder leaves,
+    /// plus what recordings pin) [default: 86400].
+    #[arg(long, env = "CASTERPAK_ARCHIVE_RETENTION_SECS", value_name = "SECS")]
+    pub archive_retention_secs: Option<u64>,
+    /// Largest archive size in bytes, oldest unpinned segments removed first (0 = no
+    /// limit) [default: 0].
+    #[arg(long, env = "CASTERPAK_ARCHIVE_MAX_BYTES", value_name = "BYTES")]
+    pub archive_max_bytes: Option<u64>,
+    /// Longest time range of a recording or a time-range view, in seconds
+    /// [default: 86400].
+    #[arg(long, env = "CASTERPAK_ARCHIVE_MAX_RANGE_SECS", value_name = "SECS")]
+    pub archive_max_range_secs: Option<u64>,
     /// Folder for persisted objects; recovered at start [default: ./data].
     #[arg(long, env = "CASTERPAK_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
@@ -187,7 +209,11 @@ impl Config {
         };
         set(&mut cfg.ingest_addr, args.ingest_addr);
         set(&mut cfg.egress_addr, args.egress_addr);
+        set(&mut cfg.api_addr, args.api_addr);
         set(&mut cfg.data_dir, args.data_dir.clone());
+        set(&mut cfg.archive.retention_secs, args.archive_retention_secs);
+        set(&mut cfg.archive.max_bytes, args.archive_max_bytes);
+        set(&mut cfg.archive.max_range_secs, args.archive_max_range_secs);
         set(&mut cfg.player_dir, args.player_dir.clone());
         let live = &mut cfg.live;
         set(&mut live.max_object_bytes, args.max_object_bytes);
@@ -222,6 +248,12 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "live_edge_wait_secs",
                 reason: format!("{wait} is not within 0..=60"),
+            });
+        }
+        if self.archive.max_range_secs == 0 {
+            return Err(ConfigError::Invalid {
+                key: "archive.max_range_secs",
+                reason: "must be above 0".into(),
             });
         }
         if self.live.max_object_bytes == 0 {

@@ -25,6 +25,11 @@ pub enum ErrorKind {
     Upstream,
     /// The waited-for thing did not arrive in time (blocking reloads).
     Unavailable,
+    /// The request conflicts with the current state (a recording already stopped, a start
+    /// older than the archive).
+    Conflict,
+    /// The request is well-formed but cannot be done (an end before the start).
+    Unprocessable,
     /// A bug or an I/O failure on our side.
     Internal,
 }

@@ -8,6 +8,10 @@
 //!                                \--> live (stream registry, MPD rewrite, live-edge waits)
 //!                          store --> store::persist (finished objects to the data dir; recovery)
 //!
+//! control: server::ingest --events::IngestEvent--> archive (segment index in SQLite,
+//!          sessions, retention, recordings) --> archive::replay (HLS/DASH of a time range)
+//!          server::api (its own listener: streams, ranges, recordings)
+//!
 //! vod:   GET /i/... --> vod::csmil --> vod::source --> vod::index --> vod::segmenter
 //!                   --> vod::ts (mux) --> vod::cache --> server::egress
 //! ```
@@ -17,9 +21,11 @@
 #![forbid(unsafe_code)]
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod archive;
 pub mod cmaf;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod hls;
 pub mod live;
 pub mod server;

@@ -57,6 +57,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!(
             ingest = %server.ingest_addr(),
             egress = %server.egress_addr(),
+            api = %server.api_addr(),
             data_dir = %data_dir.display(),
             "casterpak listening"
         );

@@ -63,6 +63,10 @@ pub struct MediaSegment {
     pub program_date_time: Option<String>,
     /// LL-HLS parts of this segment, written before its EXTINF (empty for VOD).
     pub parts: Vec<Part>,
+    /// `#EXT-X-MAP:URI` written before this segment (section 4.4.4.5): a new
+    /// initialization section from here on, e.g. after a discontinuity between encoder
+    /// sessions. `None` keeps the previous one.
+    pub map_uri: Option<String>,
 }
 
 /// `#EXT-X-SERVER-CONTROL` (RFC 8216bis section 4.4.3.8).
@@ -199,6 +203,9 @@ impl MediaPlaylist {
         for s in &self.segments {
             if s.discontinuity {
                 w.write_str("#EXT-X-DISCONTINUITY\n")?;
+            }
+            if let Some(uri) = &s.map_uri {
+                writeln!(w, "#EXT-X-MAP:URI=\"{uri}\"")?;
             }
             if let Some(t) = &s.program_date_time {
                 writeln!(w, "#EXT-X-PROGRAM-DATE-TIME:{t}")?;

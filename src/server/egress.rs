@@ -46,12 +46,30 @@ pub async fn handle<B>(state: Arc<AppState>, req: Request<B>) -> Reply {
         Route::Streams => streams_response(&state),
         Route::Player(rel) => player_file(&state, &rel, &method, headers).await,
         Route::Vod(rest) => vod(&state, &rest, req.uri().query(), &method, headers).await,
+        Route::LlHls { dir, .. } if disabled(&state, &dir) => disabled_response(&dir),
         Route::LlHls { dir, file } => {
             super::llhls::handle(&state, &dir, file, req.uri().query(), &method, headers).await
         }
+        Route::Recording { id, file } => {
+            let time_url = time_url(&state, headers);
+            super::replay::recording(&state, &id, &file, &method, headers, time_url).await
+        }
+        Route::Archive { session, file } => {
+            super::replay::file(&state, session, &file, &method, headers).await
+        }
+        Route::Object(key) if disabled(&state, key.dir()) => disabled_response(key.dir()),
         Route::Object(key) => object(&state, key, &method, headers).await,
     };
     Ok(resp)
+}
+
+/// Whether the stream in folder `dir` is disabled through the API.
+fn disabled(state: &AppState, dir: &str) -> bool {
+    state.archive.as_ref().is_some_and(|a| a.is_disabled(dir))
+}
+
+fn disabled_response(dir: &str) -> Response<Body> {
+    error_response(ErrorKind::Forbidden, format!("stream {dir} is disabled"))
 }
 
 fn time_response() -> Response<Body> {
@@ -269,7 +287,7 @@ fn finished(
 
 /// The absolute URL of `/time` as the client reaches this listener: from `Host` (or the
 /// HTTP/2 authority), falling back to the bound address; only host-name characters pass.
-fn time_url(state: &AppState, headers: &HeaderMap) -> String {
+pub(super) fn time_url(state: &AppState, headers: &HeaderMap) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())

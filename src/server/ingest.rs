@@ -19,6 +19,7 @@ use super::http::{error_response, Body, Reply};
 use super::AppState;
 use crate::cmaf::{self, BoxScanner, InitInfo, ScanEvent};
 use crate::error::ErrorKind;
+use crate::events::{CompletedObject, IngestEvent};
 use crate::store::{Object, ObjectKey, StoreError};
 
 /// Handles one ingest request.
@@ -34,9 +35,24 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Reply {
         }
     };
     match method {
+        Method::PUT | Method::POST
+            if state
+                .archive
+                .as_ref()
+                .is_some_and(|a| a.is_disabled(key.dir())) =>
+        {
+            // ffmpeg ignores status codes: only a closed connection stops it storing. The
+            // body is not read; hyper closes the connection after this answer.
+            tracing::warn!(key = %key, "push to a disabled stream refused; closing the connection");
+            let mut r = error_response(ErrorKind::Forbidden, "stream disabled");
+            r.headers_mut()
+                .insert(http::header::CONNECTION, "close".parse().unwrap());
+            Ok(r)
+        }
         Method::PUT | Method::POST => Ok(upload(&state, key, req.into_body()).await),
         Method::DELETE => {
             drain(req.into_body(), 1 << 20).await;
+            state.events.publish(IngestEvent::Deleted(key.clone()));
             delete(&state, key).await;
             Ok(empty(StatusCode::NO_CONTENT))
         }
@@ -194,6 +210,16 @@ async fn upload(state: &Arc<AppState>, key: ObjectKey, mut body: Incoming) -> Re
     state.registry.on_complete(&object, &done.bytes);
     state.llhls.on_complete(&state.registry, &key);
     tracing::debug!(key = %key, bytes = done.bytes.len(), chunks = object.chunks().len(), "upload complete");
+    let completed = move |persisted: bool, object: &Object, bytes: Bytes| {
+        IngestEvent::ObjectComplete(Arc::new(CompletedObject {
+            key: object.key().clone(),
+            bytes,
+            chunks: object.chunks(),
+            init: object.init(),
+            finished_at: done.finished_at,
+            persisted,
+        }))
+    };
     if let Some(persister) = state.persister.clone() {
         let store_state = Arc::clone(state);
         let object = Arc::clone(&object);
@@ -203,19 +229,32 @@ async fn upload(state: &Arc<AppState>, key: ObjectKey, mut body: Incoming) -> Re
             let mut last_written = lock.lock().await;
             if *last_written < object.id() {
                 match persister
-                    .write(object.key(), done.bytes, done.finished_at, object.id())
+                    .write(object.key(), done.bytes.clone(), done.finished_at, object.id())
                     .await
                 {
                     Ok(()) => {
                         *last_written = object.id();
                         object.set_persisted();
+                        // Published after the write, so the archive can link the file.
+                        store_state
+                            .events
+                            .publish(completed(true, &object, done.bytes));
                     }
-                    Err(e) => tracing::error!(key = %object.key(), error = %e, "persisting failed; kept in memory"),
+                    Err(e) => {
+                        tracing::error!(key = %object.key(), error = %e, "persisting failed; kept in memory");
+                        store_state
+                            .events
+                            .publish(completed(false, &object, done.bytes));
+                    }
                 }
             }
             drop(last_written);
             store_state.store.release_persist_lock(object.key(), lock);
         });
+    } else {
+        state
+            .events
+            .publish(completed(false, &object, done.bytes.clone()));
     }
     empty(if old.is_some() {
         StatusCode::NO_CONTENT

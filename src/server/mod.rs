@@ -8,10 +8,12 @@
 //! The server owns every task: connection tasks, persistence writes, delayed deletes and
 //! the memory sweeper all run on one [`TaskTracker`] and stop with one [`CancellationToken`].
 
+pub mod api;
 pub mod egress;
 pub mod http;
 pub mod ingest;
 pub mod llhls;
+pub mod replay;
 pub mod route;
 
 use std::net::SocketAddr;
@@ -51,6 +53,9 @@ pub enum ServerError {
     /// The on-demand packager could not start (bad media root or cache dirs).
     #[error("on-demand packaging: {0}")]
     Vod(#[from] crate::vod::VodError),
+    /// The archive index could not be opened.
+    #[error("archive: {0}")]
+    Archive(#[from] crate::archive::ArchiveError),
 }
 
 /// State shared by every request of both listeners.
@@ -75,6 +80,10 @@ pub struct AppState {
     /// The on-demand packager behind `/i/`, or why it is off (the default media root does
     /// not exist: a live-only origin).
     pub vod: Result<Arc<crate::vod::Vod>, String>,
+    /// What ingest tells the other rooms.
+    pub events: crate::events::EventBus,
+    /// The stream archive and recordings (off when persistence is off).
+    pub archive: Option<Arc<crate::archive::Archive>>,
 }
 
 /// A server with both listeners bound, ready to [`Server::run`].
@@ -83,6 +92,7 @@ pub struct Server {
     state: Arc<AppState>,
     ingest: TcpListener,
     egress: TcpListener,
+    api: TcpListener,
 }
 
 impl Server {
@@ -98,6 +108,7 @@ impl Server {
         }
         let ingest = listen("ingest", cfg.ingest_addr).await?;
         let egress = listen("egress", cfg.egress_addr).await?;
+        let api = listen("api", cfg.api_addr).await?;
         let persister = if cfg.live.persist {
             Some(Persister::open(&cfg.data_dir)?)
         } else {
@@ -112,6 +123,19 @@ impl Server {
             recover_llhls(&registry, &llhls, p).await;
         }
         let egress_addr = egress.local_addr().unwrap_or(cfg.egress_addr);
+        let archive = match &persister {
+            Some(p) => {
+                let root = p.root().to_owned();
+                let acfg = cfg.archive.clone();
+                let opened = tokio::task::spawn_blocking(move || {
+                    crate::archive::Archive::open(&root, acfg)
+                })
+                .await
+                .map_err(|e| crate::archive::ArchiveError::Db(e.to_string()))??;
+                Some(Arc::new(opened))
+            }
+            None => None,
+        };
         let vod = match crate::vod::Vod::new(&cfg.vod) {
             Ok(vod) => Ok(Arc::new(vod)),
             // A live-only origin started away from the bundled samples still starts; a media
@@ -133,9 +157,12 @@ impl Server {
                 shutdown: CancellationToken::new(),
                 egress_addr,
                 vod,
+                events: crate::events::EventBus::new(),
+                archive,
             }),
             ingest,
             egress,
+            api,
         })
     }
 
@@ -151,6 +178,11 @@ impl Server {
         self.state.egress_addr
     }
 
+    /// The bound management API address.
+    pub fn api_addr(&self) -> SocketAddr {
+        self.api.local_addr().unwrap_or(self.state.cfg.api_addr)
+    }
+
     /// Serves until `shutdown` is cancelled, then stops accepting, gives open connections
     /// and pending writes up to 5 s, and returns.
     pub async fn run(self, shutdown: CancellationToken) {
@@ -158,6 +190,26 @@ impl Server {
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         state.tasks.spawn(sweeper(Arc::clone(&state)));
         state.tasks.spawn(vod_sweeper(Arc::clone(&state)));
+        if let Some(archive) = state.archive.clone() {
+            // Subscribed before the first connection is accepted: no event is missed.
+            let rx = state.events.subscribe();
+            state
+                .tasks
+                .spawn(archive_writer(Arc::clone(&state), Arc::clone(&archive), rx));
+            state
+                .tasks
+                .spawn(archive_sweeper(Arc::clone(&state), archive));
+        }
+        let api_router = api::router(Arc::clone(&state));
+        let api_shutdown = state.shutdown.clone();
+        state.tasks.spawn(async move {
+            let served = axum::serve(self.api, api_router)
+                .with_graceful_shutdown(api_shutdown.cancelled_owned())
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "api listener failed");
+            }
+        });
         let cors = CorsLayer::new()
             .allow_origin(Any)
             .allow_methods([
@@ -283,6 +335,78 @@ async fn sweeper(state: Arc<AppState>) {
             if drop_it {
                 state.store.remove_if_current(&object);
             }
+        }
+    }
+}
+
+/// Feeds ingest events to the archive, one at a time on a blocking thread (the index has
+/// one writer). A lagging receiver loses the oldest events and says how many.
+async fn archive_writer(
+    state: Arc<AppState>,
+    archive: Arc<crate::archive::Archive>,
+    mut rx: tokio::sync::broadcast::Receiver<crate::events::IngestEvent>,
+) {
+    use crate::events::IngestEvent;
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let event = tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            e = rx.recv() => e,
+        };
+        match event {
+            Ok(IngestEvent::ObjectComplete(obj)) => {
+                let (s, a) = (Arc::clone(&state), Arc::clone(&archive));
+                let done =
+                    tokio::task::spawn_blocking(move || a.on_complete(&s.registry, &obj)).await;
+                match done {
+                    Ok(Ok(Some(row))) => {
+                        tracing::debug!(stream = row.stream, session = row.session_id, rep = row.rep, number = row.number, "archived");
+                    }
+                    Ok(Ok(None)) => {}
+                    Ok(Err(e)) => tracing::error!(error = %e, "archiving a segment failed"),
+                    Err(e) => tracing::error!(error = %e, "archive task failed"),
+                }
+            }
+            Ok(IngestEvent::Deleted(_)) => {}
+            Err(RecvError::Lagged(n)) => {
+                tracing::warn!(lost = n, "archive fell behind ingest; segments not archived");
+            }
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
+/// Every second: recording states; every minute: the retention and size sweep.
+async fn archive_sweeper(state: Arc<AppState>, archive: Arc<crate::archive::Archive>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut n: u64 = 0;
+    loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let a = Arc::clone(&archive);
+        let sweep = n % 60 == 0;
+        n += 1;
+        let result = tokio::task::spawn_blocking(move || {
+            let now = crate::archive::now_ms();
+            let changes = a.tick(now)?;
+            let removed = if sweep { a.sweep(now)? } else { 0 };
+            Ok::<_, crate::archive::ArchiveError>((changes, removed))
+        })
+        .await;
+        match result {
+            Ok(Ok((changes, removed))) => {
+                for t in changes {
+                    tracing::info!(recording = t.recording.id, stream = t.recording.stream, from = t.from.as_str(), to = t.recording.state.as_str(), "recording state");
+                }
+                if removed > 0 {
+                    tracing::info!(segments = removed, "archive sweep removed expired segments");
+                }
+            }
+            Ok(Err(e)) => tracing::error!(error = %e, "archive sweep failed"),
+            Err(e) => tracing::error!(error = %e, "archive sweep task failed"),
         }
     }
 }

@@ -20,6 +20,12 @@ pub enum Route {
     /// `/<dir>/llhls-part_<RepresentationID>_<MSN>_<index>.m4s`: the LL-HLS playlists and
     /// parts the origin makes for the stream in `dir` (names no encoder uploads).
     LlHls { dir: String, file: LlHlsFile },
+    /// `/recordings/<id>/master.m3u8`, `/recordings/<id>/media_<RepresentationID>.m3u8`,
+    /// `/recordings/<id>/manifest.mpd`: the replay manifests of a recording.
+    Recording { id: String, file: String },
+    /// `/archive/<session>/<file>`: an archived init or media segment of an encoder
+    /// session (what replay manifests point at).
+    Archive { session: i64, file: String },
     /// Anything else: an object pushed to the ingest listener.
     Object(ObjectKey),
 }
@@ -46,6 +52,25 @@ impl Route {
             return Ok(Route::Vod(rest.to_owned()));
         }
         let key = ObjectKey::from_uri_path(path)?;
+        if let Some((first, id, file)) = split3(key.as_str()) {
+            match first {
+                "recordings" => {
+                    return Ok(Route::Recording {
+                        id: id.to_owned(),
+                        file: file.to_owned(),
+                    })
+                }
+                "archive" => {
+                    if let Ok(session) = id.parse::<i64>() {
+                        return Ok(Route::Archive {
+                            session,
+                            file: file.to_owned(),
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
         if let Some(file) = LlHlsFile::from_file_name(key.file_name()) {
             if !key.dir().is_empty() {
                 return Ok(Route::LlHls {
@@ -56,6 +81,13 @@ impl Route {
         }
         Ok(Route::Object(key))
     }
+}
+
+/// `a/b/c` (exactly three segments) as its parts.
+fn split3(key: &str) -> Option<(&str, &str, &str)> {
+    let (a, rest) = key.split_once('/')?;
+    let (b, c) = rest.split_once('/')?;
+    (!c.contains('/')).then_some((a, b, c))
 }
 
 #[cfg(test)]
@@ -120,6 +152,25 @@ mod tests {
             Ok(Route::Object(_))
         ));
         assert!(matches!(Route::decode("/llhls.m3u8"), Ok(Route::Object(_))));
+        assert_eq!(
+            Route::decode("/recordings/rec_1/media_0.m3u8"),
+            Ok(Route::Recording {
+                id: "rec_1".into(),
+                file: "media_0.m3u8".into()
+            })
+        );
+        assert_eq!(
+            Route::decode("/archive/12/chunk-stream0-00001.m4s"),
+            Ok(Route::Archive {
+                session: 12,
+                file: "chunk-stream0-00001.m4s".into()
+            })
+        );
+        assert!(matches!(
+            Route::decode("/archive/x/a.m4s"),
+            Ok(Route::Object(_))
+        ));
+        assert!(Route::decode("/archive/1/%2e%2e").is_err());
         assert!(Route::decode("/player/../Cargo.toml").is_err());
         assert!(Route::decode("/player/%2e%2e/x").is_err());
         assert!(Route::decode("/live/../x").is_err());

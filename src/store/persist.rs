@@ -167,7 +167,8 @@ impl Persister {
                     format!("{prefix}/{name}")
                 };
                 let Ok(ft) = entry.file_type() else { continue };
-                if ft.is_dir() && depth < 16 {
+                // Hidden folders (the archive) hold no object keys.
+                if ft.is_dir() && depth < 16 && !name.starts_with('.') {
                     stack.push((entry.path(), rel, depth + 1));
                 } else if ft.is_file() && name.ends_with(suffix) {
                     if let Ok(key) = ObjectKey::from_decoded(&rel) {

@@ -1,0 +1,1051 @@
+//! The stream archive: every complete media segment of every live LL-DASH/CMAF stream, kept
+//! on disk beyond the encoder's window, with a persisted segment index (SQLite, see [`db`]),
+//! encoder sessions, retention and pins, and recordings (named, pinned time ranges of the
+//! archive, replayed by [`replay`]).
+//!
+//! ```text
+//! ingest --IngestEvent::ObjectComplete--> Archive::on_complete
+//!     init segment  -> kept in memory (and on disk in the data dir) until a session needs it
+//!     media segment -> which representation and number (the stream's MPD), timing (tfdt/trun
+//!                      in timescale ticks), wall clock (prft, else arrival), session
+//!                   -> file hard-linked (or written) to <data>/.archive/<session>/<file>
+//!                   -> one row in `segments`
+//! sweeper -> Archive::sweep (retention, max_bytes; pinned segments stay)
+//!         -> Archive::tick  (recording states)
+//! ```
+//!
+//! Encoder sessions: a new `MPD@availabilityStartTime`, a re-sent init segment with other
+//! bytes, or a segment number at or below the last one of its representation starts a new
+//! session. Each session has its own folder, so ffmpeg reusing `chunk-stream0-00001.m4s`
+//! after a restart never overwrites an earlier session's segment.
+//!
+//! Synchronous code: every method runs on a blocking thread (the server wraps them in
+//! `spawn_blocking`); the one SQLite connection is behind a mutex.
+
+pub mod db;
+pub mod replay;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use rusqlite::Connection;
+use serde::Deserialize;
+
+use crate::cmaf::{CmafChunk, InitInfo};
+use crate::error::ErrorKind;
+use crate::events::CompletedObject;
+use crate::live::Registry;
+use crate::store::ObjectKey;
+
+/// Folder of the archive under the data dir (hidden: no pushed key can start with `.`).
+pub const ARCHIVE_DIR: &str = ".archive";
+/// The index database under the data dir.
+pub const DB_FILE: &str = ".casterpak.db";
+
+/// Errors of the archive layer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ArchiveError {
+    /// SQLite failed.
+    #[error("archive index: {0}")]
+    Db(String),
+    /// A file of the archive could not be read or written.
+    #[error("archive file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// No such recording or stream.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request is malformed (bad time, bad name).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The request conflicts with the archive's state (a start older than the archive, a
+    /// recording already stopped).
+    #[error("{0}")]
+    Conflict(String),
+    /// Well-formed but impossible (an end before the start, a range too long).
+    #[error("{0}")]
+    Unprocessable(String),
+}
+
+impl ArchiveError {
+    /// The error class for the one HTTP mapping.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ArchiveError::Db(_) | ArchiveError::Io { .. } => ErrorKind::Internal,
+            ArchiveError::NotFound(_) => ErrorKind::NotFound,
+            ArchiveError::BadRequest(_) => ErrorKind::BadRequest,
+            ArchiveError::Conflict(_) => ErrorKind::Conflict,
+            ArchiveError::Unprocessable(_) => ErrorKind::Unprocessable,
+        }
+    }
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ArchiveError + '_ {
+    move |source| ArchiveError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// `[archive]` settings.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ArchiveConfig {
+    /// Seconds every archived segment is kept (0 keeps only what the encoder leaves:
+    /// archived segments go as soon as they are not pinned by a recording).
+    pub retention_secs: u64,
+    /// Largest size of the archive in bytes; the oldest unpinned segments go first past it
+    /// (0 = no limit).
+    pub max_bytes: u64,
+    /// Longest time range a view or a recording may span, in seconds.
+    pub max_range_secs: u64,
+}
+
+impl Default for ArchiveConfig {
+    fn default() -> Self {
+        ArchiveConfig {
+            retention_secs: 86_400,
+            max_bytes: 0,
+            max_range_secs: 86_400,
+        }
+    }
+}
+
+/// One representation of an encoder session (from the MPD and the init segment).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepRow {
+    /// `Representation@id`.
+    pub rep: String,
+    /// `video`, `audio`, `text` or `other`.
+    pub kind: String,
+    /// RFC 6381 codecs string.
+    pub codecs: Option<String>,
+    /// Declared bandwidth in bits per second.
+    pub bandwidth: Option<u64>,
+    /// Picture size in pixels.
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    /// Frame rate as the MPD wrote it (`30/1`).
+    pub frame_rate: Option<String>,
+    /// Ticks per second of `media_time` and `duration` (the init segment's `mdhd`).
+    pub timescale: u32,
+    /// File name of the init segment in the session folder.
+    pub init_file: String,
+    /// The MPD's media template with `$RepresentationID$` substituted
+    /// (`chunk-stream0-$Number%05d$.m4s`).
+    pub media_template: Option<String>,
+}
+
+/// One archived media segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentRow {
+    /// Encoder session.
+    pub session_id: i64,
+    /// `Representation@id`.
+    pub rep: String,
+    /// Segment number (`$Number$`).
+    pub number: u64,
+    /// Stream name (`live/x`).
+    pub stream: String,
+    /// `tfdt` of the first chunk, in timescale ticks.
+    pub media_time: u64,
+    /// Sum of the sample durations, in timescale ticks.
+    pub duration: u64,
+    /// Wall clock of the first sample, Unix ms (`prft` when present, else arrival).
+    pub wall_ms: i64,
+    /// Duration in milliseconds (rounded).
+    pub dur_ms: i64,
+    /// File name in the session folder.
+    pub file: String,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+/// Recording states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordingState {
+    /// Waiting for its start or for its stream's first segment.
+    Pending,
+    /// Segments in its range are being archived.
+    Recording,
+    /// Its end has passed and its last segment is archived.
+    Done,
+    /// Its range ended with no segment archived.
+    Failed,
+}
+
+impl RecordingState {
+    /// The API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordingState::Pending => "pending",
+            RecordingState::Recording => "recording",
+            RecordingState::Done => "done",
+            RecordingState::Failed => "failed",
+        }
+    }
+
+    /// From the API name.
+    pub fn parse(s: &str) -> Option<RecordingState> {
+        Some(match s {
+            "pending" => RecordingState::Pending,
+            "recording" => RecordingState::Recording,
+            "done" => RecordingState::Done,
+            "failed" => RecordingState::Failed,
+            _ => return None,
+        })
+    }
+
+    /// Whether the recording can still change (not done or failed).
+    pub fn is_active(self) -> bool {
+        matches!(self, RecordingState::Pending | RecordingState::Recording)
+    }
+}
+
+/// A recording: a named, pinned time range of one stream's archive.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordingRow {
+    /// Opaque id (`rec_` + 32 hex digits).
+    pub id: String,
+    /// Stream name.
+    pub stream: String,
+    /// State.
+    pub state: RecordingState,
+    /// Start, Unix ms.
+    pub start_ms: i64,
+    /// End, Unix ms; `None` while open-ended.
+    pub end_ms: Option<i64>,
+    /// Free text.
+    pub title: Option<String>,
+    pub description: Option<String>,
+    /// Auto-stop after this many seconds from the start.
+    pub max_duration_secs: Option<f64>,
+    /// Why it failed.
+    pub reason: Option<String>,
+    /// Unix ms.
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+/// What a new recording asks for (times in Unix ms).
+#[derive(Debug, Clone, Default)]
+pub struct NewRecording {
+    pub stream: String,
+    pub start_ms: Option<i64>,
+    pub end_ms: Option<i64>,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub max_duration_secs: Option<f64>,
+}
+
+/// A state change of a recording found by [`Archive::tick`].
+#[derive(Debug, Clone)]
+pub struct Transition {
+    pub recording: RecordingRow,
+    pub from: RecordingState,
+}
+
+/// Per stream: the session segments are going into.
+#[derive(Debug, Default)]
+struct OpenSession {
+    id: i64,
+    ast: Option<String>,
+    /// Highest number per representation.
+    last: HashMap<String, u64>,
+    /// Representations whose row and init file exist, with the init bytes' hash.
+    reps: HashMap<String, u64>,
+    /// An init segment with other bytes arrived: the next segment opens a new session.
+    init_changed: bool,
+}
+
+#[derive(Debug, Default)]
+struct Writer {
+    loaded: bool,
+    open: HashMap<String, OpenSession>,
+    /// Last uploaded init segments: key -> (bytes, hash).
+    inits: HashMap<ObjectKey, (Bytes, u64)>,
+    warned: HashSet<String>,
+}
+
+/// The archive of one data dir.
+#[derive(Debug)]
+pub struct Archive {
+    data_dir: PathBuf,
+    root: PathBuf,
+    cfg: ArchiveConfig,
+    conn: Mutex<Connection>,
+    writer: Mutex<Writer>,
+    disabled: RwLock<HashSet<String>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Unix time in ms.
+pub fn unix_ms(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_millis() as i64,
+        Err(e) => -(e.duration().as_millis() as i64),
+    }
+}
+
+/// Now, Unix ms.
+pub fn now_ms() -> i64 {
+    unix_ms(SystemTime::now())
+}
+
+fn hash(bytes: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
+}
+
+/// Seconds between the NTP epoch (1900) and the Unix epoch (1970).
+const NTP_UNIX_OFFSET_SECS: u64 = 2_208_988_800;
+
+/// The wall clock of the first `prft` box of a segment (ISO/IEC 14496-12 §8.16.5,
+/// `ProducerReferenceTimeBox`): `(Unix ms of its NTP timestamp, its media_time in
+/// timescale ticks)`. `None` without one or when a box header is inconsistent.
+pub fn first_prft(segment: &[u8]) -> Option<(i64, u64)> {
+    let mut pos = 0usize;
+    while pos + 8 <= segment.len() {
+        let size32 = u32::from_be_bytes(segment[pos..pos + 4].try_into().ok()?) as u64;
+        let kind = &segment[pos + 4..pos + 8];
+        let (size, header) = match size32 {
+            1 => {
+                let b = segment.get(pos + 8..pos + 16)?;
+                (u64::from_be_bytes(b.try_into().ok()?), 16u64)
+            }
+            0 => ((segment.len() - pos) as u64, 8),
+            s => (s, 8),
+        };
+        if size < header || size > (segment.len() - pos) as u64 {
+            return None;
+        }
+        if kind == b"prft" {
+            let body = segment.get(pos + header as usize..pos + size as usize)?;
+            let version = *body.first()?;
+            let ntp = u64::from_be_bytes(body.get(8..16)?.try_into().ok()?);
+            let media_time = if version == 0 {
+                u32::from_be_bytes(body.get(16..20)?.try_into().ok()?) as u64
+            } else {
+                u64::from_be_bytes(body.get(16..24)?.try_into().ok()?)
+            };
+            let secs = (ntp >> 32).checked_sub(NTP_UNIX_OFFSET_SECS)?;
+            let ms = secs * 1000 + (((ntp & 0xffff_ffff) * 1000) >> 32);
+            return Some((ms as i64, media_time));
+        }
+        if kind == b"moof" || kind == b"mdat" {
+            return None;
+        }
+        pos += size as usize;
+    }
+    None
+}
+
+/// Timing of a media segment from its CMAF chunks: (media time of the first sample, total
+/// duration), both in timescale ticks. Samples without a duration in the `moof` take the
+/// init segment's `trex` default.
+pub fn segment_timing(chunks: &[CmafChunk], init: &InitInfo) -> Option<(u64, u64)> {
+    let first = chunks.first()?;
+    let default = init
+        .track(first.track_id)
+        .or(init.tracks.first())
+        .map_or(0, |t| t.default_sample_duration as u64);
+    let duration = chunks.iter().fold(0u64, |acc, c| {
+        acc.saturating_add(c.duration)
+            .saturating_add(c.samples_without_duration as u64 * default)
+    });
+    Some((first.decode_time, duration))
+}
+
+impl Archive {
+    /// Opens the archive of `data_dir` (`.casterpak.db` and `.archive/`, created when
+    /// missing). Loads nothing but the disabled-stream flags: the index is read on demand.
+    ///
+    /// Errors: [`ArchiveError::Db`], [`ArchiveError::Io`].
+    pub fn open(data_dir: &Path, cfg: ArchiveConfig) -> Result<Archive, ArchiveError> {
+        let root = data_dir.join(ARCHIVE_DIR);
+        std::fs::create_dir_all(&root).map_err(io_err(&root))?;
+        let conn = db::open(&data_dir.join(DB_FILE))?;
+        let disabled = db::disabled_streams(&conn)?.into_iter().collect();
+        Ok(Archive {
+            data_dir: data_dir.to_owned(),
+            root,
+            cfg,
+            conn: Mutex::new(conn),
+            writer: Mutex::new(Writer::default()),
+            disabled: RwLock::new(disabled),
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ArchiveConfig {
+        &self.cfg
+    }
+
+    /// Path of an archived file of a session (`<data>/.archive/<session>/<file>`); `None`
+    /// when `file` is not a plain file name.
+    pub fn file_path(&self, session_id: i64, file: &str) -> Option<PathBuf> {
+        let ok = !file.is_empty()
+            && !file.starts_with('.')
+            && !file.contains(['/', '\\'])
+            && !file.chars().any(char::is_control);
+        ok.then(|| self.root.join(session_id.to_string()).join(file))
+    }
+
+    /// Runs `f` with the index connection.
+    pub fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, ArchiveError>,
+    ) -> Result<T, ArchiveError> {
+        f(&lock(&self.conn))
+    }
+
+    /// Whether pushes to `stream` are refused.
+    pub fn is_disabled(&self, stream: &str) -> bool {
+        self.disabled
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(stream)
+    }
+
+    /// Disables or enables a stream (persisted).
+    ///
+    /// Errors: [`ArchiveError::Db`].
+    pub fn set_disabled(&self, stream: &str, disabled: bool) -> Result<(), ArchiveError> {
+        self.with_conn(|c| db::set_disabled(c, stream, disabled))?;
+        let mut set = self.disabled.write().unwrap_or_else(|e| e.into_inner());
+        if disabled {
+            set.insert(stream.to_owned());
+        } else {
+            set.remove(stream);
+        }
+        Ok(())
+    }
+
+    fn load_open_sessions(&self, w: &mut Writer) -> Result<(), ArchiveError> {
+        if w.loaded {
+            return Ok(());
+        }
+        for (stream, id, ast, last) in self.with_conn(db::last_sessions)? {
+            let reps = self
+                .with_conn(|c| db::reps_of(c, id))?
+                .into_iter()
+                .map(|r| (r.rep, 0u64))
+                .collect();
+            w.open.insert(
+                stream,
+                OpenSession {
+                    id,
+                    ast,
+                    last: last.into_iter().collect(),
+                    reps,
+                    init_changed: false,
+                },
+            );
+        }
+        w.loaded = true;
+        Ok(())
+    }
+
+    /// Takes a finished upload: remembers init segments; archives media segments of a
+    /// stream whose MPD names them. Other objects are ignored.
+    ///
+    /// Errors: [`ArchiveError::Db`], [`ArchiveError::Io`] (the segment is then not
+    /// archived; the live stream is not affected).
+    pub fn on_complete(
+        &self,
+        registry: &Registry,
+        obj: &CompletedObject,
+    ) -> Result<Option<SegmentRow>, ArchiveError> {
+        let mut w = lock(&self.writer);
+        self.load_open_sessions(&mut w)?;
+        let stream = obj.key.dir().to_owned();
+        if obj.init.is_some() && obj.chunks.is_empty() {
+            let h = hash(&obj.bytes);
+            if let Some(open) = w.open.get_mut(&stream) {
+                let file = obj.key.file_name();
+                // Which representation uses this init file, in the current MPD.
+                if let Some(mpd) = registry.mpd(&stream) {
+                    for rep in mpd.representations() {
+                        if rep.init.as_deref() == Some(file) {
+                            if let Some(&old) = open.reps.get(&rep.id) {
+                                if old != 0 && old != h {
+                                    open.init_changed = true;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            w.inits.insert(obj.key.clone(), (obj.bytes.clone(), h));
+            return Ok(None);
+        }
+        let Some((rep, number)) = registry.segment_of(&obj.key) else {
+            return Ok(None);
+        };
+        if obj.chunks.is_empty() {
+            return Ok(None);
+        }
+        let Some(init_file) = rep.init.clone() else {
+            return Ok(None);
+        };
+        let Some(init_info) = registry.init_of(&stream, &init_file) else {
+            if w.warned.insert(format!("{stream}/{init_file}")) {
+                tracing::warn!(stream, init = init_file, "no init segment known: not archived");
+            }
+            return Ok(None);
+        };
+        let Some(track) = init_info.tracks.first() else {
+            return Ok(None);
+        };
+        let timescale = track.timescale;
+        let Some((media_time, duration)) = segment_timing(&obj.chunks, &init_info) else {
+            return Ok(None);
+        };
+        let dur_ms = (duration as i128 * 1000 / timescale.max(1) as i128) as i64;
+        let arrival = unix_ms(obj.finished_at) - dur_ms;
+        let wall_ms = match first_prft(&obj.bytes) {
+            Some((ntp_ms, prft_media)) => {
+                let offset_ms = (media_time as i128 - prft_media as i128) * 1000
+                    / timescale.max(1) as i128;
+                let w = ntp_ms + offset_ms as i64;
+                // An encoder clock a day off is not trusted.
+                if (w - arrival).abs() < 86_400_000 {
+                    w
+                } else {
+                    arrival
+                }
+            }
+            None => arrival,
+        };
+        let ast = registry
+            .mpd(&stream)
+            .and_then(|m| m.availability_start_time.clone());
+        let new_session = match w.open.get(&stream) {
+            None => true,
+            Some(open) => {
+                (ast.is_some() && open.ast.is_some() && ast != open.ast)
+                    || open.init_changed
+                    || open.last.get(&rep.id).is_some_and(|&last| number <= last)
+            }
+        };
+        if new_session {
+            let id = self.with_conn(|c| db::insert_session(c, &stream, ast.as_deref(), wall_ms))?;
+            tracing::info!(stream, session = id, "archive: new encoder session");
+            w.open.insert(
+                stream.clone(),
+                OpenSession {
+                    id,
+                    ast: ast.clone(),
+                    ..Default::default()
+                },
+            );
+        }
+        let session_id = w.open.get(&stream).map_or(0, |o| o.id);
+        let session_dir = self.root.join(session_id.to_string());
+        let has_rep = w
+            .open
+            .get(&stream)
+            .is_some_and(|o| o.reps.contains_key(&rep.id));
+        if !has_rep {
+            std::fs::create_dir_all(&session_dir).map_err(io_err(&session_dir))?;
+            let init_key = obj.key.sibling(&init_file).ok();
+            let init_bytes = match init_key.as_ref().and_then(|k| w.inits.get(k)) {
+                Some((b, _)) => Some(b.clone()),
+                None => init_key
+                    .as_ref()
+                    .and_then(|k| std::fs::read(k.to_path(&self.data_dir)).ok())
+                    .map(Bytes::from),
+            };
+            let Some(init_bytes) = init_bytes else {
+                if w.warned.insert(format!("{stream}/{init_file}/bytes")) {
+                    tracing::warn!(stream, init = init_file, "init segment bytes not found: not archived");
+                }
+                return Ok(None);
+            };
+            let path = session_dir.join(&init_file);
+            write_file(&path, &init_bytes)?;
+            let row = RepRow {
+                rep: rep.id.clone(),
+                kind: rep.content_type.clone(),
+                codecs: rep.codecs.clone(),
+                bandwidth: rep.bandwidth,
+                width: rep.width.or(Some(track.width as u32).filter(|w| *w > 0)),
+                height: rep.height.or(Some(track.height as u32).filter(|h| *h > 0)),
+                frame_rate: rep.frame_rate.clone(),
+                timescale,
+                init_file: init_file.clone(),
+                media_template: rep.media.clone(),
+            };
+            self.with_conn(|c| db::upsert_rep(c, session_id, &row))?;
+            if let Some(open) = w.open.get_mut(&stream) {
+                open.reps.insert(rep.id.clone(), hash(&init_bytes));
+            }
+        }
+        let file = obj.key.file_name().to_owned();
+        let path = session_dir.join(&file);
+        let linked = obj.persisted
+            && std::fs::remove_file(&path)
+                .or_else(|e| {
+                    if e.kind() == std::io::ErrorKind::NotFound {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                })
+                .and_then(|()| std::fs::hard_link(obj.key.to_path(&self.data_dir), &path))
+                .is_ok()
+            && std::fs::metadata(&path).is_ok_and(|m| m.len() == obj.bytes.len() as u64);
+        if !linked {
+            write_file(&path, &obj.bytes)?;
+        }
+        let row = SegmentRow {
+            session_id,
+            rep: rep.id.clone(),
+            number,
+            stream: stream.clone(),
+            media_time,
+            duration,
+            wall_ms,
+            dur_ms,
+            file,
+            bytes: obj.bytes.len() as u64,
+        };
+        self.with_conn(|c| db::upsert_segment(c, &row))?;
+        if let Some(open) = w.open.get_mut(&stream) {
+            open.last.insert(rep.id.clone(), number);
+        }
+        Ok(Some(row))
+    }
+
+    /// Removes unpinned segments past the retention, oldest first, then more while the
+    /// archive is above `max_bytes`; then the folders of emptied sessions. Returns how many
+    /// segments went.
+    ///
+    /// Errors: [`ArchiveError::Db`].
+    pub fn sweep(&self, now_ms: i64) -> Result<u64, ArchiveError> {
+        let cutoff = now_ms - (self.cfg.retention_secs as i64) * 1000;
+        let mut removed = 0u64;
+        loop {
+            let batch = self.with_conn(|c| db::expired(c, None, cutoff, 500))?;
+            if batch.is_empty() {
+                break;
+            }
+            removed += self.remove_segments(&batch)?;
+        }
+        if self.cfg.max_bytes > 0 {
+            let mut total = self.with_conn(db::total_bytes)?;
+            while total > self.cfg.max_bytes {
+                let batch = self.with_conn(|c| db::expired(c, None, i64::MAX, 100))?;
+                if batch.is_empty() {
+                    break;
+                }
+                for s in &batch {
+                    total = total.saturating_sub(s.4);
+                }
+                removed += self.remove_segments(&batch)?;
+            }
+        }
+        if removed > 0 {
+            for id in self.with_conn(db::drop_empty_sessions)? {
+                let _ = std::fs::remove_dir_all(self.root.join(id.to_string()));
+            }
+        }
+        Ok(removed)
+    }
+
+    fn remove_segments(&self, batch: &[(i64, String, u64, String, u64)]) -> Result<u64, ArchiveError> {
+        let conn = lock(&self.conn);
+        conn.execute_batch("BEGIN")
+            .map_err(|e| ArchiveError::Db(e.to_string()))?;
+        for (session, rep, number, file, _) in batch {
+            db::delete_segment(&conn, *session, rep, *number)?;
+            let _ = std::fs::remove_file(self.root.join(session.to_string()).join(file));
+        }
+        conn.execute_batch("COMMIT")
+            .map_err(|e| ArchiveError::Db(e.to_string()))?;
+        Ok(batch.len() as u64)
+    }
+
+    /// Removes every unpinned segment of `stream`: (removed, kept because pinned).
+    ///
+    /// Errors: [`ArchiveError::NotFound`] for a stream without archive, [`ArchiveError::Db`].
+    pub fn delete_stream_archive(&self, stream: &str) -> Result<(u64, u64), ArchiveError> {
+        if self.with_conn(|c| db::session_ids(c, stream))?.is_empty() {
+            return Err(ArchiveError::NotFound(format!("no archive for stream {stream}")));
+        }
+        let mut removed = 0;
+        loop {
+            let batch = self.with_conn(|c| db::expired(c, Some(stream), i64::MAX, 500))?;
+            if batch.is_empty() {
+                break;
+            }
+            removed += self.remove_segments(&batch)?;
+        }
+        for id in self.with_conn(db::drop_empty_sessions)? {
+            let _ = std::fs::remove_dir_all(self.root.join(id.to_string()));
+        }
+        let kept = self.with_conn(|c| db::pinned_count(c, stream))?;
+        Ok((removed, kept))
+    }
+
+    /// Creates a recording. A start in the past must be inside the stream's archive; a
+    /// stream with no segment yet (or a start in the future) gives a `pending` recording.
+    ///
+    /// Errors: [`ArchiveError::BadRequest`] (bad stream name),
+    /// [`ArchiveError::Unprocessable`] (end not after start, range over `max_range_secs`,
+    /// non-positive max duration), [`ArchiveError::Conflict`] (start older than the
+    /// archive), [`ArchiveError::Db`].
+    pub fn create_recording(&self, new: NewRecording, now: i64) -> Result<RecordingRow, ArchiveError> {
+        if ObjectKey::from_decoded(&new.stream).is_err() {
+            return Err(ArchiveError::BadRequest(format!(
+                "stream {:?} is not a valid stream name",
+                new.stream
+            )));
+        }
+        let start = new.start_ms.unwrap_or(now);
+        if let Some(m) = new.max_duration_secs {
+            if !(m.is_finite() && m > 0.0) {
+                return Err(ArchiveError::Unprocessable(
+                    "max_duration_secs must be above 0".into(),
+                ));
+            }
+        }
+        let mut end = new.end_ms;
+        if let Some(m) = new.max_duration_secs {
+            let auto = start + (m * 1000.0) as i64;
+            end = Some(end.map_or(auto, |e| e.min(auto)));
+        }
+        self.check_range(start, end)?;
+        // A start more than a second in the past must be archived.
+        if start < now - 1000 {
+            let bounds = self.with_conn(|c| db::stream_bounds(c, &new.stream))?;
+            match bounds {
+                Some((oldest, _)) if start >= oldest => {}
+                Some((oldest, _)) => {
+                    // Within one segment of the oldest one: segment-granular start.
+                    let first = self.with_conn(|c| db::segments_in(c, &new.stream, oldest, oldest + 1))?;
+                    let slack = first.first().map_or(0, |s| s.dur_ms);
+                    if start + slack < oldest {
+                        return Err(ArchiveError::Conflict(format!(
+                            "start {} is older than the archive of {} (oldest segment {})",
+                            format_ms(start),
+                            new.stream,
+                            format_ms(oldest)
+                        )));
+                    }
+                }
+                None => {
+                    return Err(ArchiveError::Conflict(format!(
+                        "start {} is in the past and stream {} has no archive",
+                        format_ms(start),
+                        new.stream
+                    )));
+                }
+            }
+        }
+        let row = RecordingRow {
+            id: format!("rec_{}", uuid::Uuid::new_v4().simple()),
+            stream: new.stream,
+            state: RecordingState::Pending,
+            start_ms: start,
+            end_ms: end,
+            title: new.title,
+            description: new.description,
+            max_duration_secs: new.max_duration_secs,
+            reason: None,
+            created_ms: now,
+            updated_ms: now,
+        };
+        self.with_conn(|c| db::put_recording(c, &row))?;
+        // The state right away (a start in the past with segments is already recording).
+        let _ = self.tick(now);
+        self.recording(&row.id)
+    }
+
+    fn check_range(&self, start: i64, end: Option<i64>) -> Result<(), ArchiveError> {
+        if let Some(end) = end {
+            if end <= start {
+                return Err(ArchiveError::Unprocessable(format!(
+                    "end {} is not after start {}",
+                    format_ms(end),
+                    format_ms(start)
+                )));
+            }
+            if end - start > self.cfg.max_range_secs as i64 * 1000 {
+                return Err(ArchiveError::Unprocessable(format!(
+                    "the range is longer than archive.max_range_secs ({} s)",
+                    self.cfg.max_range_secs
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// One recording.
+    ///
+    /// Errors: [`ArchiveError::NotFound`], [`ArchiveError::Db`].
+    pub fn recording(&self, id: &str) -> Result<RecordingRow, ArchiveError> {
+        self.with_conn(|c| db::recording(c, id))?
+            .ok_or_else(|| ArchiveError::NotFound(format!("no recording {id}")))
+    }
+
+    /// Recordings, filtered, newest first.
+    ///
+    /// Errors: [`ArchiveError::Db`].
+    pub fn recordings(
+        &self,
+        stream: Option<&str>,
+        state: Option<RecordingState>,
+    ) -> Result<Vec<RecordingRow>, ArchiveError> {
+        self.with_conn(|c| db::recordings(c, stream, state))
+    }
+
+    /// Stops a recording at `end` (default now; an end in the past trims it).
+    ///
+    /// Errors: [`ArchiveError::NotFound`], [`ArchiveError::Conflict`] (already done or
+    /// failed), [`ArchiveError::Unprocessable`] (end not after the start).
+    pub fn stop_recording(
+        &self,
+        id: &str,
+        end: Option<i64>,
+        now: i64,
+    ) -> Result<RecordingRow, ArchiveError> {
+        let mut r = self.recording(id)?;
+        if !r.state.is_active() {
+            return Err(ArchiveError::Conflict(format!(
+                "recording {id} is already {}",
+                r.state.as_str()
+            )));
+        }
+        let end = end.unwrap_or(now);
+        self.check_range(r.start_ms, Some(end))?;
+        r.end_ms = Some(r.end_ms.map_or(end, |e| e.min(end)));
+        r.updated_ms = now;
+        self.with_conn(|c| db::put_recording(c, &r))?;
+        let _ = self.tick(now);
+        self.recording(id)
+    }
+
+    /// Changes title and description (`Some(None)` clears one).
+    ///
+    /// Errors: [`ArchiveError::NotFound`], [`ArchiveError::Db`].
+    pub fn update_recording(
+        &self,
+        id: &str,
+        title: Option<Option<String>>,
+        description: Option<Option<String>>,
+        now: i64,
+    ) -> Result<RecordingRow, ArchiveError> {
+        let mut r = self.recording(id)?;
+        if let Some(t) = title {
+            r.title = t;
+        }
+        if let Some(d) = description {
+            r.description = d;
+        }
+        r.updated_ms = now;
+        self.with_conn(|c| db::put_recording(c, &r))?;
+        Ok(r)
+    }
+
+    /// Deletes a recording: its segments are unpinned (the next sweep may remove them).
+    ///
+    /// Errors: [`ArchiveError::NotFound`], [`ArchiveError::Db`].
+    pub fn delete_recording(&self, id: &str) -> Result<(), ArchiveError> {
+        if self.with_conn(|c| db::delete_recording(c, id))? {
+            Ok(())
+        } else {
+            Err(ArchiveError::NotFound(format!("no recording {id}")))
+        }
+    }
+
+    /// Moves active recordings through their states at `now` (Unix ms):
+    /// pending -> recording once a segment of its range is archived; -> done once its end
+    /// has passed and the segment covering the end is archived (or 10 s later at the
+    /// latest); -> failed when the range ended without any segment.
+    ///
+    /// Errors: [`ArchiveError::Db`].
+    pub fn tick(&self, now: i64) -> Result<Vec<Transition>, ArchiveError> {
+        let mut out = Vec::new();
+        let active: Vec<RecordingRow> = self
+            .recordings(None, None)?
+            .into_iter()
+            .filter(|r| r.state.is_active())
+            .collect();
+        for mut r in active {
+            let from = r.state;
+            let end = r.end_ms.unwrap_or(i64::MAX);
+            let has = !self
+                .with_conn(|c| db::segments_in(c, &r.stream, r.start_ms, r.start_ms.max(end.min(now + 1))))?
+                .is_empty()
+                || self
+                    .with_conn(|c| db::stream_bounds(c, &r.stream))?
+                    .is_some_and(|(_, newest)| newest > r.start_ms && r.start_ms < end);
+            let newest = self
+                .with_conn(|c| db::stream_bounds(c, &r.stream))?
+                .map_or(i64::MIN, |(_, n)| n);
+            let next = if end != i64::MAX && now >= end && (newest >= end || now >= end + 10_000)
+            {
+                if has {
+                    RecordingState::Done
+                } else {
+                    r.reason = Some("no segment of the stream was archived in the range".into());
+                    RecordingState::Failed
+                }
+            } else if has {
+                RecordingState::Recording
+            } else {
+                RecordingState::Pending
+            };
+            if next != from {
+                r.state = next;
+                r.updated_ms = now;
+                self.with_conn(|c| db::put_recording(c, &r))?;
+                out.push(Transition { recording: r, from });
+            }
+        }
+        Ok(out)
+    }
+
+    /// What a replay of `stream` over `[start_ms, end_ms)` shows: the sessions with their
+    /// representations and segments (segment-granular: every segment overlapping the
+    /// range).
+    ///
+    /// Errors: [`ArchiveError::Db`].
+    pub fn view(
+        &self,
+        stream: &str,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<replay::Session>, ArchiveError> {
+        let conn = lock(&self.conn);
+        let rows = db::segments_in(&conn, stream, start_ms, end_ms)?;
+        let mut sessions: Vec<replay::Session> = Vec::new();
+        for row in rows {
+            if sessions.last().is_none_or(|s| s.id != row.session_id) {
+                let reps = db::reps_of(&conn, row.session_id)?;
+                sessions.push(replay::Session {
+                    id: row.session_id,
+                    reps,
+                    segments: Vec::new(),
+                });
+            }
+            if let Some(s) = sessions.last_mut() {
+                s.segments.push(row);
+            }
+        }
+        Ok(sessions)
+    }
+
+    /// The archived time ranges of `stream` (one per encoder session) within
+    /// `[start_ms, end_ms)`: `(session, start Unix ms, end Unix ms)`.
+    ///
+    /// Errors: [`ArchiveError::Db`].
+    pub fn ranges(
+        &self,
+        stream: &str,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<(i64, i64, i64)>, ArchiveError> {
+        Ok(self
+            .with_conn(|c| db::session_spans(c, stream))?
+            .into_iter()
+            .filter(|&(_, a, b)| a < end_ms && b > start_ms)
+            .map(|(s, a, b)| (s, a.max(start_ms), b.min(end_ms)))
+            .collect())
+    }
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ArchiveError> {
+    let tmp = path.with_extension("archive-tmp");
+    std::fs::write(&tmp, bytes).map_err(io_err(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io_err(path))
+}
+
+/// Unix ms as RFC 3339 UTC with milliseconds (`2026-11-29T18:00:00.000Z`).
+pub fn format_ms(ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    t.format(time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    ))
+    .unwrap_or_default()
+}
+
+/// A time given as RFC 3339 text or Unix seconds (as text, e.g. from a query string),
+/// in Unix ms.
+///
+/// Errors: [`ArchiveError::BadRequest`] naming the value.
+pub fn parse_time(s: &str) -> Result<i64, ArchiveError> {
+    let s = s.trim();
+    if let Ok(secs) = s.parse::<f64>() {
+        if secs.is_finite() && secs.abs() < 1e12 {
+            return Ok((secs * 1000.0).round() as i64);
+        }
+    }
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+        .map_err(|_| {
+            ArchiveError::BadRequest(format!(
+                "{s:?} is neither an RFC 3339 time nor Unix seconds"
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_parse_both_ways() {
+        assert_eq!(parse_time("1700000000").unwrap(), 1_700_000_000_000);
+        assert_eq!(parse_time("1700000000.5").unwrap(), 1_700_000_000_500);
+        assert_eq!(
+            parse_time("2023-11-14T22:13:20Z").unwrap(),
+            1_700_000_000_000
+        );
+        assert_eq!(
+            parse_time("2023-11-14T23:13:20.250+01:00").unwrap(),
+            1_700_000_000_250
+        );
+        assert!(parse_time("yesterday").is_err());
+        assert!(parse_time("1e300").is_err());
+        assert_eq!(format_ms(1_700_000_000_250), "2023-11-14T22:13:20.250Z");
+    }
+
+    #[test]
+    fn prft_is_read_and_hostile_sizes_are_refused() {
+        // styp (16 bytes) then prft v1: ntp = 1970 + 100 s and a half, media_time 9000.
+        let mut seg = Vec::new();
+        seg.extend_from_slice(&16u32.to_be_bytes());
+        seg.extend_from_slice(b"stypcmfs\0\0\0\0");
+        seg.extend_from_slice(&32u32.to_be_bytes());
+        seg.extend_from_slice(b"prft");
+        seg.extend_from_slice(&[1, 0, 0, 0]);
+        seg.extend_from_slice(&1u32.to_be_bytes());
+        let ntp = ((NTP_UNIX_OFFSET_SECS + 100) << 32) | 0x8000_0000;
+        seg.extend_from_slice(&ntp.to_be_bytes());
+        seg.extend_from_slice(&9000u64.to_be_bytes());
+        assert_eq!(first_prft(&seg), Some((100_500, 9000)));
+        // A size beyond the buffer, a size below the header, a truncated prft.
+        let mut bad = seg.clone();
+        bad[16..20].copy_from_slice(&1000u32.to_be_bytes());
+        assert_eq!(first_prft(&bad), None);
+        let mut bad = seg.clone();
+        bad[0..4].copy_from_slice(&3u32.to_be_bytes());
+        assert_eq!(first_prft(&bad), None);
+        assert_eq!(first_prft(&seg[..40]), None);
+        assert_eq!(first_prft(&[]), None);
+    }
+}

@@ -1,0 +1,174 @@
+//! Egress of the archive: recording replay manifests (`/recordings/<id>/...`) and the
+//! archived segment files they point at (`/archive/<session>/<file>`).
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use http::header::HeaderMap;
+use http::{Method, Response};
+
+use super::http::{self as h, complete_response, error_response, Body, Complete};
+use super::AppState;
+use crate::archive::{self, replay, Archive, ArchiveError};
+use crate::error::ErrorKind;
+
+/// Cache-Control of a closed recording's manifests: they no longer change, but a deleted
+/// recording must stop playing soon.
+const CACHE_CLOSED: &str = "public, max-age=60";
+
+fn archive_of(state: &AppState) -> Result<Arc<Archive>, Response<Body>> {
+    state.archive.clone().ok_or_else(|| {
+        error_response(
+            ErrorKind::NotFound,
+            "the archive is off (persistence is disabled)",
+        )
+    })
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ArchiveError> + Send + 'static,
+) -> Result<T, ArchiveError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ArchiveError::Db(format!("archive task failed: {e}")))?
+}
+
+/// `/recordings/<id>/<file>`: `master.m3u8`, `media_<rep>.m3u8` or `manifest.mpd`.
+pub async fn recording(
+    state: &AppState,
+    id: &str,
+    file: &str,
+    method: &Method,
+    headers: &HeaderMap,
+    time_url: String,
+) -> Response<Body> {
+    let archive = match archive_of(state) {
+        Ok(a) => a,
+        Err(resp) => return resp,
+    };
+    let id_owned = id.to_owned();
+    let a = Arc::clone(&archive);
+    let now = archive::now_ms();
+    let loaded = blocking(move || {
+        let rec = a.recording(&id_owned)?;
+        let end = rec.end_ms.unwrap_or(now + 1);
+        let view = a.view(&rec.stream, rec.start_ms, end.max(rec.start_ms + 1))?;
+        Ok((rec, view))
+    })
+    .await;
+    let (rec, view) = match loaded {
+        Ok(x) => x,
+        Err(e) => {
+            if e.kind() == ErrorKind::Internal {
+                tracing::error!(recording = id, error = %e, "recording replay failed");
+            }
+            return error_response(e.kind(), e);
+        }
+    };
+    let growing = rec.state.is_active();
+    let opts = replay::ViewOptions {
+        growing,
+        query: "",
+        now_ms: now,
+        time_url: &time_url,
+    };
+    let (text, content_type) = if file == "master.m3u8" {
+        (
+            replay::hls_multivariant(&view, &opts),
+            "application/vnd.apple.mpegurl",
+        )
+    } else if file == "manifest.mpd" {
+        (replay::dash_mpd(&view, &opts), "application/dash+xml")
+    } else if let Some(rep) = file
+        .strip_prefix("media_")
+        .and_then(|f| f.strip_suffix(".m3u8"))
+    {
+        (
+            replay::hls_media(&view, rep, &opts),
+            "application/vnd.apple.mpegurl",
+        )
+    } else {
+        return error_response(
+            ErrorKind::NotFound,
+            format!("no {file} in a recording (master.m3u8, media_<rep>.m3u8, manifest.mpd)"),
+        );
+    };
+    let Some(text) = text else {
+        let why = if growing {
+            "the recording has no archived segment yet"
+        } else {
+            "the recording's range holds no archived segment"
+        };
+        return error_response(ErrorKind::NotFound, why);
+    };
+    let bytes = Bytes::from(text);
+    let etag = format!("\"{:x}\"", fnv64(&bytes));
+    complete_response(Complete {
+        bytes,
+        content_type,
+        cache_control: if growing {
+            h::CACHE_MANIFEST
+        } else {
+            CACHE_CLOSED
+        },
+        etag,
+        last_modified: SystemTime::now(),
+        method,
+        request: headers,
+    })
+}
+
+/// `/archive/<session>/<file>`: an archived init or media segment.
+pub async fn file(
+    state: &AppState,
+    session: i64,
+    file: &str,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Response<Body> {
+    let archive = match archive_of(state) {
+        Ok(a) => a,
+        Err(resp) => return resp,
+    };
+    let Some(path) = archive.file_path(session, file) else {
+        return error_response(ErrorKind::Forbidden, "not a file name");
+    };
+    let meta = match tokio::fs::metadata(&path).await {
+        Ok(m) if m.is_file() => m,
+        _ => {
+            return error_response(
+                ErrorKind::NotFound,
+                format!("no archived /archive/{session}/{file}"),
+            )
+        }
+    };
+    let bytes = match tokio::fs::read(&path).await {
+        Ok(b) => Bytes::from(b),
+        Err(e) => {
+            tracing::error!(path = %path.display(), error = %e, "reading an archived file failed");
+            return error_response(ErrorKind::Internal, "reading the archive failed");
+        }
+    };
+    let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+    let content_type = match file.rsplit_once('.').map(|(_, e)| e) {
+        Some("ts") => "video/mp2t",
+        Some("aac") => "audio/aac",
+        _ => "video/mp4",
+    };
+    complete_response(Complete {
+        etag: h::etag(modified, bytes.len() as u64),
+        bytes,
+        content_type,
+        cache_control: h::CACHE_SEGMENT,
+        last_modified: modified,
+        method,
+        request: headers,
+    })
+}
+
+fn fnv64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
