@@ -16,7 +16,7 @@ fi
 cargo build --release --locked
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
-target/release/casterpak serve --ingest-addr 127.0.0.1:5900 --egress-addr 127.0.0.1:5901 \
+target/release/casterpak serve --ingest-addr 127.0.0.1:5900 --egress-addr 127.0.0.1:5901 --api-addr 127.0.0.1:0 \
   --data-dir "$tmp/data" 2>/dev/null &
 sleep 0.5
 ffmpeg -hide_banner -loglevel error -re \

@@ -18,7 +18,7 @@ chmod 755 "$tmp"  # nginx workers (www-data when started as root) must read the 
 seg=tests/fixtures/cmaf/ffmpeg_ldash_640x360_seg2.m4s
 mkdir -p "$tmp/www/live/b" "$tmp/logs"
 cp "$seg" "$tmp/www/live/b/seg.m4s"
-target/release/casterpak serve --ingest-addr 127.0.0.1:5910 --egress-addr 127.0.0.1:5911 \
+target/release/casterpak serve --ingest-addr 127.0.0.1:5910 --egress-addr 127.0.0.1:5911 --api-addr 127.0.0.1:0 \
   --data-dir "$tmp/data" --memory-window-secs 3600 2>/dev/null &
 cat >"$tmp/nginx.conf" <<NGINX
 worker_processes 2;

@@ -20,7 +20,7 @@ pid=
 stop() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; pid=; }
 trap stop EXIT
 start() {
-  target/release/casterpak serve --ingest-addr 127.0.0.1:5920 --egress-addr 127.0.0.1:5921 \
+  target/release/casterpak serve --ingest-addr 127.0.0.1:5920 --egress-addr 127.0.0.1:5921 --api-addr 127.0.0.1:0 \
     --data-dir "$(mktemp -d)" --media-root "$dir" --memory-cache-bytes 0 2>/dev/null &
   pid=$!
   for _ in $(seq 100); do curl -fs http://127.0.0.1:5921/time >/dev/null 2>&1 && return; sleep 0.05; done

@@ -89,6 +89,7 @@ impl Origin {
         let child = Command::new(bin)
             .args(["serve", "--ingest-addr", &ingest.to_string()])
             .args(["--egress-addr", &egress.to_string()])
+            .args(["--api-addr", "127.0.0.1:0"])
             .arg("--data-dir")
             .arg(dir.join("data"))
             .env("RUST_LOG", "warn")

@@ -190,6 +190,7 @@ fn start_origin(bin: &Path) -> Origin {
         .arg("serve")
         .args(["--ingest-addr", &ingest.to_string()])
         .args(["--egress-addr", &egress.to_string()])
+        .args(["--api-addr", "127.0.0.1:0"])
         .arg("--data-dir")
         .arg(dir.path().join("data"))
         .args(["--stream-idle-secs", "600"])

@@ -11,11 +11,12 @@ cargo build --release --locked
 
 INGEST=${CASTERPAK_INGEST_ADDR:-127.0.0.1:5000}
 EGRESS=${CASTERPAK_EGRESS_ADDR:-127.0.0.1:5001}
+API=${CASTERPAK_API_ADDR:-127.0.0.1:5002}
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
-target/release/casterpak serve --ingest-addr "$INGEST" --egress-addr "$EGRESS" &
+target/release/casterpak serve --ingest-addr "$INGEST" --egress-addr "$EGRESS" --api-addr "$API" &
 pids+=($!)
 for _ in $(seq 50); do curl -fs "http://$EGRESS/time" >/dev/null 2>&1 && break; sleep 0.1; done
 
@@ -40,6 +41,7 @@ cat <<MSG
 casterpak is running.
   ingest (encoders PUT here):  http://$INGEST/
   egress (players GET here):   http://$EGRESS/
+  management API (JSON):       http://$API/api/v1/streams  (OpenAPI: /api/v1/openapi.json)
 
 Watch the demo live stream (LL-DASH, dash.js):
   http://$EGRESS/player/?url=/live/demo/stream.mpd
@@ -48,6 +50,10 @@ The same stream as Low-Latency HLS (hls.js), made by the origin from the same CM
 
 Watch the bundled samples, packaged on demand (HLS MPEG-TS, Akamai-style csmil):
   http://$EGRESS/player/?url=/i/clip_,360,540,720,p.mp4.csmil/master.m3u8
+
+Record the last 30 s of the demo stream (replay URLs are in the answer's "urls"):
+  curl -s -X POST http://$API/api/v1/recordings -H 'Content-Type: application/json' \\
+    -d "{\"stream\":\"live/demo\",\"start\":\$(( \$(date +%s) - 30 )),\"end\":\$(date +%s)}"
 
 Push your own stream (any NAME):
   ffmpeg -re -i INPUT -c:v libx264 -preset veryfast -tune zerolatency -g 30 -c:a aac \\

@@ -117,7 +117,9 @@ pub fn last_sessions(conn: &Connection) -> Result<Vec<LastSession>, ArchiveError
             stream,
             id,
             ast,
-            reps.into_iter().map(|(r, n)| (r, n.max(0) as u64)).collect(),
+            reps.into_iter()
+                .map(|(r, n)| (r, n.max(0) as u64))
+                .collect(),
         ));
     }
     Ok(out)
@@ -200,8 +202,9 @@ fn segment_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SegmentRow> {
     })
 }
 
-/// Segments of `stream` overlapping `[start_ms, end_ms)` (Unix ms), ordered by session,
-/// representation and number.
+/// Segments of `stream` whose middle lies in `[start_ms, end_ms)` (Unix ms), ordered by
+/// session, representation and number: a range is cut at the nearest segment boundary, so
+/// a view's duration is within one segment of the range asked for.
 pub fn segments_in(
     conn: &Connection,
     stream: &str,
@@ -214,6 +217,7 @@ pub fn segments_in(
                     bytes
              FROM segments
              WHERE stream = ?1 AND wall_ms < ?3 AND wall_ms + dur_ms > ?2
+               AND wall_ms + dur_ms / 2 >= ?2 AND wall_ms + dur_ms / 2 < ?3
              ORDER BY session_id, rep, number",
         )
         .map_err(db_err)?;
@@ -293,9 +297,7 @@ pub fn stream_bounds(conn: &Connection, stream: &str) -> Result<Option<(i64, i64
 /// Names of every stream that has a session or a flag.
 pub fn stream_names(conn: &Connection) -> Result<Vec<String>, ArchiveError> {
     let mut stmt = conn
-        .prepare_cached(
-            "SELECT stream FROM sessions UNION SELECT name FROM streams ORDER BY 1",
-        )
+        .prepare_cached("SELECT stream FROM sessions UNION SELECT name FROM streams ORDER BY 1")
         .map_err(db_err)?;
     let rows = stmt
         .query_map([], |r| r.get(0))
@@ -345,6 +347,9 @@ pub fn disabled_streams(conn: &Connection) -> Result<Vec<String>, ArchiveError> 
 const PINNED: &str = "EXISTS (SELECT 1 FROM recordings r WHERE r.stream = s.stream
       AND r.start_ms < s.wall_ms + s.dur_ms AND (r.end_ms IS NULL OR r.end_ms > s.wall_ms))";
 
+/// An archived segment to remove: (session id, rep, number, file, bytes).
+pub type Expired = (i64, String, u64, String, u64);
+
 /// Up to `limit` unpinned segments (of `stream`, or of every stream when `None`) whose end
 /// is before `before_ms`, oldest first: (session id, rep, number, file).
 pub fn expired(
@@ -352,7 +357,7 @@ pub fn expired(
     stream: Option<&str>,
     before_ms: i64,
     limit: usize,
-) -> Result<Vec<(i64, String, u64, String, u64)>, ArchiveError> {
+) -> Result<Vec<Expired>, ArchiveError> {
     let sql = format!(
         "SELECT session_id, rep, number, file, bytes FROM segments s
          WHERE wall_ms + dur_ms < ?1 AND (?2 IS NULL OR stream = ?2) AND NOT {PINNED}

@@ -501,7 +501,11 @@ impl Archive {
         };
         let Some(init_info) = registry.init_of(&stream, &init_file) else {
             if w.warned.insert(format!("{stream}/{init_file}")) {
-                tracing::warn!(stream, init = init_file, "no init segment known: not archived");
+                tracing::warn!(
+                    stream,
+                    init = init_file,
+                    "no init segment known: not archived"
+                );
             }
             return Ok(None);
         };
@@ -516,8 +520,8 @@ impl Archive {
         let arrival = unix_ms(obj.finished_at) - dur_ms;
         let wall_ms = match first_prft(&obj.bytes) {
             Some((ntp_ms, prft_media)) => {
-                let offset_ms = (media_time as i128 - prft_media as i128) * 1000
-                    / timescale.max(1) as i128;
+                let offset_ms =
+                    (media_time as i128 - prft_media as i128) * 1000 / timescale.max(1) as i128;
                 let w = ntp_ms + offset_ms as i64;
                 // An encoder clock a day off is not trusted.
                 if (w - arrival).abs() < 86_400_000 {
@@ -569,7 +573,11 @@ impl Archive {
             };
             let Some(init_bytes) = init_bytes else {
                 if w.warned.insert(format!("{stream}/{init_file}/bytes")) {
-                    tracing::warn!(stream, init = init_file, "init segment bytes not found: not archived");
+                    tracing::warn!(
+                        stream,
+                        init = init_file,
+                        "init segment bytes not found: not archived"
+                    );
                 }
                 return Ok(None);
             };
@@ -664,7 +672,7 @@ impl Archive {
         Ok(removed)
     }
 
-    fn remove_segments(&self, batch: &[(i64, String, u64, String, u64)]) -> Result<u64, ArchiveError> {
+    fn remove_segments(&self, batch: &[db::Expired]) -> Result<u64, ArchiveError> {
         let conn = lock(&self.conn);
         conn.execute_batch("BEGIN")
             .map_err(|e| ArchiveError::Db(e.to_string()))?;
@@ -682,7 +690,9 @@ impl Archive {
     /// Errors: [`ArchiveError::NotFound`] for a stream without archive, [`ArchiveError::Db`].
     pub fn delete_stream_archive(&self, stream: &str) -> Result<(u64, u64), ArchiveError> {
         if self.with_conn(|c| db::session_ids(c, stream))?.is_empty() {
-            return Err(ArchiveError::NotFound(format!("no archive for stream {stream}")));
+            return Err(ArchiveError::NotFound(format!(
+                "no archive for stream {stream}"
+            )));
         }
         let mut removed = 0;
         loop {
@@ -706,7 +716,11 @@ impl Archive {
     /// [`ArchiveError::Unprocessable`] (end not after start, range over `max_range_secs`,
     /// non-positive max duration), [`ArchiveError::Conflict`] (start older than the
     /// archive), [`ArchiveError::Db`].
-    pub fn create_recording(&self, new: NewRecording, now: i64) -> Result<RecordingRow, ArchiveError> {
+    pub fn create_recording(
+        &self,
+        new: NewRecording,
+        now: i64,
+    ) -> Result<RecordingRow, ArchiveError> {
         if ObjectKey::from_decoded(&new.stream).is_err() {
             return Err(ArchiveError::BadRequest(format!(
                 "stream {:?} is not a valid stream name",
@@ -733,9 +747,11 @@ impl Archive {
             match bounds {
                 Some((oldest, _)) if start >= oldest => {}
                 Some((oldest, _)) => {
-                    // Within one segment of the oldest one: segment-granular start.
-                    let first = self.with_conn(|c| db::segments_in(c, &new.stream, oldest, oldest + 1))?;
-                    let slack = first.first().map_or(0, |s| s.dur_ms);
+                    // Within half a segment of the oldest one: segment-granular start.
+                    let first = self.with_conn(|c| {
+                        db::segments_in(c, &new.stream, oldest, oldest.saturating_add(3_600_000))
+                    })?;
+                    let slack = first.first().map_or(0, |s| s.dur_ms / 2);
                     if start + slack < oldest {
                         return Err(ArchiveError::Conflict(format!(
                             "start {} is older than the archive of {} (oldest segment {})",
@@ -887,7 +903,9 @@ impl Archive {
             let from = r.state;
             let end = r.end_ms.unwrap_or(i64::MAX);
             let has = !self
-                .with_conn(|c| db::segments_in(c, &r.stream, r.start_ms, r.start_ms.max(end.min(now + 1))))?
+                .with_conn(|c| {
+                    db::segments_in(c, &r.stream, r.start_ms, r.start_ms.max(end.min(now + 1)))
+                })?
                 .is_empty()
                 || self
                     .with_conn(|c| db::stream_bounds(c, &r.stream))?
@@ -895,8 +913,7 @@ impl Archive {
             let newest = self
                 .with_conn(|c| db::stream_bounds(c, &r.stream))?
                 .map_or(i64::MIN, |(_, n)| n);
-            let next = if end != i64::MAX && now >= end && (newest >= end || now >= end + 10_000)
-            {
+            let next = if end != i64::MAX && now >= end && (newest >= end || now >= end + 10_000) {
                 if has {
                     RecordingState::Done
                 } else {

@@ -104,7 +104,11 @@ pub fn hls_multivariant(sessions: &[Session], o: &ViewOptions<'_>) -> Option<Str
     }
     let audio_bw = audio.first().and_then(|a| a.bandwidth).unwrap_or(0);
     let audio_codecs = audio.first().and_then(|a| a.codecs.clone());
-    let variants: Vec<&RepRow> = if video.is_empty() { audio.clone() } else { video };
+    let variants: Vec<&RepRow> = if video.is_empty() {
+        audio.clone()
+    } else {
+        video
+    };
     for v in variants {
         let mut codecs: Vec<String> = v.codecs.iter().cloned().collect();
         let mut bandwidth = v.bandwidth.unwrap_or(0);
@@ -246,14 +250,21 @@ pub fn dash_mpd(sessions: &[Session], o: &ViewOptions<'_>) -> Option<String> {
                 "    <AdaptationSet contentType=\"{kind}\" mimeType=\"{mime}\" segmentAlignment=\"true\" startWithSAP=\"1\">"
             );
             for r in reps {
-                let segs: Vec<&SegmentRow> =
-                    s.segments.iter().filter(|g| g.rep == r.rep).collect();
+                let segs: Vec<&SegmentRow> = s.segments.iter().filter(|g| g.rep == r.rep).collect();
                 max_seg = max_seg.max(segs.iter().map(|g| g.dur_ms).max().unwrap_or(0));
-                let _ = write!(periods, "      <Representation id=\"{}\"", xml_escape(&r.rep));
+                let _ = write!(
+                    periods,
+                    "      <Representation id=\"{}\"",
+                    xml_escape(&r.rep)
+                );
                 if let Some(c) = &r.codecs {
                     let _ = write!(periods, " codecs=\"{}\"", xml_escape(c));
                 }
-                let _ = write!(periods, " bandwidth=\"{}\"", r.bandwidth.unwrap_or(1).max(1));
+                let _ = write!(
+                    periods,
+                    " bandwidth=\"{}\"",
+                    r.bandwidth.unwrap_or(1).max(1)
+                );
                 if let (Some(w), Some(h)) = (r.width, r.height) {
                     let _ = write!(periods, " width=\"{w}\" height=\"{h}\"");
                 }
@@ -286,9 +297,9 @@ pub fn dash_mpd(sessions: &[Session], o: &ViewOptions<'_>) -> Option<String> {
             iso_duration(total)
         );
     }
-    let _ = write!(
+    let _ = writeln!(
         out,
-        " minBufferTime=\"{}\">\n",
+        " minBufferTime=\"{}\">",
         iso_duration(max_seg.max(1000))
     );
     out.push_str(&periods);
@@ -324,7 +335,11 @@ fn write_segments(out: &mut String, r: &RepRow, segs: &[&SegmentRow], query: &st
         {
             repeat += 1;
         }
-        let _ = write!(timeline, "            <S t=\"{}\" d=\"{}\"", g.media_time, g.duration);
+        let _ = write!(
+            timeline,
+            "            <S t=\"{}\" d=\"{}\"",
+            g.media_time, g.duration
+        );
         if repeat > 0 {
             let _ = write!(timeline, " r=\"{repeat}\"");
         }
@@ -373,7 +388,14 @@ mod tests {
         RepRow {
             rep: id.into(),
             kind: kind.into(),
-            codecs: Some(if kind == "video" { "avc1.64001f" } else { "mp4a.40.2" }.into()),
+            codecs: Some(
+                if kind == "video" {
+                    "avc1.64001f"
+                } else {
+                    "mp4a.40.2"
+                }
+                .into(),
+            ),
             bandwidth: Some(if kind == "video" { 1_000_000 } else { 128_000 }),
             width: (kind == "video").then_some(640),
             height: (kind == "video").then_some(360),
@@ -413,7 +435,10 @@ mod tests {
                 segments,
             }
         };
-        vec![mk(1, 1_700_000_000_000, 3..=5), mk(2, 1_700_000_100_000, 1..=2)]
+        vec![
+            mk(1, 1_700_000_000_000, 3..=5),
+            mk(2, 1_700_000_100_000, 1..=2),
+        ]
     }
 
     fn opts(growing: bool) -> ViewOptions<'static> {

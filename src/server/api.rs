@@ -173,9 +173,18 @@ fn egress_base(state: &AppState, headers: &HeaderMap) -> String {
 
 // ---- streams ----
 
-fn stream_json(state: &AppState, a: &Archive, name: &str, base: &str) -> Result<Value, ArchiveError> {
+fn stream_json(
+    state: &AppState,
+    a: &Archive,
+    name: &str,
+    base: &str,
+) -> Result<Value, ArchiveError> {
     let idle = Duration::from_secs(state.cfg.live.stream_idle_secs);
-    let listing = state.registry.list(idle).into_iter().find(|s| s.name == name);
+    let listing = state
+        .registry
+        .list(idle)
+        .into_iter()
+        .find(|s| s.name == name);
     let (sessions, reps, bounds) = a.with_conn(|c| {
         let ids = archive::db::session_ids(c, name)?;
         let reps = match ids.last() {
@@ -215,7 +224,9 @@ fn known_stream(state: &AppState, a: &Archive, name: &str) -> Result<(), Archive
     let idle = Duration::from_secs(state.cfg.live.stream_idle_secs);
     if state.registry.list(idle).iter().any(|s| s.name == name)
         || a.is_disabled(name)
-        || !a.with_conn(|c| archive::db::session_ids(c, name))?.is_empty()
+        || !a
+            .with_conn(|c| archive::db::session_ids(c, name))?
+            .is_empty()
     {
         Ok(())
     } else {
@@ -290,7 +301,12 @@ async fn stream_ranges(
     Ok(axum::Json(v).into_response())
 }
 
-async fn set_disabled(state: Shared, name: String, headers: HeaderMap, disabled: bool) -> ApiResult {
+async fn set_disabled(
+    state: Shared,
+    name: String,
+    headers: HeaderMap,
+    disabled: bool,
+) -> ApiResult {
     let a = archive_of(&state)?;
     let base = egress_base(&state, &headers);
     let s = Arc::clone(&state);
@@ -350,7 +366,12 @@ fn recording_json(r: &RecordingRow, base: &str) -> Value {
 }
 
 /// The recording as JSON with `duration_secs` (archived seconds of its range so far).
-fn recording_full(a: &Archive, r: &RecordingRow, base: &str, now: i64) -> Result<Value, ArchiveError> {
+fn recording_full(
+    a: &Archive,
+    r: &RecordingRow,
+    base: &str,
+    now: i64,
+) -> Result<Value, ArchiveError> {
     let mut v = recording_json(r, base);
     let end = r.end_ms.unwrap_or(now + 1).max(r.start_ms + 1);
     let view = a.view(&r.stream, r.start_ms, end)?;
@@ -374,8 +395,14 @@ fn parse_body(body: &Bytes, allow_empty: bool) -> Result<serde_json::Map<String,
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(ApiError::new(ErrorKind::BadRequest, "the body must be a JSON object")),
-        Err(e) => Err(ApiError::new(ErrorKind::BadRequest, format!("invalid JSON: {e}"))),
+        Ok(_) => Err(ApiError::new(
+            ErrorKind::BadRequest,
+            "the body must be a JSON object",
+        )),
+        Err(e) => Err(ApiError::new(
+            ErrorKind::BadRequest,
+            format!("invalid JSON: {e}"),
+        )),
     }
 }
 
@@ -384,8 +411,13 @@ fn time_field(m: &serde_json::Map<String, Value>, key: &str) -> Result<Option<i6
     match m.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => match n.as_f64() {
-            Some(secs) if secs.is_finite() && secs.abs() < 1e12 => Ok(Some((secs * 1000.0).round() as i64)),
-            _ => Err(ApiError::new(ErrorKind::BadRequest, format!("{key} is out of range"))),
+            Some(secs) if secs.is_finite() && secs.abs() < 1e12 => {
+                Ok(Some((secs * 1000.0).round() as i64))
+            }
+            _ => Err(ApiError::new(
+                ErrorKind::BadRequest,
+                format!("{key} is out of range"),
+            )),
         },
         Some(Value::String(s)) => archive::parse_time(s).map(Some).map_err(ApiError::from),
         Some(_) => Err(ApiError::new(
@@ -395,7 +427,10 @@ fn time_field(m: &serde_json::Map<String, Value>, key: &str) -> Result<Option<i6
     }
 }
 
-fn string_field(m: &serde_json::Map<String, Value>, key: &str) -> Result<Option<Option<String>>, ApiError> {
+fn string_field(
+    m: &serde_json::Map<String, Value>,
+    key: &str,
+) -> Result<Option<Option<String>>, ApiError> {
     match m.get(key) {
         None => Ok(None),
         Some(Value::Null) => Ok(Some(None)),
@@ -409,24 +444,49 @@ fn string_field(m: &serde_json::Map<String, Value>, key: &str) -> Result<Option<
 
 fn only_fields(m: &serde_json::Map<String, Value>, allowed: &[&str]) -> Result<(), ApiError> {
     match m.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(k) => Err(ApiError::new(ErrorKind::BadRequest, format!("unknown field {k}"))),
+        Some(k) => Err(ApiError::new(
+            ErrorKind::BadRequest,
+            format!("unknown field {k}"),
+        )),
         None => Ok(()),
     }
 }
 
-async fn create_recording(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> ApiResult {
+async fn create_recording(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
     let a = archive_of(&state)?;
     let m = parse_body(&body, false)?;
-    only_fields(&m, &["stream", "start", "end", "title", "description", "max_duration_secs"])?;
+    only_fields(
+        &m,
+        &[
+            "stream",
+            "start",
+            "end",
+            "title",
+            "description",
+            "max_duration_secs",
+        ],
+    )?;
     let stream = match m.get("stream") {
         Some(Value::String(s)) if !s.is_empty() => s.trim_matches('/').to_owned(),
-        _ => return Err(ApiError::new(ErrorKind::BadRequest, "stream (a string) is required")),
+        _ => {
+            return Err(ApiError::new(
+                ErrorKind::BadRequest,
+                "stream (a string) is required",
+            ))
+        }
     };
     let max_duration_secs = match m.get("max_duration_secs") {
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) => n.as_f64(),
         Some(_) => {
-            return Err(ApiError::new(ErrorKind::BadRequest, "max_duration_secs must be a number"))
+            return Err(ApiError::new(
+                ErrorKind::BadRequest,
+                "max_duration_secs must be a number",
+            ))
         }
     };
     let new = NewRecording {
@@ -441,12 +501,25 @@ async fn create_recording(State(state): State<Shared>, headers: HeaderMap, body:
     let v = blocking(move || {
         let now = archive::now_ms();
         let r = a.create_recording(new, now)?;
-        tracing::info!(recording = r.id, stream = r.stream, start = r.start_ms, "recording created");
+        tracing::info!(
+            recording = r.id,
+            stream = r.stream,
+            start = r.start_ms,
+            "recording created"
+        );
         recording_full(&a, &r, &base, now)
     })
     .await?;
-    let location = format!("/api/v1/recordings/{}", v["id"].as_str().unwrap_or_default());
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(v)).into_response())
+    let location = format!(
+        "/api/v1/recordings/{}",
+        v["id"].as_str().unwrap_or_default()
+    );
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        axum::Json(v),
+    )
+        .into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -483,7 +556,11 @@ async fn list_recordings(
     Ok(axum::Json(json!({ "recordings": list })).into_response())
 }
 
-async fn get_recording(State(state): State<Shared>, Path(id): Path<String>, headers: HeaderMap) -> ApiResult {
+async fn get_recording(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult {
     let a = archive_of(&state)?;
     let base = egress_base(&state, &headers);
     let v = blocking(move || {

@@ -127,11 +127,10 @@ impl Server {
             Some(p) => {
                 let root = p.root().to_owned();
                 let acfg = cfg.archive.clone();
-                let opened = tokio::task::spawn_blocking(move || {
-                    crate::archive::Archive::open(&root, acfg)
-                })
-                .await
-                .map_err(|e| crate::archive::ArchiveError::Db(e.to_string()))??;
+                let opened =
+                    tokio::task::spawn_blocking(move || crate::archive::Archive::open(&root, acfg))
+                        .await
+                        .map_err(|e| crate::archive::ArchiveError::Db(e.to_string()))??;
                 Some(Arc::new(opened))
             }
             None => None,
@@ -360,7 +359,13 @@ async fn archive_writer(
                     tokio::task::spawn_blocking(move || a.on_complete(&s.registry, &obj)).await;
                 match done {
                     Ok(Ok(Some(row))) => {
-                        tracing::debug!(stream = row.stream, session = row.session_id, rep = row.rep, number = row.number, "archived");
+                        tracing::debug!(
+                            stream = row.stream,
+                            session = row.session_id,
+                            rep = row.rep,
+                            number = row.number,
+                            "archived"
+                        );
                     }
                     Ok(Ok(None)) => {}
                     Ok(Err(e)) => tracing::error!(error = %e, "archiving a segment failed"),
@@ -369,7 +374,10 @@ async fn archive_writer(
             }
             Ok(IngestEvent::Deleted(_)) => {}
             Err(RecvError::Lagged(n)) => {
-                tracing::warn!(lost = n, "archive fell behind ingest; segments not archived");
+                tracing::warn!(
+                    lost = n,
+                    "archive fell behind ingest; segments not archived"
+                );
             }
             Err(RecvError::Closed) => return,
         }
@@ -399,7 +407,13 @@ async fn archive_sweeper(state: Arc<AppState>, archive: Arc<crate::archive::Arch
         match result {
             Ok(Ok((changes, removed))) => {
                 for t in changes {
-                    tracing::info!(recording = t.recording.id, stream = t.recording.stream, from = t.from.as_str(), to = t.recording.state.as_str(), "recording state");
+                    tracing::info!(
+                        recording = t.recording.id,
+                        stream = t.recording.stream,
+                        from = t.from.as_str(),
+                        to = t.recording.state.as_str(),
+                        "recording state"
+                    );
                 }
                 if removed > 0 {
                     tracing::info!(segments = removed, "archive sweep removed expired segments");

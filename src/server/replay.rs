@@ -17,13 +17,15 @@ use crate::error::ErrorKind;
 /// recording must stop playing soon.
 const CACHE_CLOSED: &str = "public, max-age=60";
 
-fn archive_of(state: &AppState) -> Result<Arc<Archive>, Response<Body>> {
-    state.archive.clone().ok_or_else(|| {
-        error_response(
-            ErrorKind::NotFound,
-            "the archive is off (persistence is disabled)",
-        )
-    })
+fn archive_of(state: &AppState) -> Option<Arc<Archive>> {
+    state.archive.clone()
+}
+
+fn archive_off() -> Response<Body> {
+    error_response(
+        ErrorKind::NotFound,
+        "the archive is off (persistence is disabled)",
+    )
 }
 
 async fn blocking<T: Send + 'static>(
@@ -43,9 +45,8 @@ pub async fn recording(
     headers: &HeaderMap,
     time_url: String,
 ) -> Response<Body> {
-    let archive = match archive_of(state) {
-        Ok(a) => a,
-        Err(resp) => return resp,
+    let Some(archive) = archive_of(state) else {
+        return archive_off();
     };
     let id_owned = id.to_owned();
     let a = Arc::clone(&archive);
@@ -127,9 +128,8 @@ pub async fn file(
     method: &Method,
     headers: &HeaderMap,
 ) -> Response<Body> {
-    let archive = match archive_of(state) {
-        Ok(a) => a,
-        Err(resp) => return resp,
+    let Some(archive) = archive_of(state) else {
+        return archive_off();
     };
     let Some(path) = archive.file_path(session, file) else {
         return error_response(ErrorKind::Forbidden, "not a file name");

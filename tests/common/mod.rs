@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 pub struct Origin {
     pub ingest: SocketAddr,
     pub egress: SocketAddr,
+    pub api: SocketAddr,
     pub data_dir: PathBuf,
     pub extra: Vec<String>,
     child: Option<Child>,
@@ -34,6 +35,7 @@ impl Origin {
         let mut o = Origin {
             ingest: SocketAddr::from(([127, 0, 0, 1], free_port())),
             egress: SocketAddr::from(([127, 0, 0, 1], free_port())),
+            api: SocketAddr::from(([127, 0, 0, 1], free_port())),
             data_dir,
             extra: extra.iter().map(|s| s.to_string()).collect(),
             child: None,
@@ -60,6 +62,8 @@ impl Origin {
             .arg(self.ingest.to_string())
             .arg("--egress-addr")
             .arg(self.egress.to_string())
+            .arg("--api-addr")
+            .arg(self.api.to_string())
             .arg("--data-dir")
             .arg(&self.data_dir)
             .args(&self.extra)
@@ -72,7 +76,10 @@ impl Origin {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if TcpStream::connect(self.egress).is_ok() && TcpStream::connect(self.ingest).is_ok() {
+            if TcpStream::connect(self.egress).is_ok()
+                && TcpStream::connect(self.ingest).is_ok()
+                && TcpStream::connect(self.api).is_ok()
+            {
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -101,6 +108,10 @@ impl Origin {
 
     pub fn egress_url(&self, path: &str) -> String {
         format!("http://{}{path}", self.egress)
+    }
+
+    pub fn api_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.api)
     }
 
     pub fn ingest_url(&self, path: &str) -> String {

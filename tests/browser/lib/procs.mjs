@@ -113,6 +113,7 @@ export async function startOrigin({ bin = originBinary(), extraArgs = [] } = {})
     'serve',
     '--ingest-addr', `127.0.0.1:${ingestPort}`,
     '--egress-addr', `127.0.0.1:${egressPort}`,
+    '--api-addr', '127.0.0.1:0',
     '--data-dir', dataDir,
     '--player-dir', PLAYER_DIR,
     ...extraArgs,

@@ -1,0 +1,561 @@
+//! The archive, recordings and the management API with real ffmpeg pushes: a recording
+//! started 20 s in the past and stopped 10 s later replays as HLS and DASH of that length
+//! (ffprobe), from segments the encoder already DELETEd; it survives a SIGKILL; an encoder
+//! restart makes a second session that never overwrites the first and replays across the
+//! discontinuity; a disabled stream's pushes store nothing. Must-fail cases: a start
+//! outside the archive (409) and a deleted recording's playlist (404).
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{json, Value};
+
+fn now_secs() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+async fn api(
+    client: &reqwest::Client,
+    method: &str,
+    url: String,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = client.request(method.parse().unwrap(), url);
+    if let Some(b) = body {
+        req = req
+            .header("content-type", "application/json")
+            .body(b.to_string());
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    let v = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+    };
+    (status, v)
+}
+
+/// Archived seconds of `stream` (newest - oldest), 0 when none.
+async fn archived_secs(client: &reqwest::Client, origin: &Origin, stream: &str) -> f64 {
+    let name = stream.replace('/', "%2F");
+    let (status, v) = api(
+        client,
+        "GET",
+        origin.api_url(&format!("/api/v1/streams/{name}/ranges")),
+        None,
+    )
+    .await;
+    if status != 200 {
+        return 0.0;
+    }
+    v["ranges"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .map(|x| x["duration"].as_f64().unwrap_or(0.0))
+                .sum()
+        })
+        .unwrap_or(0.0)
+}
+
+async fn wait_archived(
+    client: &reqwest::Client,
+    origin: &Origin,
+    stream: &str,
+    secs: f64,
+    timeout: Duration,
+) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let got = archived_secs(client, origin, stream).await;
+        if got >= secs {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {got} s of {stream} archived after {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+async fn wait_state(
+    client: &reqwest::Client,
+    origin: &Origin,
+    id: &str,
+    state: &str,
+    timeout: Duration,
+) -> Value {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let (status, v) = api(
+            client,
+            "GET",
+            origin.api_url(&format!("/api/v1/recordings/{id}")),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{v}");
+        if v["state"] == state {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "recording never became {state}: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// ffprobe's format duration of a URL, in seconds.
+fn probe_duration(url: &str) -> f64 {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+            url,
+        ])
+        .output()
+        .expect("ffprobe");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim().parse().unwrap_or_else(|_| {
+        panic!(
+            "ffprobe {url}: {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn decodes(url: &str) -> (bool, String) {
+    let (ok, err) = run(Command::new("ffmpeg").args([
+        "-hide_banner",
+        "-v",
+        "error",
+        "-i",
+        url,
+        "-f",
+        "null",
+        "-",
+    ]));
+    (ok && err.trim().is_empty(), err)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recording_from_the_past_replays_as_hls_and_dash_and_survives_a_crash() {
+    // Encoder DELETEs take effect at once: the archive alone keeps old segments.
+    let mut origin = Origin::start(&["--delete-retention-secs", "0"]);
+    let _ffmpeg = ffmpeg_ldash_push(&origin, "a", 48, &[]);
+    let client = reqwest::Client::new();
+    wait_archived(&client, &origin, "live/a", 23.0, Duration::from_secs(45)).await;
+
+    // The stream as the API lists it.
+    let (status, streams) = api(&client, "GET", origin.api_url("/api/v1/streams"), None).await;
+    assert_eq!(status, 200);
+    let s = streams["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "live/a")
+        .unwrap_or_else(|| panic!("live/a not listed: {streams}"))
+        .clone();
+    assert_eq!(s["state"], "live");
+    assert_eq!(s["sessions"], 1);
+    assert_eq!(s["representations"].as_array().unwrap().len(), 3);
+    assert_eq!(s["urls"]["dash"], origin.egress_url("/live/a/stream.mpd"));
+
+    // Must fail: a start an hour before the archive.
+    let (status, v) = api(
+        &client,
+        "POST",
+        origin.api_url("/api/v1/recordings"),
+        Some(json!({"stream": "live/a", "start": now_secs() - 3600.0})),
+    )
+    .await;
+    assert_eq!(status, 409, "{v}");
+    assert_eq!(v["error"]["code"], "conflict");
+    // Bad input: an end before the start, a bad time, a missing stream.
+    let (status, _) = api(
+        &client,
+        "POST",
+        origin.api_url("/api/v1/recordings"),
+        Some(json!({"stream": "live/a", "start": now_secs(), "end": now_secs() - 5.0})),
+    )
+    .await;
+    assert_eq!(status, 422);
+    let (status, _) = api(
+        &client,
+        "POST",
+        origin.api_url("/api/v1/recordings"),
+        Some(json!({"stream": "live/a", "start": "yesterday"})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, _) = api(
+        &client,
+        "POST",
+        origin.api_url("/api/v1/recordings"),
+        Some(json!({"title": "x"})),
+    )
+    .await;
+    assert_eq!(status, 400);
+
+    // Start 20 s in the past (RFC 3339 accepted as well as Unix seconds).
+    let start = now_secs() - 20.0;
+    let start_text = time::OffsetDateTime::from_unix_timestamp_nanos((start * 1e9) as i128)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let (status, rec) = api(
+        &client,
+        "POST",
+        origin.api_url("/api/v1/recordings"),
+        Some(json!({"stream": "live/a", "start": start_text, "title": "last 20 s and 10 more"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{rec}");
+    assert_eq!(rec["state"], "recording", "{rec}");
+    let id = rec["id"].as_str().unwrap().to_owned();
+    let hls = rec["urls"]["hls"].as_str().unwrap().to_owned();
+    let dash = rec["urls"]["dash"].as_str().unwrap().to_owned();
+    assert_eq!(
+        hls,
+        origin.egress_url(&format!("/recordings/{id}/master.m3u8"))
+    );
+    // While recording: an EVENT playlist without ENDLIST, a dynamic MPD.
+    let media = get_text(
+        &client,
+        origin.egress_url(&format!("/recordings/{id}/media_0.m3u8")),
+    )
+    .await;
+    assert!(media.contains("#EXT-X-PLAYLIST-TYPE:EVENT"), "{media}");
+    assert!(!media.contains("#EXT-X-ENDLIST"));
+    assert!(get_text(&client, &dash).await.contains("type=\"dynamic\""));
+
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let (status, stopped) = api(
+        &client,
+        "POST",
+        origin.api_url(&format!("/api/v1/recordings/{id}/stop")),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{stopped}");
+    let done = wait_state(&client, &origin, &id, "done", Duration::from_secs(6)).await;
+    let secs = done["duration_secs"].as_f64().unwrap();
+    assert!(
+        (secs - 30.0).abs() <= 2.1,
+        "recording covers {secs} s, asked 30: {done}"
+    );
+
+    // Stopping twice is a conflict; title and description can change.
+    let (status, _) = api(
+        &client,
+        "POST",
+        origin.api_url(&format!("/api/v1/recordings/{id}/stop")),
+        None,
+    )
+    .await;
+    assert_eq!(status, 409);
+    let (status, v) = api(
+        &client,
+        "PATCH",
+        origin.api_url(&format!("/api/v1/recordings/{id}")),
+        Some(json!({"title": "renamed", "description": "desc"})),
+    )
+    .await;
+    assert_eq!((status, v["title"].as_str()), (200, Some("renamed")));
+
+    // The replays: VOD playlist with ENDLIST and PDT on every segment, static MPD; both
+    // have the requested 30 s within one segment, and decode without error.
+    let media = get_text(
+        &client,
+        origin.egress_url(&format!("/recordings/{id}/media_0.m3u8")),
+    )
+    .await;
+    assert!(
+        media.contains("#EXT-X-PLAYLIST-TYPE:VOD") && media.contains("#EXT-X-ENDLIST"),
+        "{media}"
+    );
+    assert_eq!(
+        media.matches("#EXT-X-PROGRAM-DATE-TIME").count(),
+        media.matches("#EXTINF").count()
+    );
+    let mpd = get_text(&client, &dash).await;
+    assert!(
+        mpd.contains("type=\"static\"") && mpd.contains("mediaPresentationDuration"),
+        "{mpd}"
+    );
+    for url in [&hls, &dash] {
+        let d = probe_duration(url);
+        assert!(
+            (d - 30.0).abs() <= 2.1,
+            "{url}: ffprobe duration {d}, asked 30"
+        );
+    }
+    let (ok, err) = decodes(&hls);
+    assert!(ok, "HLS replay does not decode cleanly: {err}");
+    let (ok, err) = decodes(&dash);
+    assert!(ok, "DASH replay does not decode cleanly: {err}");
+
+    // The first replayed segment was deleted by the encoder from the live window (window
+    // 5 + 5 segments, retention 0), yet the replay serves it from the archive.
+    let first_uri = media
+        .lines()
+        .find(|l| l.starts_with("/archive/"))
+        .unwrap()
+        .to_owned();
+    let file = first_uri.rsplit('/').next().unwrap();
+    assert!(
+        !origin.data_dir.join("live/a").join(file).exists(),
+        "{file} should have been DELETEd from the live window by now"
+    );
+    let r = client
+        .get(origin.egress_url(&first_uri))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("immutable"));
+
+    // SIGKILL and restart: the recording and its replay are still there.
+    origin.kill();
+    origin.restart();
+    let (status, after) = api(
+        &client,
+        "GET",
+        origin.api_url(&format!("/api/v1/recordings/{id}")),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, after["state"].as_str()),
+        (200, Some("done")),
+        "{after}"
+    );
+    let media_after = get_text(
+        &client,
+        origin.egress_url(&format!("/recordings/{id}/media_0.m3u8")),
+    )
+    .await;
+    assert_eq!(media_after, media, "the replay changed across the restart");
+    let (status, list) = api(
+        &client,
+        "GET",
+        origin.api_url("/api/v1/recordings?stream=live/a&state=done"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(list["recordings"].as_array().unwrap().len(), 1);
+
+    // Deleting it: its playlists are gone (must-fail), a second delete is 404.
+    let (status, _) = api(
+        &client,
+        "DELETE",
+        origin.api_url(&format!("/api/v1/recordings/{id}")),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let r = client.get(&hls).send().await.unwrap();
+    assert_eq!(r.status(), 404, "a deleted recording must not play");
+    let (status, v) = api(
+        &client,
+        "DELETE",
+        origin.api_url(&format!("/api/v1/recordings/{id}")),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_encoder_restart_is_a_new_session_that_never_overwrites_the_first() {
+    let origin = Origin::start(&[]);
+    let client = reqwest::Client::new();
+    let t0 = now_secs();
+    {
+        let mut first = ffmpeg_ldash_push(&origin, "s", 9, &[]);
+        let _ = first.0.wait();
+    }
+    wait_archived(&client, &origin, "live/s", 6.0, Duration::from_secs(10)).await;
+    let first_seg = origin.data_dir.join(".archive");
+    let session_dirs = |dir: &std::path::Path| {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let sessions = session_dirs(&first_seg);
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    let s1_file = first_seg.join(&sessions[0]).join("chunk-stream0-00001.m4s");
+    let s1_bytes = std::fs::read(&s1_file).unwrap();
+    // A new ffmpeg run reuses the same names.
+    {
+        let mut second = ffmpeg_ldash_push(&origin, "s", 9, &[]);
+        let _ = second.0.wait();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while session_dirs(&first_seg).len() < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let sessions = session_dirs(&first_seg);
+    assert_eq!(sessions.len(), 2, "{sessions:?}");
+    assert_eq!(
+        std::fs::read(&s1_file).unwrap(),
+        s1_bytes,
+        "session 1 overwritten"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, ranges) = api(
+        &client,
+        "GET",
+        origin.api_url("/api/v1/streams/live%2Fs/ranges"),
+        None,
+    )
+    .await;
+    assert_eq!(ranges["ranges"].as_array().unwrap().len(), 2, "{ranges}");
+
+    // A recording over both sessions: a discontinuity and a new EXT-X-MAP; DASH has two
+    // Periods; both decode across the break.
+    let (status, rec) = api(
+        &client,
+        "POST",
+        origin.api_url("/api/v1/recordings"),
+        Some(json!({"stream": "live/s", "start": t0, "end": now_secs()})),
+    )
+    .await;
+    assert_eq!(status, 201, "{rec}");
+    let id = rec["id"].as_str().unwrap();
+    wait_state(&client, &origin, id, "done", Duration::from_secs(12)).await;
+    let media = get_text(
+        &client,
+        origin.egress_url(&format!("/recordings/{id}/media_0.m3u8")),
+    )
+    .await;
+    assert_eq!(media.matches("#EXT-X-DISCONTINUITY").count(), 1, "{media}");
+    assert_eq!(media.matches("#EXT-X-MAP").count(), 2, "{media}");
+    let mpd = get_text(
+        &client,
+        origin.egress_url(&format!("/recordings/{id}/manifest.mpd")),
+    )
+    .await;
+    assert_eq!(mpd.matches("<Period ").count(), 2, "{mpd}");
+    let (ok, err) = decodes(rec["urls"]["hls"].as_str().unwrap());
+    assert!(ok, "HLS replay across sessions: {err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_stream_stores_nothing_and_is_not_served() {
+    let origin = Origin::start(&[]);
+    let client = reqwest::Client::new();
+    // Unknown streams are 404; a known one can be disabled.
+    let (status, _) = api(
+        &client,
+        "POST",
+        origin.api_url("/api/v1/streams/live%2Fd/disable"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let put = |path: &str, body: &'static str| {
+        let url = origin.ingest_url(path);
+        let client = client.clone();
+        async move { client.put(url).body(body).send().await }
+    };
+    assert_eq!(
+        put("/live/d/stream.mpd", "<MPD/>").await.unwrap().status(),
+        201
+    );
+    let (status, v) = api(
+        &client,
+        "POST",
+        origin.api_url("/api/v1/streams/live%2Fd/disable"),
+        None,
+    )
+    .await;
+    assert_eq!((status, v["disabled"].as_bool()), (200, Some(true)), "{v}");
+
+    // The push is refused with a closed connection and nothing is stored or served.
+    let raw = raw_exchange(
+        origin.ingest,
+        b"PUT /live/d/seg1.m4s HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+        Duration::from_secs(3),
+    );
+    assert_eq!(statuses(&raw), vec![403], "{raw}");
+    assert!(
+        raw.to_ascii_lowercase().contains("connection: close"),
+        "{raw}"
+    );
+    assert!(!origin.data_dir.join("live/d/seg1.m4s").exists());
+    let r = client
+        .get(origin.egress_url("/live/d/stream.mpd"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // Another stream is not disturbed.
+    assert_eq!(put("/live/other/x.m4s", "ok").await.unwrap().status(), 201);
+
+    // The flag survives a restart... and enabling lets pushes in again.
+    let (status, v) = api(
+        &client,
+        "POST",
+        origin.api_url("/api/v1/streams/live%2Fd/enable"),
+        None,
+    )
+    .await;
+    assert_eq!((status, v["disabled"].as_bool()), (200, Some(false)));
+    assert!(put("/live/d/seg1.m4s", "hello")
+        .await
+        .unwrap()
+        .status()
+        .is_success());
+    let r = client
+        .get(origin.egress_url("/live/d/seg1.m4s"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // The OpenAPI document is served and names every route the tests use.
+    let (status, doc) = api(&client, "GET", origin.api_url("/api/v1/openapi.json"), None).await;
+    assert_eq!(status, 200);
+    for path in [
+        "/api/v1/streams",
+        "/api/v1/streams/{name}/ranges",
+        "/api/v1/recordings",
+        "/api/v1/recordings/{id}/stop",
+    ] {
+        assert!(
+            doc["paths"][path].is_object(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    let (status, v) = api(&client, "GET", origin.api_url("/api/v1/nothing"), None).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+}
