@@ -309,6 +309,55 @@ async fn recording_from_the_past_replays_as_hls_and_dash_and_survives_a_crash() 
     let (ok, err) = decodes(&dash);
     assert!(ok, "DASH replay does not decode cleanly: {err}");
 
+    // The MP4 download: one video rendition plus audio, decodes cleanly with the asked
+    // duration, and answers Range with 206 and an ETag.
+    let mp4 = rec["urls"]["mp4"].as_str().unwrap().to_owned();
+    assert_eq!(
+        mp4,
+        origin.egress_url(&format!("/recordings/{id}/download.mp4"))
+    );
+    let d = probe_duration(&mp4);
+    assert!((d - 30.0).abs() <= 2.1, "MP4 duration {d}, asked 30");
+    let (ok, err) = decodes(&mp4);
+    assert!(ok, "MP4 download does not decode cleanly: {err}");
+    let streams = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_type,width",
+            "-of",
+            "csv=p=0",
+            &mp4,
+        ])
+        .output()
+        .unwrap();
+    let streams = String::from_utf8_lossy(&streams.stdout).into_owned();
+    assert_eq!(
+        streams.lines().count(),
+        2,
+        "one video and one audio track: {streams}"
+    );
+    assert!(
+        streams.contains("video,640"),
+        "the highest rendition by default: {streams}"
+    );
+    let r = client
+        .get(&mp4)
+        .header("range", "bytes=100-199")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert!(r.headers().contains_key("etag"));
+    assert_eq!(r.bytes().await.unwrap().len(), 100);
+    let full_len = client.head(&mp4).send().await.unwrap().headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse::<u64>()
+        .unwrap();
+    assert!(full_len > 1_000_000, "{full_len}");
+
     // The first replayed segment was deleted by the encoder from the live window (window
     // 5 + 5 segments, retention 0), yet the replay serves it from the archive.
     let first_uri = media
@@ -464,6 +513,12 @@ async fn an_encoder_restart_is_a_new_session_that_never_overwrites_the_first() {
     assert_eq!(mpd.matches("<Period ").count(), 2, "{mpd}");
     let (ok, err) = decodes(rec["urls"]["hls"].as_str().unwrap());
     assert!(ok, "HLS replay across sessions: {err}");
+    // The MP4 of a recording over two sessions needs a chosen session.
+    let mp4 = rec["urls"]["mp4"].as_str().unwrap();
+    assert_eq!(client.get(mp4).send().await.unwrap().status(), 422);
+    let first = sessions[0].clone();
+    let (ok, err) = decodes(&format!("{mp4}?session={first}&video=1"));
+    assert!(ok, "MP4 of one session: {err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -984,6 +984,128 @@ impl Archive {
     }
 }
 
+/// Largest recording MP4 assembled for download, in bytes.
+pub const MAX_DOWNLOAD_BYTES: u64 = 1 << 30;
+
+impl Archive {
+    /// One fragmented MP4 of a view's encoder session `session` (default: the only one):
+    /// the video representation `video` (default the highest bandwidth) as track 1 and the
+    /// first audio representation as track 2, their CMAF fragments interleaved by wall
+    /// clock, made from the archived files without re-encoding (ISO/IEC 14496-12 §8.8 movie
+    /// fragments; see `cmaf::mux`).
+    ///
+    /// Errors: [`ArchiveError::NotFound`] (no such representation or session, no segment),
+    /// [`ArchiveError::Unprocessable`] (several sessions and none chosen, over
+    /// [`MAX_DOWNLOAD_BYTES`], segments `cmaf::mux` cannot merge), [`ArchiveError::Io`].
+    pub fn download_mp4(
+        &self,
+        view: &[replay::Session],
+        session: Option<i64>,
+        video: Option<&str>,
+    ) -> Result<Bytes, ArchiveError> {
+        let s = match session {
+            Some(id) => view.iter().find(|s| s.id == id).ok_or_else(|| {
+                ArchiveError::NotFound(format!("no session {id} in the recording"))
+            })?,
+            None if view.len() == 1 => &view[0],
+            None if view.is_empty() => {
+                return Err(ArchiveError::NotFound(
+                    "the recording holds no segment".into(),
+                ))
+            }
+            None => {
+                let ids: Vec<String> = view.iter().map(|s| s.id.to_string()).collect();
+                return Err(ArchiveError::Unprocessable(format!(
+                    "the recording spans {} encoder sessions ({}): choose one with ?session=",
+                    ids.len(),
+                    ids.join(", ")
+                )));
+            }
+        };
+        let has = |r: &&RepRow| s.segments.iter().any(|g| g.rep == r.rep);
+        let v = match video {
+            Some(id) => s
+                .reps
+                .iter()
+                .filter(has)
+                .find(|r| r.rep == id && r.kind == "video")
+                .ok_or_else(|| ArchiveError::NotFound(format!("no video representation {id}")))?,
+            None => s
+                .reps
+                .iter()
+                .filter(has)
+                .filter(|r| r.kind == "video")
+                .max_by_key(|r| r.bandwidth.unwrap_or(0))
+                .ok_or_else(|| ArchiveError::NotFound("no video representation".into()))?,
+        };
+        let a = s.reps.iter().filter(has).find(|r| r.kind == "audio");
+        let total: u64 = s
+            .segments
+            .iter()
+            .filter(|g| g.rep == v.rep || a.is_some_and(|a| a.rep == g.rep))
+            .map(|g| g.bytes)
+            .sum();
+        if total > MAX_DOWNLOAD_BYTES {
+            return Err(ArchiveError::Unprocessable(format!(
+                "the download would be {total} bytes, over the {MAX_DOWNLOAD_BYTES}-byte limit"
+            )));
+        }
+        let read = |file: &str| -> Result<Vec<u8>, ArchiveError> {
+            let path = self.root.join(s.id.to_string()).join(file);
+            std::fs::read(&path).map_err(io_err(&path))
+        };
+        let mux_err = |e: crate::cmaf::mux::MuxError| ArchiveError::Unprocessable(e.to_string());
+        let video_init = read(&v.init_file)?;
+        let mut out = match a {
+            Some(a) => crate::cmaf::mux::merge_inits(&video_init, &read(&a.init_file)?)
+                .map_err(mux_err)?
+                .to_vec(),
+            None => video_init,
+        };
+        out.reserve(total as usize);
+        let mut parts: Vec<&SegmentRow> = s
+            .segments
+            .iter()
+            .filter(|g| g.rep == v.rep || a.is_some_and(|a| a.rep == g.rep))
+            .collect();
+        parts.sort_by_key(|g| (g.wall_ms, g.rep != v.rep));
+        // The file starts at 0: every track loses the same time T, the earlier of the
+        // tracks' first decode times (so audio and video stay in sync).
+        let first_of = |rep: &str| {
+            s.segments
+                .iter()
+                .filter(|g| g.rep == rep)
+                .map(|g| g.media_time)
+                .min()
+        };
+        let v_ts = v.timescale.max(1) as u128;
+        let v_first = first_of(&v.rep).unwrap_or(0) as u128;
+        let a_first = a.and_then(|a| Some((first_of(&a.rep)? as u128, a.timescale.max(1) as u128)));
+        let (t_num, t_den) = match a_first {
+            Some((af, ats)) if af * v_ts < v_first * ats => (af, ats),
+            _ => (v_first, v_ts),
+        };
+        let minus = |ts: u32| (t_num * ts.max(1) as u128 / t_den) as u64;
+        for g in parts {
+            let mut bytes = read(&g.file)?;
+            if g.rep == v.rep {
+                crate::cmaf::mux::rebase_decode_times(&mut bytes, minus(v.timescale))
+                    .map_err(mux_err)?;
+            } else if let Some(a) = a {
+                let mut moved =
+                    crate::cmaf::mux::retrack_segment(&bytes, crate::cmaf::mux::AUDIO_TRACK_ID)
+                        .map_err(mux_err)?
+                        .to_vec();
+                crate::cmaf::mux::rebase_decode_times(&mut moved, minus(a.timescale))
+                    .map_err(mux_err)?;
+                bytes = moved;
+            }
+            out.extend_from_slice(&bytes);
+        }
+        Ok(Bytes::from(out))
+    }
+}
+
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ArchiveError> {
     let tmp = path.with_extension("archive-tmp");
     std::fs::write(&tmp, bytes).map_err(io_err(&tmp))?;

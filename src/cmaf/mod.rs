@@ -4,6 +4,7 @@
 //! track facts of an init segment. Pure code: bytes in, facts out.
 
 pub mod init;
+pub mod mux;
 pub mod scan;
 
 pub use init::{InitError, InitInfo, TrackInfo, TrackKind};

@@ -52,7 +52,16 @@ pub async fn handle<B>(state: Arc<AppState>, req: Request<B>) -> Reply {
         }
         Route::Recording { id, file } => {
             let time_url = time_url(&state, headers);
-            super::replay::recording(&state, &id, &file, &method, headers, time_url).await
+            super::replay::recording(
+                &state,
+                &id,
+                &file,
+                req.uri().query(),
+                &method,
+                headers,
+                time_url,
+            )
+            .await
         }
         Route::Archive { session, file } => {
             super::replay::file(&state, session, &file, &method, headers).await

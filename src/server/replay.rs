@@ -41,6 +41,7 @@ pub async fn recording(
     state: &AppState,
     id: &str,
     file: &str,
+    query: Option<&str>,
     method: &Method,
     headers: &HeaderMap,
     time_url: String,
@@ -68,6 +69,9 @@ pub async fn recording(
         }
     };
     let growing = rec.state.is_active();
+    if file == "download.mp4" {
+        return download(archive, rec, view, query, method, headers).await;
+    }
     let opts = replay::ViewOptions {
         growing,
         query: "",
@@ -92,7 +96,7 @@ pub async fn recording(
     } else {
         return error_response(
             ErrorKind::NotFound,
-            format!("no {file} in a recording (master.m3u8, media_<rep>.m3u8, manifest.mpd)"),
+            format!("no {file} in a recording (master.m3u8, media_<rep>.m3u8, manifest.mpd, download.mp4)"),
         );
     };
     let Some(text) = text else {
@@ -118,6 +122,76 @@ pub async fn recording(
         method,
         request: headers,
     })
+}
+
+/// `/recordings/<id>/download.mp4[?session=&video=]`: one fragmented MP4 of a finished
+/// recording (Content-Length, Range, ETag).
+async fn download(
+    archive: Arc<Archive>,
+    rec: archive::RecordingRow,
+    view: Vec<replay::Session>,
+    query: Option<&str>,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Response<Body> {
+    if rec.state.is_active() {
+        return error_response(
+            ErrorKind::Conflict,
+            "the recording is still open: its MP4 is made once it is done",
+        );
+    }
+    let mut session = None;
+    let mut video = None;
+    for (k, v) in url_pairs(query.unwrap_or("")) {
+        match k.as_str() {
+            "session" => match v.parse::<i64>() {
+                Ok(n) => session = Some(n),
+                Err(_) => return error_response(ErrorKind::BadRequest, "session must be a number"),
+            },
+            "video" => video = Some(v),
+            _ => {}
+        }
+    }
+    let tag = {
+        let mut key = format!("{}:{:?}:{:?}", rec.id, session, video);
+        for s in &view {
+            for g in &s.segments {
+                key.push_str(&format!("{}/{}/{};", s.id, g.file, g.bytes));
+            }
+        }
+        format!("\"{:x}\"", fnv64(key.as_bytes()))
+    };
+    let built = blocking(move || archive.download_mp4(&view, session, video.as_deref())).await;
+    match built {
+        Ok(bytes) => complete_response(Complete {
+            bytes,
+            content_type: "video/mp4",
+            cache_control: CACHE_CLOSED,
+            etag: tag,
+            last_modified: SystemTime::UNIX_EPOCH
+                + std::time::Duration::from_millis(rec.updated_ms.max(0) as u64),
+            method,
+            request: headers,
+        }),
+        Err(e) => {
+            if e.kind() == ErrorKind::Internal {
+                tracing::error!(recording = rec.id, error = %e, "recording download failed");
+            }
+            error_response(e.kind(), e)
+        }
+    }
+}
+
+fn url_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter_map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            let k = percent_encoding::percent_decode_str(k).decode_utf8().ok()?;
+            let v = percent_encoding::percent_decode_str(v).decode_utf8().ok()?;
+            Some((k.into_owned(), v.into_owned()))
+        })
+        .collect()
 }
 
 /// `/archive/<session>/<file>`: an archived init or media segment.
