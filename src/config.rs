@@ -108,8 +108,13 @@ pub struct LiveConfig {
     /// (the longest chunk, rounded up to the millisecond). Fixed for a stream's life.
     pub llhls_part_target_ms: u64,
     /// Seconds of segments a live LL-HLS media playlist lists (at least 4 target durations
-    /// are always listed).
+    /// are always listed). The DVR window, when longer, wins.
     pub llhls_window_secs: u64,
+    /// The live DVR window in seconds: live LL-HLS media playlists list this much (parts
+    /// only near the live edge), dynamic MPDs get it as `timeShiftBufferDepth`, and every
+    /// segment in it stays fetchable after the encoder's DELETE (from the archive).
+    /// `?dvr=SECONDS` on a live manifest narrows or widens it up to this; 0 is pure live.
+    pub dvr_window_secs: u64,
 }
 
 impl Default for LiveConfig {
@@ -124,6 +129,7 @@ impl Default for LiveConfig {
             stream_idle_secs: 10,
             llhls_part_target_ms: 0,
             llhls_window_secs: 60,
+            dvr_window_secs: 120,
         }
     }
 }
@@ -192,6 +198,10 @@ pub struct ServeArgs {
     /// Seconds of segments listed by a live LL-HLS media playlist [default: 60].
     #[arg(long, env = "CASTERPAK_LLHLS_WINDOW_SECS", value_name = "SECS")]
     pub llhls_window_secs: Option<u64>,
+    /// Live DVR window in seconds (LL-HLS playlists, MPD timeShiftBufferDepth)
+    /// [default: 120].
+    #[arg(long, env = "CASTERPAK_DVR_WINDOW_SECS", value_name = "SECS")]
+    pub dvr_window_secs: Option<u64>,
     #[command(flatten)]
     pub vod: VodArgs,
 }
@@ -225,6 +235,7 @@ impl Config {
         set(&mut live.stream_idle_secs, args.stream_idle_secs);
         set(&mut live.llhls_part_target_ms, args.llhls_part_target_ms);
         set(&mut live.llhls_window_secs, args.llhls_window_secs);
+        set(&mut live.dvr_window_secs, args.dvr_window_secs);
         args.vod.apply(&mut cfg.vod);
         cfg.validate()?;
         Ok(cfg)

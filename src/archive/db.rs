@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS segments(
     PRIMARY KEY(session_id, rep, number)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS segments_by_wall ON segments(stream, wall_ms);
+CREATE INDEX IF NOT EXISTS segments_by_file ON segments(stream, file);
 CREATE TABLE IF NOT EXISTS recordings(
     id TEXT PRIMARY KEY,
     stream TEXT NOT NULL,
@@ -211,22 +212,57 @@ pub fn segments_in(
     start_ms: i64,
     end_ms: i64,
 ) -> Result<Vec<SegmentRow>, ArchiveError> {
+    segments_query(conn, stream, start_ms, end_ms, false)
+}
+
+/// Segments of `stream` overlapping `[start_ms, end_ms)` at all (the first one holds the
+/// exact start of a time-range view), ordered like [`segments_in`].
+pub fn segments_covering(
+    conn: &Connection,
+    stream: &str,
+    start_ms: i64,
+    end_ms: i64,
+) -> Result<Vec<SegmentRow>, ArchiveError> {
+    segments_query(conn, stream, start_ms, end_ms, true)
+}
+
+fn segments_query(
+    conn: &Connection,
+    stream: &str,
+    start_ms: i64,
+    end_ms: i64,
+    cover: bool,
+) -> Result<Vec<SegmentRow>, ArchiveError> {
     let mut stmt = conn
         .prepare_cached(
             "SELECT session_id, rep, number, stream, media_time, duration, wall_ms, dur_ms, file,
                     bytes
              FROM segments
              WHERE stream = ?1 AND wall_ms < ?3 AND wall_ms + dur_ms > ?2
-               AND wall_ms + dur_ms / 2 >= ?2 AND wall_ms + dur_ms / 2 < ?3
+               AND (?4 OR (wall_ms + dur_ms / 2 >= ?2 AND wall_ms + dur_ms / 2 < ?3))
              ORDER BY session_id, rep, number",
         )
         .map_err(db_err)?;
     let rows = stmt
-        .query_map(params![stream, start_ms, end_ms], segment_from_row)
+        .query_map(params![stream, start_ms, end_ms, cover], segment_from_row)
         .map_err(db_err)?
         .collect::<Result<_, _>>()
         .map_err(db_err)?;
     Ok(rows)
+}
+
+/// The newest session of `stream` holding a segment file named `file`.
+pub fn session_of_file(
+    conn: &Connection,
+    stream: &str,
+    file: &str,
+) -> Result<Option<i64>, ArchiveError> {
+    conn.query_row(
+        "SELECT MAX(session_id) FROM segments WHERE stream = ?1 AND file = ?2",
+        params![stream, file],
+        |r| r.get(0),
+    )
+    .map_err(db_err)
 }
 
 /// The representations of the given sessions.

@@ -402,6 +402,14 @@ impl Archive {
         ok.then(|| self.root.join(session_id.to_string()).join(file))
     }
 
+    /// Where the newest archived copy of the live object `dir/file` is, if any.
+    ///
+    /// Errors: [`ArchiveError::Db`].
+    pub fn find_live_file(&self, dir: &str, file: &str) -> Result<Option<PathBuf>, ArchiveError> {
+        let session = self.with_conn(|c| db::session_of_file(c, dir, file))?;
+        Ok(session.and_then(|s| self.file_path(s, file)))
+    }
+
     /// Runs `f` with the index connection.
     pub fn with_conn<T>(
         &self,
@@ -946,8 +954,42 @@ impl Archive {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<replay::Session>, ArchiveError> {
+        self.view_rows(stream, start_ms, end_ms, false)
+    }
+
+    /// Like [`Archive::view`], but every segment overlapping the range is in (the first
+    /// holds the exact start): what a time-range view on a live manifest shows.
+    ///
+    /// Errors: [`ArchiveError::Db`].
+    pub fn view_covering(
+        &self,
+        stream: &str,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<replay::Session>, ArchiveError> {
+        self.view_rows(stream, start_ms, end_ms, true)
+    }
+
+    /// (oldest wall ms, newest end wall ms) of `stream`'s archive.
+    ///
+    /// Errors: [`ArchiveError::Db`].
+    pub fn bounds(&self, stream: &str) -> Result<Option<(i64, i64)>, ArchiveError> {
+        self.with_conn(|c| db::stream_bounds(c, stream))
+    }
+
+    fn view_rows(
+        &self,
+        stream: &str,
+        start_ms: i64,
+        end_ms: i64,
+        cover: bool,
+    ) -> Result<Vec<replay::Session>, ArchiveError> {
         let conn = lock(&self.conn);
-        let rows = db::segments_in(&conn, stream, start_ms, end_ms)?;
+        let rows = if cover {
+            db::segments_covering(&conn, stream, start_ms, end_ms)?
+        } else {
+            db::segments_in(&conn, stream, start_ms, end_ms)?
+        };
         let mut sessions: Vec<replay::Session> = Vec::new();
         for row in rows {
             if sessions.last().is_none_or(|s| s.id != row.session_id) {

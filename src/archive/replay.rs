@@ -46,6 +46,13 @@ pub struct ViewOptions<'a> {
     pub now_ms: i64,
     /// Absolute URL of the origin's `/time` (MPD `UTCTiming`).
     pub time_url: &'a str,
+    /// File name prefix of media playlists (`media_` for recordings: `media_<rep>.m3u8`;
+    /// `llhls_` for views of a live stream).
+    pub media_prefix: &'a str,
+    /// Where the view really starts within its first segment, in ms: written as
+    /// `EXT-X-START:TIME-OFFSET=..,PRECISE=YES` (RFC 8216bis §4.4.2.2) and added to the first
+    /// Period's `presentationTimeOffset`. 0 for none.
+    pub start_offset_ms: i64,
 }
 
 /// The representations of a view, one per id (the newest session's facts win).
@@ -71,8 +78,8 @@ pub fn duration_ms(sessions: &[Session], rep: &str) -> i64 {
         .sum()
 }
 
-fn media_uri(rep: &str, query: &str) -> String {
-    format!("media_{rep}.m3u8{query}")
+fn media_uri(prefix: &str, rep: &str, query: &str) -> String {
+    format!("{prefix}{rep}.m3u8{query}")
 }
 
 /// The HLS multivariant playlist of a view. `None` when the view has no segment.
@@ -98,7 +105,7 @@ pub fn hls_multivariant(sessions: &[Session], o: &ViewOptions<'_>) -> Option<Str
                 name: format!("audio {}", a.rep),
                 language: None,
                 default: i == 0,
-                uri: Some(media_uri(&a.rep, o.query)),
+                uri: Some(media_uri(o.media_prefix, &a.rep, o.query)),
             });
         }
     }
@@ -126,7 +133,7 @@ pub fn hls_multivariant(sessions: &[Session], o: &ViewOptions<'_>) -> Option<Str
                 .as_deref()
                 .and_then(crate::live::llhls::parse_frame_rate),
             audio_group: audio_group.clone(),
-            uri: media_uri(&v.rep, o.query),
+            uri: media_uri(o.media_prefix, &v.rep, o.query),
         });
     }
     let mut out = String::new();
@@ -168,7 +175,16 @@ pub fn hls_media(sessions: &[Session], rep: &str, o: &ViewOptions<'_>) -> Option
     if pl.segments.is_empty() {
         return None;
     }
-    Some(pl.to_string())
+    let text = pl.to_string();
+    if o.start_offset_ms > 0 {
+        let start = format!(
+            "#EXTM3U\n#EXT-X-START:TIME-OFFSET={}.{:03},PRECISE=YES\n",
+            o.start_offset_ms / 1000,
+            o.start_offset_ms % 1000
+        );
+        return Some(text.replacen("#EXTM3U\n", &start, 1));
+    }
+    Some(text)
 }
 
 fn ticks_to_ms(ticks: u64, timescale: u32) -> u64 {
@@ -196,7 +212,8 @@ pub fn dash_mpd(sessions: &[Session], o: &ViewOptions<'_>) -> Option<String> {
     let mut static_start = 0i64;
     let mut total = 0i64;
     let mut max_seg = 0i64;
-    for s in &sessions {
+    for (si, s) in sessions.iter().enumerate() {
+        let offset_ms = if si == 0 { o.start_offset_ms.max(0) } else { 0 };
         let first_wall = s.segments.iter().map(|g| g.wall_ms).min().unwrap_or(t0);
         // The period's length: its longest representation.
         let period_ms = s
@@ -216,6 +233,7 @@ pub fn dash_mpd(sessions: &[Session], o: &ViewOptions<'_>) -> Option<String> {
         } else {
             static_start
         };
+        let period_ms = (period_ms - offset_ms).max(0);
         static_start += period_ms;
         total = if o.growing {
             (first_wall - t0) + period_ms
@@ -272,7 +290,7 @@ pub fn dash_mpd(sessions: &[Session], o: &ViewOptions<'_>) -> Option<String> {
                     let _ = write!(periods, " frameRate=\"{}\"", xml_escape(f));
                 }
                 periods.push_str(">\n");
-                write_segments(&mut periods, r, &segs, o.query);
+                write_segments(&mut periods, r, &segs, o.query, offset_ms);
                 periods.push_str("      </Representation>\n");
             }
             periods.push_str("    </AdaptationSet>\n");
@@ -317,8 +335,9 @@ pub fn dash_mpd(sessions: &[Session], o: &ViewOptions<'_>) -> Option<String> {
 /// `SegmentTemplate` + `SegmentTimeline` when the numbers run without a gap and the
 /// stream's template is known, else `SegmentList` + `SegmentTimeline` (one `SegmentURL`
 /// per segment).
-fn write_segments(out: &mut String, r: &RepRow, segs: &[&SegmentRow], query: &str) {
+fn write_segments(out: &mut String, r: &RepRow, segs: &[&SegmentRow], query: &str, offset_ms: i64) {
     let Some(first) = segs.first() else { return };
+    let pto = first.media_time + (offset_ms.max(0) as u64) * r.timescale as u64 / 1000;
     let contiguous = segs.windows(2).all(|w| w[1].number == w[0].number + 1);
     let template = r
         .media_template
@@ -354,7 +373,7 @@ fn write_segments(out: &mut String, r: &RepRow, segs: &[&SegmentRow], query: &st
                 out,
                 "        <SegmentTemplate timescale=\"{}\" presentationTimeOffset=\"{}\" startNumber=\"{}\" initialization=\"{init}\" media=\"{}\">",
                 r.timescale,
-                first.media_time,
+                pto,
                 first.number,
                 xml_escape(&format!("{t}{query}"))
             );
@@ -365,7 +384,7 @@ fn write_segments(out: &mut String, r: &RepRow, segs: &[&SegmentRow], query: &st
             let _ = writeln!(
                 out,
                 "        <SegmentList timescale=\"{}\" presentationTimeOffset=\"{}\">\n          <Initialization sourceURL=\"{init}\"/>",
-                r.timescale, first.media_time
+                r.timescale, pto
             );
             out.push_str(&timeline);
             for g in segs {
@@ -447,6 +466,8 @@ mod tests {
             query: "",
             now_ms: 1_700_000_200_000,
             time_url: "http://127.0.0.1:5001/time",
+            media_prefix: "media_",
+            start_offset_ms: 0,
         }
     }
 

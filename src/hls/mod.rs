@@ -24,6 +24,41 @@
 
 use std::fmt::{self, Write};
 
+/// `playlist` with `query` (no `?`) appended to every URI it names: URI lines and
+/// `URI="..."` attributes (RFC 8216bis section 4.1: URI lines; section 4.2 quoted-string
+/// attributes), joined with `?` or `&` as the URI already has a query or not. Used to carry
+/// a view's query (`?dvr=`, `?start=&end=`) to the playlists and segments it lists.
+pub fn with_query(playlist: &str, query: &str) -> String {
+    let add = |uri: &str| {
+        let sep = if uri.contains('?') { '&' } else { '?' };
+        format!("{uri}{sep}{query}")
+    };
+    let mut out = String::with_capacity(playlist.len() + 64);
+    for line in playlist.lines() {
+        if line.is_empty() {
+            out.push('\n');
+            continue;
+        }
+        if !line.starts_with('#') {
+            out.push_str(&add(line));
+        } else if let Some(at) = line.find("URI=\"") {
+            let start = at + 5;
+            match line[start..].find('"') {
+                Some(len) => {
+                    out.push_str(&line[..start]);
+                    out.push_str(&add(&line[start..start + len]));
+                    out.push_str(&line[start + len..]);
+                }
+                None => out.push_str(line),
+            }
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// `#EXT-X-PLAYLIST-TYPE` (RFC 8216bis section 4.4.3.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PlaylistType {
@@ -358,6 +393,16 @@ impl fmt::Display for MultivariantPlaylist {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_query_carries_to_every_uri() {
+        let pl = "#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",NAME=\"a\",URI=\"llhls_2.m3u8\"\n#EXT-X-STREAM-INF:BANDWIDTH=1\nllhls_0.m3u8\n#EXT-X-MAP:URI=\"i.m4s?x=1\"\n";
+        let out = with_query(pl, "dvr=60");
+        assert!(out.contains("URI=\"llhls_2.m3u8?dvr=60\""));
+        assert!(out.contains("\nllhls_0.m3u8?dvr=60\n"));
+        assert!(out.contains("URI=\"i.m4s?x=1&dvr=60\""));
+        assert!(out.starts_with("#EXTM3U\n#EXT-X-MEDIA"));
+    }
 
     fn media(durations: &[u64]) -> MediaPlaylist {
         MediaPlaylist {

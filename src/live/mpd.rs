@@ -51,6 +51,9 @@ pub struct Rewrite<'a> {
     pub time_url: &'a str,
     /// `Latency@target` in milliseconds for dynamic MPDs that carry none; 0 adds nothing.
     pub target_latency_ms: u64,
+    /// `MPD@timeShiftBufferDepth` of dynamic MPDs in seconds (the DVR window, ISO/IEC
+    /// 23009-1 §5.3.1.2); `None` keeps the encoder's.
+    pub time_shift_buffer_secs: Option<f64>,
 }
 
 fn xml_err(e: impl std::fmt::Display) -> MpdError {
@@ -77,8 +80,12 @@ pub fn rewrite(mpd: &[u8], rw: &Rewrite<'_>) -> Result<Vec<u8>, MpdError> {
             Event::Start(start) => {
                 let name = start.local_name().as_ref().to_owned();
                 let parent = path.last().map(String::as_str);
+                let mut start = start;
                 if name == "MPD" {
                     dynamic = attr(&start, "type").as_deref() == Some("dynamic");
+                    if let (true, Some(secs)) = (dynamic, rw.time_shift_buffer_secs) {
+                        start = with_attr(&start, "timeShiftBufferDepth", &format!("PT{secs:.3}S"));
+                    }
                 }
                 if name == "Period" && parent == Some("MPD") && !seen_service_description {
                     seen_service_description = true;
@@ -167,6 +174,18 @@ fn attr(start: &BytesStart<'_>, name: &str) -> Option<String> {
         .flatten()
         .find(|a| a.key.local_name().as_ref() == name)
         .map(|a| a.value.into_owned())
+}
+
+/// `start` with attribute `name` set to `value` (replaced, or added at the end).
+fn with_attr(start: &BytesStart<'_>, name: &str, value: &str) -> BytesStart<'static> {
+    let mut out = BytesStart::new(start.name().as_ref().to_owned());
+    for a in start.attributes().flatten() {
+        if a.key.local_name().as_ref() != name {
+            out.push_attribute(a);
+        }
+    }
+    out.push_attribute((name, value));
+    out
 }
 
 fn utc_timing(start: &BytesStart<'_>, time_url: &str) -> BytesStart<'static> {
@@ -422,7 +441,22 @@ mod tests {
         Rewrite {
             time_url: "http://origin:5001/time",
             target_latency_ms: 1500,
+            time_shift_buffer_secs: None,
         }
+    }
+
+    #[test]
+    fn dvr_window_sets_time_shift_buffer_depth_of_dynamic_mpds_only() {
+        let dvr = Rewrite {
+            time_shift_buffer_secs: Some(120.0),
+            ..rw()
+        };
+        let out = String::from_utf8(rewrite(STEADY.as_bytes(), &dvr).unwrap()).unwrap();
+        assert_eq!(out.matches("timeShiftBufferDepth=").count(), 1, "{out}");
+        assert!(out.contains("timeShiftBufferDepth=\"PT120.000S\""), "{out}");
+        Mpd::parse(out.as_bytes()).unwrap();
+        let out = String::from_utf8(rewrite(STATIC.as_bytes(), &dvr).unwrap()).unwrap();
+        assert!(!out.contains("PT120.000S"));
     }
 
     #[test]

@@ -51,6 +51,11 @@ pub struct Rendered {
 }
 
 impl Rendered {
+    /// A rendering of `text` (and its gzip form) for stream version `version`.
+    pub fn new_plain(version: u64, text: String) -> Rendered {
+        Rendered::new(version, text)
+    }
+
     fn new(version: u64, text: String) -> Rendered {
         let mut enc = flate2::write::GzEncoder::new(
             Vec::with_capacity(text.len() / 3),
@@ -88,7 +93,7 @@ pub struct StreamTimeline {
     dir: String,
     state: Mutex<StreamState>,
     version: watch::Sender<u64>,
-    cache: Mutex<HashMap<(String, Skip), Arc<Rendered>>>,
+    cache: Mutex<HashMap<(String, Skip, u64), Arc<Rendered>>>,
     multivariant: Mutex<Option<Arc<Rendered>>>,
 }
 
@@ -200,7 +205,8 @@ impl StreamTimeline {
     fn media(&self, rep: &str, skip: Skip, settings: &LlHlsSettings) -> Arc<Rendered> {
         let mut cache = lock(&self.cache);
         let current = *self.version.borrow();
-        if let Some(r) = cache.get(&(rep.to_owned(), skip)) {
+        let key = (rep.to_owned(), skip, (settings.window_secs * 1000.0) as u64);
+        if let Some(r) = cache.get(&key) {
             if r.version == current {
                 return Arc::clone(r);
             }
@@ -233,7 +239,11 @@ impl StreamTimeline {
             (version, text)
         };
         let rendered = Arc::new(Rendered::new(version, text));
-        cache.insert((rep.to_owned(), skip), Arc::clone(&rendered));
+        if cache.len() > 64 {
+            // Many distinct ?dvr= windows: keep the cache small.
+            cache.clear();
+        }
+        cache.insert(key, Arc::clone(&rendered));
         rendered
     }
 
@@ -523,22 +533,44 @@ impl Timeline {
         }
     }
 
-    /// Marks streams without ingest events for `idle` as ended (EXT-X-ENDLIST).
-    pub fn sweep(&self, idle: Duration) {
+    /// Marks streams without ingest events for `idle` as ended (EXT-X-ENDLIST), and drops
+    /// complete segments that end more than `keep_secs` before their rendition's last one
+    /// (segments the encoder DELETEd stay listed for the DVR window: the archive serves
+    /// them).
+    pub fn sweep(&self, idle: Duration, keep_secs: f64) {
         let streams: Vec<Arc<StreamTimeline>> =
             self.streams.iter().map(|e| Arc::clone(e.value())).collect();
         for stream in streams {
             let changed = {
                 let mut s = lock(&stream.state);
+                let mut dropped: Vec<String> = Vec::new();
+                let live = !s.ended;
+                for r in s.renditions.values_mut().filter(|_| live) {
+                    let end = r
+                        .segments
+                        .last()
+                        .map_or(0.0, |x| x.start_secs + x.duration_secs());
+                    let old = r
+                        .segments
+                        .iter()
+                        .take_while(|x| {
+                            x.complete && x.start_secs + x.duration_secs() < end - keep_secs
+                        })
+                        .count();
+                    dropped.extend(r.segments.drain(..old).map(|x| x.uri));
+                }
+                for uri in &dropped {
+                    s.files.remove(uri);
+                }
                 if !s.ended && s.last_event.elapsed() >= idle && !s.renditions.is_empty() {
                     s.ended = true;
+                    tracing::info!(stream = %stream.dir, "LL-HLS stream idle; playlists ended");
                     true
                 } else {
-                    false
+                    !dropped.is_empty()
                 }
             };
             if changed {
-                tracing::info!(stream = %stream.dir, "LL-HLS stream idle; playlists ended");
                 stream.bump();
             }
         }

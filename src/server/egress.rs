@@ -18,6 +18,7 @@ use super::http::{
 use super::route::Route;
 use super::AppState;
 use crate::error::ErrorKind;
+use crate::live::llhls::LlHlsFile;
 use crate::live::mpd;
 use crate::store::{Object, ObjectKey, ObjectState};
 
@@ -47,6 +48,30 @@ pub async fn handle<B>(state: Arc<AppState>, req: Request<B>) -> Reply {
         Route::Player(rel) => player_file(&state, &rel, &method, headers).await,
         Route::Vod(rest) => vod(&state, &rest, req.uri().query(), &method, headers).await,
         Route::LlHls { dir, .. } if disabled(&state, &dir) => disabled_response(&dir),
+        Route::LlHls { dir, file } if super::replay::is_view(req.uri().query()) => {
+            use super::replay::ViewFile;
+            let view = match file {
+                LlHlsFile::Multivariant => Some(ViewFile::Multivariant),
+                LlHlsFile::Media(rep) => Some(ViewFile::Media(rep)),
+                LlHlsFile::Part { .. } => None,
+            };
+            match view {
+                Some(view) => {
+                    let time_url = time_url(&state, headers);
+                    super::replay::live_view(
+                        &state,
+                        &dir,
+                        view,
+                        req.uri().query(),
+                        &method,
+                        headers,
+                        time_url,
+                    )
+                    .await
+                }
+                None => error_response(ErrorKind::BadRequest, "parts have no time-range view"),
+            }
+        }
         Route::LlHls { dir, file } => {
             super::llhls::handle(&state, &dir, file, req.uri().query(), &method, headers).await
         }
@@ -67,7 +92,23 @@ pub async fn handle<B>(state: Arc<AppState>, req: Request<B>) -> Reply {
             super::replay::file(&state, session, &file, &method, headers).await
         }
         Route::Object(key) if disabled(&state, key.dir()) => disabled_response(key.dir()),
-        Route::Object(key) => object(&state, key, &method, headers).await,
+        Route::Object(key)
+            if key.extension().as_deref() == Some("mpd")
+                && super::replay::is_view(req.uri().query()) =>
+        {
+            let time_url = time_url(&state, headers);
+            super::replay::live_view(
+                &state,
+                key.dir(),
+                super::replay::ViewFile::Mpd,
+                req.uri().query(),
+                &method,
+                headers,
+                time_url,
+            )
+            .await
+        }
+        Route::Object(key) => object(&state, key, req.uri().query(), &method, headers).await,
     };
     Ok(resp)
 }
@@ -169,10 +210,11 @@ async fn vod(
 async fn object(
     state: &AppState,
     key: ObjectKey,
+    query: Option<&str>,
     method: &Method,
     headers: &HeaderMap,
 ) -> Response<Body> {
-    if let Some(resp) = from_memory(state, &key, method, headers) {
+    if let Some(resp) = from_memory(state, &key, query, method, headers) {
         return resp;
     }
     if let Some(persister) = &state.persister {
@@ -184,6 +226,7 @@ async fn object(
                     None,
                     disk.bytes,
                     disk.modified,
+                    query,
                     method,
                     headers,
                 );
@@ -195,10 +238,15 @@ async fn object(
             }
         }
     }
+    // A segment the encoder DELETEd (past the delete retention) stays fetchable under its
+    // live name from the archive, for the DVR window and time-shifted players.
+    if let Some(resp) = super::replay::archived_object(state, &key, method, headers).await {
+        return resp;
+    }
     if state.registry.is_expected_next(&key, &state.store) {
         let wait = Duration::from_secs_f64(state.cfg.live.live_edge_wait_secs);
         if state.store.wait_for(&key, wait).await.is_some() {
-            if let Some(resp) = from_memory(state, &key, method, headers) {
+            if let Some(resp) = from_memory(state, &key, query, method, headers) {
                 return resp;
             }
         }
@@ -210,6 +258,7 @@ async fn object(
 fn from_memory(
     state: &AppState,
     key: &ObjectKey,
+    query: Option<&str>,
     method: &Method,
     headers: &HeaderMap,
 ) -> Option<Response<Body>> {
@@ -235,6 +284,7 @@ fn from_memory(
                 Some(&object),
                 body.bytes,
                 body.finished_at,
+                query,
                 method,
                 headers,
             ))
@@ -256,6 +306,7 @@ fn finished(
     object: Option<&Arc<Object>>,
     bytes: Bytes,
     modified: SystemTime,
+    query: Option<&str>,
     method: &Method,
     headers: &HeaderMap,
 ) -> Response<Body> {
@@ -263,9 +314,15 @@ fn finished(
     let mut bytes = bytes;
     if key.extension().as_deref() == Some("mpd") {
         let time_url = time_url(state, headers);
+        // The DVR window: the setting, or ?dvr= capped by it; 0 keeps the encoder's.
+        let dvr = match super::llhls::dvr_query(query) {
+            Some(d) => d.min(state.cfg.live.dvr_window_secs as f64),
+            None => state.cfg.live.dvr_window_secs as f64,
+        };
         let rw = mpd::Rewrite {
             time_url: &time_url,
             target_latency_ms: state.cfg.live.target_latency_ms,
+            time_shift_buffer_secs: (dvr > 0.0 && state.archive.is_some()).then_some(dvr),
         };
         match mpd::rewrite(&bytes, &rw) {
             Ok(out) => {
@@ -274,7 +331,7 @@ fn finished(
                 etag = format!(
                     "{}-{:x}\"",
                     etag.trim_end_matches('"'),
-                    fnv(time_url.as_bytes())
+                    fnv(format!("{time_url} {dvr}").as_bytes())
                 );
             }
             Err(e) => tracing::warn!(key = %key, error = %e, "MPD served as uploaded"),

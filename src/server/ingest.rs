@@ -346,7 +346,11 @@ async fn delete(state: &Arc<AppState>, key: ObjectKey) {
         if let Some(o) = &current {
             state2.store.remove_if_current(o);
         }
-        state2.llhls.on_gone(&key);
+        // With the archive on, the segment stays listed for the DVR window (the archive
+        // serves it; the timeline sweep drops it past the window).
+        if state2.archive.is_none() {
+            state2.llhls.on_gone(&key);
+        }
         if let Some(p) = &state2.persister {
             // Only remove the file if it is not newer than the DELETE.
             let path = key.to_path(p.root());

@@ -24,11 +24,28 @@ use crate::live::timeline::{
 /// Cache-Control of LL-HLS playlists (MediaPackage: LL-HLS media playlists 1 s).
 const CACHE_PLAYLIST: &str = "public, max-age=1";
 
-fn settings(state: &AppState) -> LlHlsSettings {
+/// The playlist settings of one request: the window is the DVR window (or the LL-HLS
+/// window when longer), or `?dvr=SECONDS` capped by the DVR window (0 = pure live: the
+/// shortest window §6.2.2 allows).
+fn settings(state: &AppState, query: Option<&str>) -> LlHlsSettings {
+    let live = &state.cfg.live;
+    let window_secs = match dvr_query(query) {
+        Some(d) => d.min(live.dvr_window_secs as f64),
+        None => live.dvr_window_secs.max(live.llhls_window_secs) as f64,
+    };
     LlHlsSettings {
         part_target: None,
-        window_secs: state.cfg.live.llhls_window_secs as f64,
+        window_secs,
     }
+}
+
+/// `dvr=SECONDS` of a query string (non-negative, finite), if any.
+pub fn dvr_query(query: Option<&str>) -> Option<f64> {
+    query?
+        .split('&')
+        .filter_map(|p| p.strip_prefix("dvr="))
+        .filter_map(|v| v.parse::<f64>().ok())
+        .find(|v| v.is_finite() && *v >= 0.0)
 }
 
 /// Answers one LL-HLS request for the stream in `dir`.
@@ -41,7 +58,16 @@ pub async fn handle(
     headers: &HeaderMap,
 ) -> Response<Body> {
     let result = match file {
-        LlHlsFile::Multivariant => multivariant(state, dir).await,
+        LlHlsFile::Multivariant => multivariant(state, dir).await.map(|r| {
+            // A DVR window asked on the multivariant playlist carries to its media playlists.
+            match query.filter(|q| dvr_query(Some(q)).is_some()) {
+                Some(q) => Arc::new(Rendered::new_plain(
+                    r.version,
+                    crate::hls::with_query(&String::from_utf8_lossy(&r.plain), q),
+                )),
+                None => r,
+            }
+        }),
         LlHlsFile::Media(rep) => media(state, dir, &rep, query).await,
         LlHlsFile::Part { rep, msn, index } => {
             return match part(state, dir, &rep, msn, index).await {
@@ -145,7 +171,7 @@ async fn media(
 ) -> Result<Arc<Rendered>, LlHlsError> {
     let d = Directives::parse(query)?;
     let stream = state.llhls.stream(dir).ok_or_else(|| no_stream(dir))?;
-    let settings = settings(state);
+    let settings = settings(state, query);
     let mut rx = stream.subscribe();
     let started = Instant::now();
     loop {

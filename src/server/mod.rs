@@ -310,6 +310,13 @@ async fn accepted_or_backoff(
 /// window, and aborted ones at once. Runs every second until shutdown.
 async fn sweeper(state: Arc<AppState>) {
     let window = Duration::from_secs(state.cfg.live.memory_window_secs);
+    // LL-HLS timelines keep the longest window a playlist may list, plus a minute.
+    let keep_secs = state
+        .cfg
+        .live
+        .dvr_window_secs
+        .max(state.cfg.live.llhls_window_secs) as f64
+        + 60.0;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -317,9 +324,10 @@ async fn sweeper(state: Arc<AppState>) {
             _ = state.shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        state
-            .llhls
-            .sweep(Duration::from_secs(state.cfg.live.stream_idle_secs));
+        state.llhls.sweep(
+            Duration::from_secs(state.cfg.live.stream_idle_secs),
+            keep_secs,
+        );
         for object in state.store.snapshot() {
             let drop_it = match object.state() {
                 ObjectState::Aborted => true,

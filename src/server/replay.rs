@@ -77,6 +77,8 @@ pub async fn recording(
         query: "",
         now_ms: now,
         time_url: &time_url,
+        media_prefix: "media_",
+        start_offset_ms: 0,
     };
     let (text, content_type) = if file == "master.m3u8" {
         (
@@ -192,6 +194,210 @@ fn url_pairs(query: &str) -> Vec<(String, String)> {
             Some((k.into_owned(), v.into_owned()))
         })
         .collect()
+}
+
+/// Which manifest of a live stream a time-range view renders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ViewFile {
+    /// The stream's MPD.
+    Mpd,
+    /// `llhls.m3u8`.
+    Multivariant,
+    /// `llhls_<rep>.m3u8`.
+    Media(String),
+}
+
+/// Whether a live manifest request is a time-range view (`start` or `end` in its query).
+pub fn is_view(query: Option<&str>) -> bool {
+    url_pairs(query.unwrap_or(""))
+        .iter()
+        .any(|(k, _)| k == "start" || k == "end")
+}
+
+/// A JSON error (`{"error":{"code","message"}}`) with the status of `kind`.
+fn json_error(kind: ErrorKind, message: impl std::fmt::Display) -> Response<Body> {
+    let code = match kind {
+        ErrorKind::BadRequest => "bad_request",
+        ErrorKind::NotFound => "not_found",
+        ErrorKind::Conflict => "conflict",
+        _ => "internal",
+    };
+    let body = serde_json::json!({"error": {"code": code, "message": message.to_string()}});
+    let mut r = Response::new(Body::full(Bytes::from(body.to_string())));
+    *r.status_mut() = h::status_for(kind);
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    r.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static(h::CACHE_NONE),
+    );
+    r
+}
+
+/// A time-range view of the live stream in `dir` (start-over, catch-up, clips), with AWS
+/// MediaPackage's rules: `start` and `end` (RFC 3339 or Unix seconds) both in the past give
+/// a VOD view (`PLAYLIST-TYPE:VOD` + `EXT-X-ENDLIST`, static MPD); an `end` in the future a
+/// growing EVENT view that ends itself at `end`; `start` alone a view growing from `start`.
+/// A range outside the archive is 404, one longer than `archive.max_range_secs` 400, both
+/// with a JSON reason. Segment-granular, with the exact start in `EXT-X-START` and the
+/// first Period's `presentationTimeOffset`. The view's query is carried to every URI.
+pub async fn live_view(
+    state: &AppState,
+    dir: &str,
+    file: ViewFile,
+    query: Option<&str>,
+    method: &Method,
+    headers: &HeaderMap,
+    time_url: String,
+) -> Response<Body> {
+    let Some(archive) = archive_of(state) else {
+        return json_error(
+            ErrorKind::NotFound,
+            "the archive is off: no time-range views",
+        );
+    };
+    let mut start = None;
+    let mut end = None;
+    let mut carried: Vec<String> = Vec::new();
+    for (k, v) in url_pairs(query.unwrap_or("")) {
+        let slot = match k.as_str() {
+            "start" => &mut start,
+            "end" => &mut end,
+            _ => continue,
+        };
+        match archive::parse_time(&v) {
+            Ok(t) => *slot = Some(t),
+            Err(e) => return json_error(ErrorKind::BadRequest, e),
+        }
+    }
+    for pair in query.unwrap_or("").split('&') {
+        if pair.starts_with("start=") || pair.starts_with("end=") {
+            carried.push(pair.to_owned());
+        }
+    }
+    let now = archive::now_ms();
+    let Some(start) = start else {
+        return json_error(
+            ErrorKind::BadRequest,
+            "a view needs start (end is optional)",
+        );
+    };
+    if let Some(end) = end {
+        if end <= start {
+            return json_error(ErrorKind::BadRequest, "end is not after start");
+        }
+    }
+    let max = state.cfg.archive.max_range_secs as i64 * 1000;
+    if end.unwrap_or(now) - start > max {
+        return json_error(
+            ErrorKind::BadRequest,
+            format!(
+                "the range is longer than archive.max_range_secs ({} s)",
+                state.cfg.archive.max_range_secs
+            ),
+        );
+    }
+    let growing = end.is_none_or(|e| e > now);
+    let (d, a) = (dir.to_owned(), Arc::clone(&archive));
+    let until = end.unwrap_or(now + 1);
+    let loaded = blocking(move || Ok((a.bounds(&d)?, a.view_covering(&d, start, until)?))).await;
+    let (bounds, view) = match loaded {
+        Ok(x) => x,
+        Err(e) => return json_error(e.kind(), e),
+    };
+    let Some((oldest, newest)) = bounds else {
+        return json_error(ErrorKind::NotFound, format!("stream {dir} has no archive"));
+    };
+    if start < oldest - 1000 || start > newest.max(now) || end.is_some_and(|e| e <= oldest) {
+        return json_error(
+            ErrorKind::NotFound,
+            format!(
+                "the range is outside the archive of {dir} ({} to {})",
+                archive::format_ms(oldest),
+                archive::format_ms(newest)
+            ),
+        );
+    }
+    let first_wall = view
+        .iter()
+        .flat_map(|s| s.segments.iter().map(|g| g.wall_ms))
+        .min();
+    let query_text = if carried.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", carried.join("&"))
+    };
+    let opts = replay::ViewOptions {
+        growing,
+        query: &query_text,
+        now_ms: now,
+        time_url: &time_url,
+        media_prefix: "llhls_",
+        start_offset_ms: first_wall.map_or(0, |w| (start - w).max(0)),
+    };
+    let (text, content_type) = match &file {
+        ViewFile::Mpd => (replay::dash_mpd(&view, &opts), "application/dash+xml"),
+        ViewFile::Multivariant => (
+            replay::hls_multivariant(&view, &opts),
+            "application/vnd.apple.mpegurl",
+        ),
+        ViewFile::Media(rep) => (
+            replay::hls_media(&view, rep, &opts),
+            "application/vnd.apple.mpegurl",
+        ),
+    };
+    let Some(text) = text else {
+        return json_error(
+            ErrorKind::NotFound,
+            format!("no archived segment of {dir} in the range yet"),
+        );
+    };
+    let bytes = Bytes::from(text);
+    complete_response(Complete {
+        etag: format!("\"{:x}\"", fnv64(&bytes)),
+        bytes,
+        content_type,
+        cache_control: if growing {
+            h::CACHE_MANIFEST
+        } else {
+            CACHE_CLOSED
+        },
+        last_modified: SystemTime::now(),
+        method,
+        request: headers,
+    })
+}
+
+/// A live object that is gone from the store and the data dir (the encoder DELETEd it) but
+/// is archived: served from the archive under its live name. `None` when not archived.
+pub async fn archived_object(
+    state: &AppState,
+    key: &crate::store::ObjectKey,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Option<Response<Body>> {
+    let archive = archive_of(state)?;
+    let (dir, name) = (key.dir().to_owned(), key.file_name().to_owned());
+    let path = blocking(move || archive.find_live_file(&dir, &name))
+        .await
+        .ok()??;
+    let bytes = Bytes::from(tokio::fs::read(&path).await.ok()?);
+    let modified = tokio::fs::metadata(&path)
+        .await
+        .and_then(|m| m.modified())
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let kind = state.registry.track_kind(key, None);
+    Some(complete_response(Complete {
+        etag: h::etag(modified, bytes.len() as u64),
+        bytes,
+        content_type: h::content_type(key, kind),
+        cache_control: h::cache_control_finished(key),
+        last_modified: modified,
+        method,
+        request: headers,
+    }))
 }
 
 /// `/archive/<session>/<file>`: an archived init or media segment.
