@@ -614,3 +614,166 @@ async fn a_disabled_stream_stores_nothing_and_is_not_served() {
         (404, Some("not_found"))
     );
 }
+
+fn count(text: &str, needle: &str) -> usize {
+    text.matches(needle).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dvr_window_and_time_range_views_of_a_live_stream() {
+    let origin = Origin::start(&["--delete-retention-secs", "0", "--dvr-window-secs", "24"]);
+    let _ffmpeg = ffmpeg_ldash_push(&origin, "v", 44, &[]);
+    let client = reqwest::Client::new();
+    wait_archived(&client, &origin, "live/v", 32.0, Duration::from_secs(50)).await;
+
+    // LL-HLS lists the whole DVR window (ffmpeg keeps 10 segments = 20 s and DELETEs the
+    // rest, which retention 0 removes at once), parts only for the last 3 target durations.
+    let media = get_text(&client, origin.egress_url("/live/v/llhls_0.m3u8")).await;
+    let listed: Vec<&str> = media.lines().filter(|l| l.starts_with("chunk-")).collect();
+    assert!(
+        listed.len() >= 11,
+        "{} segments listed, the 24 s window needs 11 or more:\n{media}",
+        listed.len()
+    );
+    let with_parts = media
+        .split("#EXTINF")
+        .filter(|chunk| chunk.contains("#EXT-X-PART:"))
+        .count();
+    assert!(with_parts <= 5, "parts on {with_parts} segments:\n{media}");
+    // The oldest listed segment is gone from the live folder but still served.
+    let oldest = listed[0];
+    assert!(
+        !origin.data_dir.join("live/v").join(oldest).exists(),
+        "{oldest} not deleted yet"
+    );
+    let r = client
+        .get(origin.egress_url(&format!("/live/v/{oldest}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "{oldest} of the DVR window must stay fetchable"
+    );
+    // ?dvr= narrows (0 = pure live), never widens past the setting; delta updates skip.
+    let pure = get_text(&client, origin.egress_url("/live/v/llhls_0.m3u8?dvr=0")).await;
+    let narrow = get_text(&client, origin.egress_url("/live/v/llhls_0.m3u8?dvr=10")).await;
+    let wide = get_text(&client, origin.egress_url("/live/v/llhls_0.m3u8?dvr=1000")).await;
+    let n = |t: &str| count(t, "#EXTINF");
+    assert!(
+        n(&pure) < n(&narrow) && n(&narrow) < n(&wide),
+        "{} {} {}",
+        n(&pure),
+        n(&narrow),
+        n(&wide)
+    );
+    assert!(n(&wide) <= n(&media) + 1);
+    let delta = get_text(
+        &client,
+        origin.egress_url("/live/v/llhls_0.m3u8?_HLS_skip=YES"),
+    )
+    .await;
+    assert!(delta.contains("#EXT-X-SKIP:SKIPPED-SEGMENTS="), "{delta}");
+    let mv = get_text(&client, origin.egress_url("/live/v/llhls.m3u8?dvr=10")).await;
+    assert!(mv.contains("llhls_0.m3u8?dvr=10"), "{mv}");
+    // The MPD's timeShiftBufferDepth is the window, constant across reloads.
+    for _ in 0..2 {
+        let mpd = get_text(&client, origin.egress_url("/live/v/stream.mpd")).await;
+        assert!(mpd.contains("timeShiftBufferDepth=\"PT24.000S\""), "{mpd}");
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    let mpd = get_text(&client, origin.egress_url("/live/v/stream.mpd?dvr=10")).await;
+    assert!(mpd.contains("timeShiftBufferDepth=\"PT10.000S\""), "{mpd}");
+
+    // Time-range views. Both in the past: VOD.
+    let now = now_secs();
+    let q = format!("start={:.3}&end={:.3}", now - 20.0, now - 10.0);
+    let mv = get_text(
+        &client,
+        origin.egress_url(&format!("/live/v/llhls.m3u8?{q}")),
+    )
+    .await;
+    assert!(
+        mv.contains(&format!("llhls_0.m3u8?{q}")),
+        "the query carries:\n{mv}"
+    );
+    let vod = get_text(
+        &client,
+        origin.egress_url(&format!("/live/v/llhls_0.m3u8?{q}")),
+    )
+    .await;
+    assert!(
+        vod.contains("#EXT-X-PLAYLIST-TYPE:VOD") && vod.contains("#EXT-X-ENDLIST"),
+        "{vod}"
+    );
+    assert!(vod.contains(",PRECISE=YES"), "{vod}");
+    assert!(vod
+        .lines()
+        .filter(|l| l.starts_with("/archive/"))
+        .all(|l| l.ends_with(&q)));
+    let d = probe_duration(&origin.egress_url(&format!("/live/v/llhls.m3u8?{q}")));
+    assert!((10.0..=14.1).contains(&d), "VOD view of 10 s lasts {d} s");
+    let (ok, err) = decodes(&origin.egress_url(&format!("/live/v/llhls.m3u8?{q}")));
+    assert!(ok, "{err}");
+    let mpd = get_text(
+        &client,
+        origin.egress_url(&format!("/live/v/stream.mpd?{q}")),
+    )
+    .await;
+    assert!(mpd.contains("type=\"static\""), "{mpd}");
+    let d = probe_duration(&origin.egress_url(&format!("/live/v/stream.mpd?{q}")));
+    assert!(
+        (9.0..=14.1).contains(&d),
+        "static MPD view of 10 s lasts {d} s"
+    );
+    // Start only, or an end in the future: a growing EVENT view, dynamic MPD.
+    for q in [
+        format!("start={:.3}", now - 10.0),
+        format!("start={:.3}&end={:.3}", now - 10.0, now + 30.0),
+    ] {
+        let ev = get_text(
+            &client,
+            origin.egress_url(&format!("/live/v/llhls_0.m3u8?{q}")),
+        )
+        .await;
+        assert!(
+            ev.contains("#EXT-X-PLAYLIST-TYPE:EVENT") && !ev.contains("#EXT-X-ENDLIST"),
+            "{ev}"
+        );
+        let mpd = get_text(
+            &client,
+            origin.egress_url(&format!("/live/v/stream.mpd?{q}")),
+        )
+        .await;
+        assert!(mpd.contains("type=\"dynamic\""), "{mpd}");
+    }
+    // Outside the archive: 404 with a JSON reason; too long or malformed: 400.
+    for (q, status) in [
+        (
+            format!("start={:.0}&end={:.0}", now - 7200.0, now - 3600.0),
+            404,
+        ),
+        (format!("start={:.0}&end={:.0}", now - 100_000.0, now), 400),
+        ("start=yesterday".to_owned(), 400),
+        (
+            format!("start={:.0}&end={:.0}", now - 10.0, now - 20.0),
+            400,
+        ),
+    ] {
+        for path in [
+            "/live/v/llhls_0.m3u8",
+            "/live/v/stream.mpd",
+            "/live/v/llhls.m3u8",
+        ] {
+            let r = client
+                .get(origin.egress_url(&format!("{path}?{q}")))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), status, "{path}?{q}");
+            let v: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+            assert!(v["error"]["message"].is_string(), "{v}");
+        }
+    }
+}
