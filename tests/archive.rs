@@ -777,3 +777,70 @@ async fn dvr_window_and_time_range_views_of_a_live_stream() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_hls_ts_push_is_archived_and_replays_as_hls() {
+    let origin = Origin::start(&["--delete-retention-secs", "0"]);
+    let client = reqwest::Client::new();
+    let t0 = now_secs();
+    // ffmpeg -f hls by PUT, keeping 3 segments and DELETEing older ones.
+    let (ok, err) = run(Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x180:rate=30:duration=14",
+        ])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=1000:sample_rate=48000:duration=14",
+        ])
+        .args([
+            "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", "30",
+        ])
+        .args(["-c:a", "aac", "-b:a", "96k", "-ar", "48000"])
+        .args(["-f", "hls", "-hls_time", "2", "-hls_list_size", "3"])
+        .args(["-hls_flags", "delete_segments", "-method", "PUT"])
+        .arg(origin.ingest_url("/live/h/index.m3u8")));
+    assert!(ok, "ffmpeg: {err}");
+    wait_archived(&client, &origin, "live/h", 12.0, Duration::from_secs(10)).await;
+    assert!(
+        !origin.data_dir.join("live/h/index0.ts").exists(),
+        "the encoder's DELETE removed the first segment from the live folder"
+    );
+    let (status, rec) = api(
+        &client,
+        "POST",
+        origin.api_url("/api/v1/recordings"),
+        Some(json!({"stream": "live/h", "start": t0, "end": now_secs()})),
+    )
+    .await;
+    assert_eq!(status, 201, "{rec}");
+    let id = rec["id"].as_str().unwrap();
+    wait_state(&client, &origin, id, "done", Duration::from_secs(12)).await;
+    let media = get_text(
+        &client,
+        origin.egress_url(&format!("/recordings/{id}/media_index.m3u8")),
+    )
+    .await;
+    assert!(
+        !media.contains("#EXT-X-MAP"),
+        "TS: no init section\n{media}"
+    );
+    assert!(media.contains("/index0.ts"), "{media}");
+    let hls = rec["urls"]["hls"].as_str().unwrap();
+    let d = probe_duration(hls);
+    assert!((d - 14.0).abs() <= 2.1, "TS replay lasts {d} s, pushed 14");
+    let (ok, err) = decodes(hls);
+    assert!(ok, "TS replay: {err}");
+    // TS pushes have no DASH or MP4 replay.
+    let r = client
+        .get(rec["urls"]["dash"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}

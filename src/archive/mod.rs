@@ -262,6 +262,9 @@ struct OpenSession {
     reps: HashMap<String, u64>,
     /// An init segment with other bytes arrived: the next segment opens a new session.
     init_changed: bool,
+    /// HLS pushes: the media sequence of the last playlist of each representation (a
+    /// lower one is a restarted encoder).
+    hls_sequence: HashMap<String, u64>,
 }
 
 #[derive(Debug, Default)]
@@ -270,6 +273,8 @@ struct Writer {
     open: HashMap<String, OpenSession>,
     /// Last uploaded init segments: key -> (bytes, hash).
     inits: HashMap<ObjectKey, (Bytes, u64)>,
+    /// Variants of pushed HLS multivariant playlists: media playlist key -> facts.
+    hls_variants: HashMap<ObjectKey, crate::hls::parse::ParsedVariant>,
     warned: HashSet<String>,
 }
 
@@ -458,6 +463,7 @@ impl Archive {
                     last: last.into_iter().collect(),
                     reps,
                     init_changed: false,
+                    hls_sequence: HashMap::new(),
                 },
             );
         }
@@ -497,6 +503,9 @@ impl Archive {
             }
             w.inits.insert(obj.key.clone(), (obj.bytes.clone(), h));
             return Ok(None);
+        }
+        if obj.key.extension().as_deref() == Some("m3u8") && registry.mpd(&stream).is_none() {
+            return self.on_hls_playlist(&mut w, obj);
         }
         let Some((rep, number)) = registry.segment_of(&obj.key) else {
             return Ok(None);
@@ -642,6 +651,148 @@ impl Archive {
             open.last.insert(rep.id.clone(), number);
         }
         Ok(Some(row))
+    }
+
+    /// An HLS push's playlist (RFC 8216bis): a multivariant playlist gives the variants'
+    /// facts; a media playlist archives every listed segment not archived yet (its bytes
+    /// from the data dir, where they were persisted before the playlist that lists them),
+    /// with its EXTINF as duration, its PROGRAM-DATE-TIME (else its completion time) as
+    /// wall clock, and its media sequence number. The representation is the playlist's
+    /// file stem; a media sequence going back is a new encoder session. Returns the last
+    /// segment archived.
+    fn on_hls_playlist(
+        &self,
+        w: &mut Writer,
+        obj: &CompletedObject,
+    ) -> Result<Option<SegmentRow>, ArchiveError> {
+        use crate::hls::parse;
+        let Ok(text) = std::str::from_utf8(&obj.bytes) else {
+            return Ok(None);
+        };
+        let stream = obj.key.dir().to_owned();
+        let variants = parse::parse_multivariant(text);
+        if !variants.is_empty() {
+            for v in variants {
+                if let Ok(k) = obj.key.sibling(&v.uri) {
+                    w.hls_variants.insert(k, v);
+                }
+            }
+            return Ok(None);
+        }
+        let Some(media) = parse::parse_media(text) else {
+            return Ok(None);
+        };
+        let file_name = obj.key.file_name();
+        let rep = file_name
+            .rsplit_once('.')
+            .map_or(file_name, |(stem, _)| stem)
+            .to_owned();
+        let restarted = w.open.get(&stream).is_none_or(|o| {
+            o.ast.is_some()
+                || o.hls_sequence
+                    .get(&rep)
+                    .is_some_and(|&last| media.media_sequence < last)
+        });
+        if restarted {
+            let first_wall = media
+                .segments
+                .first()
+                .and_then(|s| s.pdt_ms)
+                .unwrap_or_else(|| unix_ms(obj.finished_at));
+            let id = self.with_conn(|c| db::insert_session(c, &stream, None, first_wall))?;
+            tracing::info!(
+                stream,
+                session = id,
+                "archive: new encoder session (HLS push)"
+            );
+            w.open.insert(
+                stream.clone(),
+                OpenSession {
+                    id,
+                    ..Default::default()
+                },
+            );
+        }
+        let variant = w.hls_variants.get(&obj.key).cloned();
+        let Some(open) = w.open.get_mut(&stream) else {
+            return Ok(None);
+        };
+        open.hls_sequence.insert(rep.clone(), media.media_sequence);
+        let session_id = open.id;
+        let session_dir = self.root.join(session_id.to_string());
+        let mut last_row = None;
+        for (i, seg) in media.segments.iter().enumerate() {
+            let number = media.media_sequence + i as u64;
+            if open.last.get(&rep).is_some_and(|&l| number <= l) {
+                continue;
+            }
+            // Only plain file names beside the playlist are archived.
+            let Ok(seg_key) = obj.key.sibling(&seg.uri) else {
+                continue;
+            };
+            if seg.uri.contains('/') {
+                continue;
+            }
+            let src = seg_key.to_path(&self.data_dir);
+            let Ok(meta) = std::fs::metadata(&src) else {
+                // Not persisted yet: the next playlist lists it again.
+                break;
+            };
+            std::fs::create_dir_all(&session_dir).map_err(io_err(&session_dir))?;
+            let init_file = seg.map_uri.as_deref().filter(|u| !u.contains('/'));
+            if !open.reps.contains_key(&rep) {
+                if let Some(init) = init_file {
+                    let init_src = obj
+                        .key
+                        .sibling(init)
+                        .ok()
+                        .map(|k| k.to_path(&self.data_dir));
+                    let Some(bytes) = init_src.and_then(|p| std::fs::read(p).ok()) else {
+                        break;
+                    };
+                    write_file(&session_dir.join(init), &bytes)?;
+                }
+                let row = RepRow {
+                    rep: rep.clone(),
+                    kind: "muxed".into(),
+                    codecs: variant.as_ref().and_then(|v| v.codecs.clone()),
+                    bandwidth: variant.as_ref().and_then(|v| v.bandwidth),
+                    width: variant.as_ref().and_then(|v| v.resolution).map(|r| r.0),
+                    height: variant.as_ref().and_then(|v| v.resolution).map(|r| r.1),
+                    frame_rate: None,
+                    timescale: 90_000,
+                    init_file: init_file.unwrap_or_default().to_owned(),
+                    media_template: None,
+                };
+                self.with_conn(|c| db::upsert_rep(c, session_id, &row))?;
+                open.reps.insert(rep.clone(), 0);
+            }
+            let dst = session_dir.join(&seg.uri);
+            let _ = std::fs::remove_file(&dst);
+            if std::fs::hard_link(&src, &dst).is_err() {
+                let bytes = std::fs::read(&src).map_err(io_err(&src))?;
+                write_file(&dst, &bytes)?;
+            }
+            let completed = meta.modified().map(unix_ms).unwrap_or_else(|_| now_ms());
+            let dur_ms = seg.duration_ms as i64;
+            let wall_ms = seg.pdt_ms.unwrap_or(completed - dur_ms);
+            let row = SegmentRow {
+                session_id,
+                rep: rep.clone(),
+                number,
+                stream: stream.clone(),
+                media_time: (wall_ms.max(0) as u64).saturating_mul(90),
+                duration: seg.duration_ms.saturating_mul(90),
+                wall_ms,
+                dur_ms,
+                file: seg.uri.clone(),
+                bytes: meta.len(),
+            };
+            self.with_conn(|c| db::upsert_segment(c, &row))?;
+            open.last.insert(rep.clone(), number);
+            last_row = Some(row);
+        }
+        Ok(last_row)
     }
 
     /// Removes unpinned segments past the retention, oldest first, then more while the

@@ -88,7 +88,11 @@ pub fn hls_multivariant(sessions: &[Session], o: &ViewOptions<'_>) -> Option<Str
     if reps.is_empty() {
         return None;
     }
-    let video: Vec<&RepRow> = reps.iter().filter(|r| r.kind == "video").collect();
+    // HLS pushes are muxed (audio inside each variant's segments): variants, no group.
+    let video: Vec<&RepRow> = reps
+        .iter()
+        .filter(|r| r.kind == "video" || r.kind == "muxed")
+        .collect();
     let audio: Vec<&RepRow> = reps.iter().filter(|r| r.kind == "audio").collect();
     let mut pl = MultivariantPlaylist {
         version: 7,
@@ -167,7 +171,8 @@ pub fn hls_media(sessions: &[Session], rep: &str, o: &ViewOptions<'_>) -> Option
                 discontinuity: first && !pl.segments.is_empty(),
                 program_date_time: Some(format_ms(g.wall_ms)),
                 parts: Vec::new(),
-                map_uri: first.then(|| format!("/archive/{}/{}{}", s.id, r.init_file, o.query)),
+                map_uri: (first && !r.init_file.is_empty())
+                    .then(|| format!("/archive/{}/{}{}", s.id, r.init_file, o.query)),
             });
             first = false;
         }
@@ -206,7 +211,16 @@ fn xml_escape(s: &str) -> String {
 
 /// The DASH MPD of a view. `None` when the view has no segment.
 pub fn dash_mpd(sessions: &[Session], o: &ViewOptions<'_>) -> Option<String> {
-    let sessions: Vec<&Session> = sessions.iter().filter(|s| !s.segments.is_empty()).collect();
+    // DASH needs CMAF representations (an init segment and real media times): HLS pushes
+    // (`muxed`, TS or fMP4) are replayed as HLS only.
+    let dash_ready = |s: &&Session| {
+        s.reps.iter().any(|r| {
+            matches!(r.kind.as_str(), "video" | "audio" | "text")
+                && !r.init_file.is_empty()
+                && s.segments.iter().any(|g| g.rep == r.rep)
+        })
+    };
+    let sessions: Vec<&Session> = sessions.iter().filter(dash_ready).collect();
     let t0 = sessions.first()?.segments.iter().map(|g| g.wall_ms).min()?;
     let mut periods = String::new();
     let mut static_start = 0i64;

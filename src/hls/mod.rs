@@ -22,6 +22,8 @@
 
 #![warn(missing_docs)]
 
+pub mod parse;
+
 use std::fmt::{self, Write};
 
 /// `playlist` with `query` (no `?`) appended to every URI it names: URI lines and
