@@ -164,7 +164,7 @@ mod tests {
         assert_eq!(p.segments[0].uri, "stream_5.m4s");
         assert_eq!(p.segments[0].duration_ms, 2000);
         assert_eq!(p.segments[0].map_uri.as_deref(), Some("init_0.mp4"));
-        assert_eq!(p.segments[0].pdt_ms, Some(1_795_024_800_500));
+        assert_eq!(p.segments[0].pdt_ms, Some(1_795_975_200_500));
         assert!(!p.segments[0].discontinuity && p.segments[1].discontinuity);
         assert_eq!(p.segments[1].duration_ms, 1960);
         assert_eq!(p.segments[1].pdt_ms, None);
