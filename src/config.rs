@@ -66,6 +66,17 @@ pub struct Config {
     pub vod: VodConfig,
     /// The stream archive (retention, size, longest range).
     pub archive: ArchiveConfig,
+    /// LiveMix compatibility (its file-based playlist ingest).
+    pub livemix: LivemixConfig,
+}
+
+/// `[livemix]` settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LivemixConfig {
+    /// Folders `POST /v1/playlist` may read segments from (its `MPEG-TS-URI-Prefix:
+    /// file:///...`); anything outside them, or with none set, is refused with 403.
+    pub allowed_roots: Vec<PathBuf>,
 }
 
 impl Default for Config {
@@ -79,6 +90,7 @@ impl Default for Config {
             live: LiveConfig::default(),
             vod: VodConfig::default(),
             archive: ArchiveConfig::default(),
+            livemix: LivemixConfig::default(),
         }
     }
 }
@@ -198,6 +210,15 @@ pub struct ServeArgs {
     /// Seconds of segments listed by a live LL-HLS media playlist [default: 60].
     #[arg(long, env = "CASTERPAK_LLHLS_WINDOW_SECS", value_name = "SECS")]
     pub llhls_window_secs: Option<u64>,
+    /// A folder LiveMix's `POST /v1/playlist` may read segments from (repeatable; the
+    /// TOML key is `livemix.allowed_roots`).
+    #[arg(
+        long = "livemix-allowed-root",
+        env = "CASTERPAK_LIVEMIX_ALLOWED_ROOTS",
+        value_name = "DIR",
+        value_delimiter = ','
+    )]
+    pub livemix_allowed_roots: Vec<PathBuf>,
     /// Live DVR window in seconds (LL-HLS playlists, MPD timeShiftBufferDepth)
     /// [default: 120].
     #[arg(long, env = "CASTERPAK_DVR_WINDOW_SECS", value_name = "SECS")]
@@ -224,6 +245,9 @@ impl Config {
         set(&mut cfg.archive.retention_secs, args.archive_retention_secs);
         set(&mut cfg.archive.max_bytes, args.archive_max_bytes);
         set(&mut cfg.archive.max_range_secs, args.archive_max_range_secs);
+        if !args.livemix_allowed_roots.is_empty() {
+            cfg.livemix.allowed_roots = args.livemix_allowed_roots.clone();
+        }
         set(&mut cfg.player_dir, args.player_dir.clone());
         let live = &mut cfg.live;
         set(&mut live.max_object_bytes, args.max_object_bytes);

@@ -65,7 +65,119 @@ CREATE TABLE IF NOT EXISTS recordings(
     updated_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS recordings_by_stream ON recordings(stream);
+CREATE TABLE IF NOT EXISTS sources(
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    segment_len INTEGER NOT NULL,
+    description TEXT,
+    playlist TEXT,
+    streaming INTEGER NOT NULL DEFAULT -1,
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL
+);
 ";
+
+/// A LiveMix video source (`POST /v1/source`): a named HLS input archived as the stream
+/// `livemix/<name>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceRow {
+    /// UUID v4.
+    pub id: String,
+    /// Unique name (`Video-Source-Name` of its pushes).
+    pub name: String,
+    /// Target segment length in seconds.
+    pub segment_len: i64,
+    pub description: Option<String>,
+    /// `playlist` URI given at creation.
+    pub playlist: Option<String>,
+    /// 1 streaming to viewers, -1 not (LiveMix's values).
+    pub streaming: i64,
+    /// Unix ms.
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+const SOURCE_COLUMNS: &str =
+    "id, name, segment_len, description, playlist, streaming, created_ms, updated_ms";
+
+fn source_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SourceRow> {
+    Ok(SourceRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        segment_len: r.get(2)?,
+        description: r.get(3)?,
+        playlist: r.get(4)?,
+        streaming: r.get(5)?,
+        created_ms: r.get(6)?,
+        updated_ms: r.get(7)?,
+    })
+}
+
+/// Inserts a source; `false` when its name is taken.
+pub fn insert_source(conn: &Connection, s: &SourceRow) -> Result<bool, ArchiveError> {
+    let n = conn
+        .execute(
+            &format!(
+                "INSERT OR IGNORE INTO sources({SOURCE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+            ),
+            params![
+                s.id,
+                s.name,
+                s.segment_len,
+                s.description,
+                s.playlist,
+                s.streaming,
+                s.created_ms,
+                s.updated_ms
+            ],
+        )
+        .map_err(db_err)?;
+    Ok(n > 0)
+}
+
+/// Sources, by id or name, or all (by creation).
+pub fn sources(
+    conn: &Connection,
+    id: Option<&str>,
+    name: Option<&str>,
+) -> Result<Vec<SourceRow>, ArchiveError> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {SOURCE_COLUMNS} FROM sources
+             WHERE (?1 IS NULL OR id = ?1) AND (?2 IS NULL OR name = ?2) ORDER BY created_ms, id"
+        ))
+        .map_err(db_err)?;
+    let rows = stmt
+        .query_map(params![id, name], source_from_row)
+        .map_err(db_err)?
+        .collect::<Result<_, _>>()
+        .map_err(db_err)?;
+    Ok(rows)
+}
+
+/// Sets a source's streaming flag (1 or -1).
+pub fn set_source_streaming(
+    conn: &Connection,
+    id: &str,
+    streaming: i64,
+    now_ms: i64,
+) -> Result<bool, ArchiveError> {
+    let n = conn
+        .execute(
+            "UPDATE sources SET streaming = ?2, updated_ms = ?3 WHERE id = ?1",
+            params![id, streaming, now_ms],
+        )
+        .map_err(db_err)?;
+    Ok(n > 0)
+}
+
+/// Removes a source (its archive stays until retention).
+pub fn delete_source(conn: &Connection, id: &str) -> Result<bool, ArchiveError> {
+    let n = conn
+        .execute("DELETE FROM sources WHERE id = ?1", [id])
+        .map_err(db_err)?;
+    Ok(n > 0)
+}
 
 fn db_err(e: rusqlite::Error) -> ArchiveError {
     ArchiveError::Db(e.to_string())

@@ -140,6 +140,7 @@ pub fn router(state: Shared) -> Router {
                 .delete(delete_recording),
         )
         .route("/api/v1/recordings/{id}/stop", post(stop_recording))
+        .merge(super::livemix::routes())
         .fallback(|| async { ApiError::new(ErrorKind::NotFound, "no such API route") })
         .with_state(state)
 }

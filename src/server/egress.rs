@@ -88,6 +88,11 @@ pub async fn handle<B>(state: Arc<AppState>, req: Request<B>) -> Reply {
             )
             .await
         }
+        Route::LiveMix {
+            recording,
+            id,
+            file,
+        } => super::livemix::vod(&state, recording, &id, &file, &method, headers).await,
         Route::Archive { session, file } => {
             super::replay::file(&state, session, &file, &method, headers).await
         }

@@ -34,6 +34,25 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Reply {
             return Ok(error_response(e.kind(), e));
         }
     };
+    if method == Method::POST && path == "/v1/playlist" {
+        // LiveMix's edge input: the body is the playlist, the segments are read from files.
+        let headers = req.headers().clone();
+        let body = match http_body_util::Limited::new(req.into_body(), 1 << 20)
+            .collect()
+            .await
+        {
+            Ok(b) => b.to_bytes(),
+            Err(_) => return Ok(error_response(ErrorKind::TooLarge, "playlist too large")),
+        };
+        let resp = super::livemix::playlist(&state, &headers, body).await;
+        let (parts, body) = resp.into_parts();
+        let bytes = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        return Ok(Response::from_parts(parts, Body::full(bytes)));
+    }
     match method {
         Method::PUT | Method::POST
             if state

@@ -12,6 +12,7 @@ pub mod api;
 pub mod egress;
 pub mod http;
 pub mod ingest;
+pub mod livemix;
 pub mod llhls;
 pub mod replay;
 pub mod route;

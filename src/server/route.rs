@@ -26,6 +26,13 @@ pub enum Route {
     /// `/archive/<session>/<file>`: an archived init or media segment of an encoder
     /// session (what replay manifests point at).
     Archive { session: i64, file: String },
+    /// `/v1/vod/live/<source id>/<file>`, `/v1/vod/recording/<recording id>/<file>`:
+    /// LiveMix's viewer URLs.
+    LiveMix {
+        recording: bool,
+        id: String,
+        file: String,
+    },
     /// Anything else: an object pushed to the ingest listener.
     Object(ObjectKey),
 }
@@ -52,6 +59,17 @@ impl Route {
             return Ok(Route::Vod(rest.to_owned()));
         }
         let key = ObjectKey::from_uri_path(path)?;
+        if let Some(rest) = key.as_str().strip_prefix("v1/vod/") {
+            if let Some((kind, id, file)) = split3(rest) {
+                if kind == "live" || kind == "recording" {
+                    return Ok(Route::LiveMix {
+                        recording: kind == "recording",
+                        id: id.to_owned(),
+                        file: file.to_owned(),
+                    });
+                }
+            }
+        }
         if let Some((first, id, file)) = split3(key.as_str()) {
             match first {
                 "recordings" => {
