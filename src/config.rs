@@ -68,6 +68,21 @@ pub struct Config {
     pub archive: ArchiveConfig,
     /// LiveMix compatibility (its file-based playlist ingest).
     pub livemix: LivemixConfig,
+    /// Webhooks of control-plane events.
+    pub webhooks: WebhookConfig,
+}
+
+/// `[webhooks]` settings: every control-plane event (`stream.started`, `stream.ended`,
+/// `recording.started`, `recording.stopped`, `recording.failed`) is POSTed as JSON to each
+/// URL, signed when a secret is set.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// URLs every event is POSTed to.
+    pub urls: Vec<String>,
+    /// Key of the `X-Casterpak-Signature: sha256=<hex HMAC-SHA256 of the body>` header;
+    /// unsigned when empty.
+    pub secret: String,
 }
 
 /// `[livemix]` settings.
@@ -91,6 +106,7 @@ impl Default for Config {
             vod: VodConfig::default(),
             archive: ArchiveConfig::default(),
             livemix: LivemixConfig::default(),
+            webhooks: WebhookConfig::default(),
         }
     }
 }
@@ -219,6 +235,17 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub livemix_allowed_roots: Vec<PathBuf>,
+    /// A webhook URL for control-plane events (repeatable; TOML `webhooks.urls`).
+    #[arg(
+        long = "webhook-url",
+        env = "CASTERPAK_WEBHOOK_URLS",
+        value_name = "URL",
+        value_delimiter = ','
+    )]
+    pub webhook_urls: Vec<String>,
+    /// HMAC-SHA256 key signing webhook bodies (TOML `webhooks.secret`).
+    #[arg(long, env = "CASTERPAK_WEBHOOK_SECRET", value_name = "TEXT")]
+    pub webhook_secret: Option<String>,
     /// Live DVR window in seconds (LL-HLS playlists, MPD timeShiftBufferDepth)
     /// [default: 120].
     #[arg(long, env = "CASTERPAK_DVR_WINDOW_SECS", value_name = "SECS")]
@@ -245,6 +272,10 @@ impl Config {
         set(&mut cfg.archive.retention_secs, args.archive_retention_secs);
         set(&mut cfg.archive.max_bytes, args.archive_max_bytes);
         set(&mut cfg.archive.max_range_secs, args.archive_max_range_secs);
+        if !args.webhook_urls.is_empty() {
+            cfg.webhooks.urls = args.webhook_urls.clone();
+        }
+        set(&mut cfg.webhooks.secret, args.webhook_secret.clone());
         if !args.livemix_allowed_roots.is_empty() {
             cfg.livemix.allowed_roots = args.livemix_allowed_roots.clone();
         }

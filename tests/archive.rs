@@ -844,3 +844,192 @@ async fn an_hls_ts_push_is_archived_and_replays_as_hls() {
         .unwrap();
     assert_eq!(r.status(), 404);
 }
+
+/// A webhook receiver on a free port: answers 500 to the first POST, 200 after; keeps
+/// every (headers, body) it got.
+/// (headers, body) of every webhook delivery received.
+type Deliveries = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
+
+fn webhook_receiver() -> (u16, Deliveries) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let got2 = std::sync::Arc::clone(&got);
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut head = String::new();
+            let mut len = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+                head.push_str(&line);
+            }
+            let mut body = vec![0u8; len];
+            let _ = reader.read_exact(&mut body);
+            let n = {
+                let mut g = got2.lock().unwrap();
+                g.push((head, String::from_utf8_lossy(&body).into_owned()));
+                g.len()
+            };
+            let status = if n == 1 {
+                "500 Internal Server Error"
+            } else {
+                "200 OK"
+            };
+            let mut conn = conn;
+            let _ = write!(
+                conn,
+                "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    (port, got)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_recording_starts_with_its_stream_and_events_reach_sse_and_webhooks() {
+    let (port, hooks) = webhook_receiver();
+    let hook_url = format!("http://127.0.0.1:{port}/hook");
+    let origin = Origin::start(&[
+        "--webhook-url",
+        &hook_url,
+        "--webhook-secret",
+        "s3cret",
+        "--stream-idle-secs",
+        "3",
+    ]);
+    let client = reqwest::Client::new();
+    // Server-sent events, read in the background.
+    let sse = client
+        .get(origin.api_url("/api/v1/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sse.status(), 200);
+    assert!(sse.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let seen2 = std::sync::Arc::clone(&seen);
+    tokio::spawn(async move {
+        use futures_util::StreamExt;
+        let mut body = sse.bytes_stream();
+        while let Some(Ok(chunk)) = body.next().await {
+            seen2
+                .lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&chunk));
+        }
+    });
+
+    // A recording of a stream that is not live yet waits as pending; 6 s at most.
+    let (status, rec) = api(
+        &client,
+        "POST",
+        origin.api_url("/api/v1/recordings"),
+        Some(json!({"stream": "live/p", "max_duration_secs": 6, "title": "auto-stop"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{rec}");
+    assert_eq!(rec["state"], "pending");
+    assert!(
+        rec["end"].is_string(),
+        "max_duration_secs sets the end: {rec}"
+    );
+    let id = rec["id"].as_str().unwrap().to_owned();
+    let mut ffmpeg = ffmpeg_ldash_push(&origin, "p", 10, &[]);
+    wait_state(&client, &origin, &id, "recording", Duration::from_secs(15)).await;
+    let done = wait_state(&client, &origin, &id, "done", Duration::from_secs(15)).await;
+    let secs = done["duration_secs"].as_f64().unwrap();
+    assert!(secs > 1.0 && secs <= 6.5, "auto-stopped after {secs} s");
+    let (ok, err) = decodes(done["urls"]["hls"].as_str().unwrap());
+    assert!(ok, "{err}");
+    let _ = ffmpeg.0.wait();
+
+    // stream.started, recording.started, recording.stopped, stream.ended, in that order.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let order = [
+        "stream.started",
+        "recording.started",
+        "recording.stopped",
+        "stream.ended",
+    ];
+    loop {
+        let text = seen.lock().unwrap().clone();
+        let pos: Vec<Option<usize>> = order
+            .iter()
+            .map(|k| text.find(&format!("event: {k}\n")))
+            .collect();
+        if pos.iter().all(Option::is_some) {
+            let p: Vec<usize> = pos.into_iter().flatten().collect();
+            assert!(
+                p.windows(2).all(|w| w[0] < w[1]),
+                "events out of order:\n{text}"
+            );
+            assert!(text.contains(&format!("\"id\":\"{id}\"")), "{text}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "missing events:\n{text}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    // The webhooks: the same events, signed; the refused first delivery was retried.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let got = hooks.lock().unwrap().clone();
+        let kinds: Vec<&str> = got
+            .iter()
+            .filter_map(|(_, b)| serde_json::from_str::<Value>(b).ok())
+            .filter_map(|v| {
+                v["type"]
+                    .as_str()
+                    .map(|s| order.iter().find(|k| **k == s).copied())
+            })
+            .flatten()
+            .collect();
+        if order.iter().all(|k| kinds.contains(k)) {
+            assert_eq!(
+                got[0].1, got[1].1,
+                "the first delivery (refused) is retried"
+            );
+            for (head, body) in &got {
+                let sig = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("x-casterpak-signature: ")
+                            .map(str::to_owned)
+                    })
+                    .unwrap_or_else(|| panic!("unsigned webhook: {head}"));
+                let out = Command::new("openssl")
+                    .args(["dgst", "-sha256", "-hmac", "s3cret", "-r"])
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::piped())
+                    .spawn()
+                    .and_then(|mut c| {
+                        use std::io::Write;
+                        c.stdin.take().unwrap().write_all(body.as_bytes())?;
+                        c.wait_with_output()
+                    })
+                    .unwrap();
+                let hexd = String::from_utf8_lossy(&out.stdout)
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .to_owned();
+                assert_eq!(sig.trim(), format!("sha256={hexd}"), "signature of {body}");
+            }
+            break;
+        }
+        assert!(Instant::now() < deadline, "webhooks got {kinds:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}

@@ -287,6 +287,7 @@ pub struct Archive {
     conn: Mutex<Connection>,
     writer: Mutex<Writer>,
     disabled: RwLock<HashSet<String>>,
+    transitions: tokio::sync::broadcast::Sender<Transition>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -389,7 +390,14 @@ impl Archive {
             conn: Mutex::new(conn),
             writer: Mutex::new(Writer::default()),
             disabled: RwLock::new(disabled),
+            transitions: tokio::sync::broadcast::channel(1024).0,
         })
+    }
+
+    /// A receiver of every recording state change from now on (whoever caused it: the
+    /// sweeper's tick, a create or a stop).
+    pub fn transitions(&self) -> tokio::sync::broadcast::Receiver<Transition> {
+        self.transitions.subscribe()
     }
 
     /// The settings.
@@ -1088,7 +1096,9 @@ impl Archive {
                 r.state = next;
                 r.updated_ms = now;
                 self.with_conn(|c| db::put_recording(c, &r))?;
-                out.push(Transition { recording: r, from });
+                let t = Transition { recording: r, from };
+                let _ = self.transitions.send(t.clone());
+                out.push(t);
             }
         }
         Ok(out)

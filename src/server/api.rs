@@ -140,6 +140,7 @@ pub fn router(state: Shared) -> Router {
                 .delete(delete_recording),
         )
         .route("/api/v1/recordings/{id}/stop", post(stop_recording))
+        .route("/api/v1/events", get(events))
         .merge(super::livemix::routes())
         .fallback(|| async { ApiError::new(ErrorKind::NotFound, "no such API route") })
         .with_state(state)
@@ -341,6 +342,26 @@ async fn delete_archive(State(state): State<Shared>, Path(name): Path<String>) -
     let a = archive_of(&state)?;
     let (deleted, kept) = blocking(move || a.delete_stream_archive(&name)).await?;
     Ok(axum::Json(json!({"deleted_segments": deleted, "kept_pinned": kept})).into_response())
+}
+
+// ---- events ----
+
+/// `GET /api/v1/events`: server-sent events (`event: <type>`, `data: <JSON>`), a keep-alive
+/// comment every 15 s. A client too slow for [`super::notify::QUEUE`] events misses the
+/// oldest.
+async fn events(State(state): State<Shared>) -> Response {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use futures_util::StreamExt;
+    let rx = state.notifier.subscribe();
+    let stream = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(|n| async move {
+        let n = n.ok()?;
+        Some(Ok::<_, std::convert::Infallible>(
+            Event::default().event(n.kind).data(n.body.to_string()),
+        ))
+    });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
 }
 
 // ---- recordings ----

@@ -14,6 +14,7 @@ pub mod http;
 pub mod ingest;
 pub mod livemix;
 pub mod llhls;
+pub mod notify;
 pub mod replay;
 pub mod route;
 
@@ -85,6 +86,8 @@ pub struct AppState {
     pub events: crate::events::EventBus,
     /// The stream archive and recordings (off when persistence is off).
     pub archive: Option<Arc<crate::archive::Archive>>,
+    /// Control-plane notifications (SSE, webhooks).
+    pub notifier: notify::Notifier,
 }
 
 /// A server with both listeners bound, ready to [`Server::run`].
@@ -159,6 +162,7 @@ impl Server {
                 vod,
                 events: crate::events::EventBus::new(),
                 archive,
+                notifier: notify::Notifier::default(),
             }),
             ingest,
             egress,
@@ -199,6 +203,20 @@ impl Server {
             state
                 .tasks
                 .spawn(archive_sweeper(Arc::clone(&state), archive));
+        }
+        state.tasks.spawn(stream_watcher(Arc::clone(&state)));
+        if let Some(archive) = state.archive.clone() {
+            state
+                .tasks
+                .spawn(recording_notices(Arc::clone(&state), archive.transitions()));
+        }
+        for url in state.cfg.webhooks.urls.clone() {
+            state.tasks.spawn(notify::webhook_worker(
+                url,
+                state.cfg.webhooks.secret.clone(),
+                state.notifier.subscribe(),
+                state.shutdown.clone(),
+            ));
         }
         let api_router = api::router(Arc::clone(&state));
         let api_shutdown = state.shutdown.clone();
@@ -390,6 +408,67 @@ async fn archive_writer(
             }
             Err(RecvError::Closed) => return,
         }
+    }
+}
+
+/// Publishes `stream.started` / `stream.ended` when a stream's listed state changes
+/// (checked every second; "ended" after `stream_idle_secs` without uploads or a final
+/// manifest).
+async fn stream_watcher(state: Arc<AppState>) {
+    let mut live: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let idle = Duration::from_secs(state.cfg.live.stream_idle_secs);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now: std::collections::HashSet<String> = state
+            .registry
+            .list(idle)
+            .into_iter()
+            .filter(|s| s.state == "live")
+            .map(|s| s.name)
+            .collect();
+        for s in now.difference(&live) {
+            state
+                .notifier
+                .publish(notify::Notice::stream("stream.started", s));
+        }
+        for s in live.difference(&now) {
+            state
+                .notifier
+                .publish(notify::Notice::stream("stream.ended", s));
+        }
+        live = now;
+    }
+}
+
+/// Turns recording state changes into notices.
+async fn recording_notices(
+    state: Arc<AppState>,
+    mut rx: tokio::sync::broadcast::Receiver<crate::archive::Transition>,
+) {
+    use crate::archive::RecordingState as S;
+    loop {
+        let t = tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            t = rx.recv() => match t {
+                Ok(t) => t,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => return,
+            },
+        };
+        let kind = match t.recording.state {
+            S::Recording => "recording.started",
+            S::Done => "recording.stopped",
+            S::Failed => "recording.failed",
+            S::Pending => continue,
+        };
+        state
+            .notifier
+            .publish(notify::Notice::recording(kind, &t.recording));
     }
 }
 
