@@ -245,6 +245,36 @@ async fn delete_is_advisory_for_the_retention_then_removes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_retention_timers_survive_a_restart() {
+    let mut origin = Origin::start(&["--delete-retention-secs", "3"]);
+    let client = reqwest::Client::new();
+    let ingest = origin.ingest_url("/live/r/chunk-stream0-00001.m4s");
+    let kept = origin.ingest_url("/live/r/chunk-stream0-00002.m4s");
+    let file = origin.data_dir.join("live/r/chunk-stream0-00001.m4s");
+    client.put(&ingest).body("x").send().await.unwrap();
+    client.put(&kept).body("y").send().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(client.delete(&ingest).send().await.unwrap().status(), 204);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Crash before the timer fires: the restarted origin still removes it on time.
+    origin.kill();
+    origin.restart();
+    let egress = origin.egress_url("/live/r/chunk-stream0-00001.m4s");
+    assert_eq!(
+        client.get(&egress).send().await.unwrap().status(),
+        200,
+        "still in its retention"
+    );
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert_eq!(client.get(&egress).send().await.unwrap().status(), 404);
+    assert!(!file.exists(), "the restored timer removed the file");
+    assert!(origin
+        .data_dir
+        .join("live/r/chunk-stream0-00002.m4s")
+        .exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headers_cors_time_and_errors() {
     let origin = Origin::start(&[]);
     let client = reqwest::Client::new();

@@ -65,6 +65,11 @@ CREATE TABLE IF NOT EXISTS recordings(
     updated_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS recordings_by_stream ON recordings(stream);
+CREATE TABLE IF NOT EXISTS deletes(
+    key TEXT PRIMARY KEY,
+    deleted_ms INTEGER NOT NULL,
+    due_ms INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS sources(
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -111,6 +116,41 @@ fn source_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SourceRow> {
         created_ms: r.get(6)?,
         updated_ms: r.get(7)?,
     })
+}
+
+/// Records a pending DELETE of object `key` (Unix ms of the DELETE and of its removal).
+pub fn put_delete(
+    conn: &Connection,
+    key: &str,
+    deleted_ms: i64,
+    due_ms: i64,
+) -> Result<(), ArchiveError> {
+    conn.execute(
+        "INSERT OR REPLACE INTO deletes(key, deleted_ms, due_ms) VALUES (?1, ?2, ?3)",
+        params![key, deleted_ms, due_ms],
+    )
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// Forgets a pending DELETE.
+pub fn remove_delete(conn: &Connection, key: &str) -> Result<(), ArchiveError> {
+    conn.execute("DELETE FROM deletes WHERE key = ?1", [key])
+        .map_err(db_err)?;
+    Ok(())
+}
+
+/// Every pending DELETE: (key, deleted ms, due ms).
+pub fn pending_deletes(conn: &Connection) -> Result<Vec<(String, i64, i64)>, ArchiveError> {
+    let mut stmt = conn
+        .prepare("SELECT key, deleted_ms, due_ms FROM deletes ORDER BY due_ms")
+        .map_err(db_err)?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .map_err(db_err)?
+        .collect::<Result<_, _>>()
+        .map_err(db_err)?;
+    Ok(rows)
 }
 
 /// Inserts a source; `false` when its name is taken.

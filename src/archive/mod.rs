@@ -423,6 +423,33 @@ impl Archive {
         Ok(session.and_then(|s| self.file_path(s, file)))
     }
 
+    /// Remembers an encoder DELETE of live object `key` to carry out at `due_ms` (Unix ms),
+    /// so a restart restores the timer.
+    ///
+    /// Errors: [`ArchiveError::Db`].
+    pub fn schedule_delete(
+        &self,
+        key: &str,
+        deleted_ms: i64,
+        due_ms: i64,
+    ) -> Result<(), ArchiveError> {
+        self.with_conn(|c| db::put_delete(c, key, deleted_ms, due_ms))
+    }
+
+    /// The DELETE of `key` was carried out.
+    ///
+    /// Errors: [`ArchiveError::Db`].
+    pub fn done_delete(&self, key: &str) -> Result<(), ArchiveError> {
+        self.with_conn(|c| db::remove_delete(c, key))
+    }
+
+    /// DELETEs still to carry out: (key, deleted Unix ms, due Unix ms).
+    ///
+    /// Errors: [`ArchiveError::Db`].
+    pub fn pending_deletes(&self) -> Result<Vec<(String, i64, i64)>, ArchiveError> {
+        self.with_conn(db::pending_deletes)
+    }
+
     /// Runs `f` with the index connection.
     pub fn with_conn<T>(
         &self,

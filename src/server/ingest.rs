@@ -344,19 +344,48 @@ async fn delete(state: &Arc<AppState>, key: ObjectKey) {
     if let Some(o) = &object {
         o.mark_deleted();
     }
+    // The timer is kept in the archive index so a restart honours it too.
+    if let (Some(a), false) = (state.archive.clone(), retention.is_zero()) {
+        let due = deleted_at + retention;
+        let k = key.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            a.schedule_delete(
+                k.as_str(),
+                crate::archive::unix_ms(deleted_at),
+                crate::archive::unix_ms(due),
+            )
+        })
+        .await;
+    }
+    schedule_delete(state, key, object, deleted_at, retention);
+}
+
+/// Removes `key` from memory and disk after `wait`, unless a newer upload took the name
+/// (`object`: the object the DELETE saw, `None` after a restart).
+pub(super) fn schedule_delete(
+    state: &Arc<AppState>,
+    key: ObjectKey,
+    object: Option<Arc<Object>>,
+    deleted_at: SystemTime,
+    wait: Duration,
+) {
     let state2 = Arc::clone(state);
     let cancel = state.shutdown.clone();
     state.tasks.spawn(async move {
-        if !retention.is_zero() {
+        if !wait.is_zero() {
             tokio::select! {
-                _ = tokio::time::sleep(retention) => {}
+                _ = tokio::time::sleep(wait) => {}
                 _ = cancel.cancelled() => return,
             }
+        }
+        if let Some(a) = state2.archive.clone() {
+            let k = key.as_str().to_owned();
+            let _ = tokio::task::spawn_blocking(move || a.done_delete(&k)).await;
         }
         let current = state2.store.get(&key);
         let replaced = match (&object, &current) {
             (Some(o), Some(c)) => !Arc::ptr_eq(o, c),
-            (None, Some(_)) => true,
+            (None, Some(c)) => c.complete_body().is_none_or(|b| b.finished_at > deleted_at),
             _ => false,
         };
         if replaced {

@@ -204,6 +204,7 @@ impl Server {
                 .tasks
                 .spawn(archive_sweeper(Arc::clone(&state), archive));
         }
+        restore_deletes(&state).await;
         state.tasks.spawn(stream_watcher(Arc::clone(&state)));
         if let Some(archive) = state.archive.clone() {
             state
@@ -408,6 +409,30 @@ async fn archive_writer(
             }
             Err(RecvError::Closed) => return,
         }
+    }
+}
+
+/// Re-arms the DELETE retention timers that were pending when the origin stopped.
+async fn restore_deletes(state: &Arc<AppState>) {
+    let Some(a) = state.archive.clone() else {
+        return;
+    };
+    let pending = tokio::task::spawn_blocking(move || a.pending_deletes())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    if !pending.is_empty() {
+        tracing::info!(deletes = pending.len(), "restored DELETE retention timers");
+    }
+    let now = crate::archive::now_ms();
+    for (key, deleted_ms, due_ms) in pending {
+        let Ok(key) = ObjectKey::from_decoded(&key) else {
+            continue;
+        };
+        let deleted_at = std::time::UNIX_EPOCH + Duration::from_millis(deleted_ms.max(0) as u64);
+        let wait = Duration::from_millis((due_ms - now).max(0) as u64);
+        ingest::schedule_delete(state, key, None, deleted_at, wait);
     }
 }
 
