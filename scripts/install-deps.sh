@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what casterpak's demo, tests and benchmarks need on a Debian machine, skipping
 # what is already there:
-#   scripts/install-deps.sh            ffmpeg, chromium, node packages (demo + tests)
+#   scripts/install-deps.sh            ffmpeg, chromium, node packages, schemathesis (demo + tests)
 #   scripts/install-deps.sh --bench    also nginx, wrk, hyperfine (benchmarks)
 # System packages come from Debian (apt-get, as root); dash.js, hls.js and playwright-core
 # from npm, pinned by the lockfiles in player/ and tests/browser/. Nothing downloads a
-# browser of its own: the tests drive Debian's /usr/bin/chromium.
+# browser of its own: the tests drive Debian's /usr/bin/chromium. schemathesis (the API fuzzer
+# of tests/api/schemathesis.sh) comes from PyPI, pinned below.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,8 @@ command -v ffprobe >/dev/null || need+=(ffmpeg)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
+command -v python3 >/dev/null || need+=(python3)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 if [ "${1:-}" = "--bench" ]; then
   command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
   command -v wrk >/dev/null || need+=(wrk)
@@ -31,3 +34,18 @@ if [ "${#need[@]}" -gt 0 ]; then
 fi
 npm ci --prefix player --no-audit --no-fund --loglevel=error
 npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+
+# schemathesis and openapi-spec-validator for tests/api/schemathesis.sh (which reads the
+# versions and the folder here), in a virtualenv of their own.
+SCHEMATHESIS_VERSION=4.32.5
+OPENAPI_SPEC_VALIDATOR_VERSION=0.9.0
+SCHEMATHESIS_VENV="${CASTERPAK_SCHEMATHESIS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/casterpak/schemathesis-$SCHEMATHESIS_VERSION}"
+if ! { "$SCHEMATHESIS_VENV/bin/schemathesis" --version 2>/dev/null |
+         grep -x "schemathesis, version $SCHEMATHESIS_VERSION" >/dev/null &&
+       "$SCHEMATHESIS_VENV/bin/python" -m pip show openapi-spec-validator 2>/dev/null |
+         grep -x "Version: $OPENAPI_SPEC_VALIDATOR_VERSION" >/dev/null; }; then
+  echo "installing schemathesis $SCHEMATHESIS_VERSION into $SCHEMATHESIS_VENV"
+  python3 -m venv "$SCHEMATHESIS_VENV"
+  "$SCHEMATHESIS_VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+    "schemathesis==$SCHEMATHESIS_VERSION" "openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION"
+fi

@@ -20,12 +20,20 @@ fn now_secs() -> f64 {
         .as_secs_f64()
 }
 
+/// The path and query of an absolute URL.
+fn url_path(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.find('/')
+        .map_or("/".to_owned(), |i| rest[i..].to_owned())
+}
+
 async fn api(
     client: &reqwest::Client,
     method: &str,
     url: String,
     body: Option<Value>,
 ) -> (u16, Value) {
+    let url_text = url.clone();
     let mut req = client.request(method.parse().unwrap(), url);
     if let Some(b) = body {
         req = req
@@ -40,6 +48,11 @@ async fn api(
     } else {
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
     };
+    // Every API answer of these tests is checked against the OpenAPI document.
+    let path = url_path(&url_text);
+    if path.starts_with("/api/v1/") {
+        common::openapi::assert_conforms(method, &path, status, &v);
+    }
     (status, v)
 }
 
@@ -608,7 +621,13 @@ async fn a_disabled_stream_stores_nothing_and_is_not_served() {
             "{path} missing from the OpenAPI document"
         );
     }
-    let (status, v) = api(&client, "GET", origin.api_url("/api/v1/nothing"), None).await;
+    let r = client
+        .get(origin.api_url("/api/v1/nothing"))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let v: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
     assert_eq!(
         (status, v["error"]["code"].as_str()),
         (404, Some("not_found"))

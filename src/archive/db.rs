@@ -2,6 +2,10 @@
 //! sessions, stream flags and recordings. Plain functions over a [`Connection`]; the caller
 //! owns the connection and the thread it runs on (never an async thread).
 //!
+//! Layout: `segments` is clustered by (stream, representation, wall clock), so a time range
+//! of one representation is one sequential read; `sessions` keeps each session's first and
+//! end wall clock, so listing a stream's ranges reads one row per session.
+//!
 //! Units: every `*_ms` column is Unix time in milliseconds, except `dur_ms` (a duration in
 //! milliseconds); `media_time` and `duration` are in the representation's timescale ticks
 //! (`session_reps.timescale`, the init segment's `mdhd` timescale).
@@ -19,7 +23,9 @@ CREATE TABLE IF NOT EXISTS sessions(
     id INTEGER PRIMARY KEY,
     stream TEXT NOT NULL,
     ast TEXT,
-    started_ms INTEGER NOT NULL
+    started_ms INTEGER NOT NULL,
+    first_ms INTEGER,
+    end_ms INTEGER
 );
 CREATE INDEX IF NOT EXISTS sessions_by_stream ON sessions(stream, id);
 CREATE TABLE IF NOT EXISTS session_reps(
@@ -47,9 +53,11 @@ CREATE TABLE IF NOT EXISTS segments(
     dur_ms INTEGER NOT NULL,
     file TEXT NOT NULL,
     bytes INTEGER NOT NULL,
-    PRIMARY KEY(session_id, rep, number)
+    PRIMARY KEY(stream, rep, wall_ms, session_id, number)
 ) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS segments_by_number ON segments(session_id, rep, number);
 CREATE INDEX IF NOT EXISTS segments_by_wall ON segments(stream, wall_ms);
+CREATE INDEX IF NOT EXISTS segments_by_age ON segments(wall_ms);
 CREATE INDEX IF NOT EXISTS segments_by_file ON segments(stream, file);
 CREATE TABLE IF NOT EXISTS recordings(
     id TEXT PRIMARY KEY,
@@ -337,6 +345,26 @@ pub fn upsert_segment(conn: &Connection, s: &SegmentRow) -> Result<(), ArchiveEr
         ],
     )
     .map_err(db_err)?;
+    conn.execute(
+        "UPDATE sessions SET first_ms = MIN(COALESCE(first_ms, ?2), ?2),
+                             end_ms = MAX(COALESCE(end_ms, ?3), ?3) WHERE id = ?1",
+        params![s.session_id, s.wall_ms, s.wall_ms + s.dur_ms],
+    )
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// Recomputes the first and end wall clock of `session_id` from its segments (after
+/// segments were removed).
+pub fn refresh_session_span(conn: &Connection, session_id: i64) -> Result<(), ArchiveError> {
+    conn.execute(
+        "UPDATE sessions SET
+            first_ms = (SELECT MIN(wall_ms) FROM segments WHERE session_id = ?1),
+            end_ms = (SELECT MAX(wall_ms + dur_ms) FROM segments WHERE session_id = ?1)
+         WHERE id = ?1",
+        [session_id],
+    )
+    .map_err(db_err)?;
     Ok(())
 }
 
@@ -385,18 +413,88 @@ fn segments_query(
     end_ms: i64,
     cover: bool,
 ) -> Result<Vec<SegmentRow>, ArchiveError> {
+    let mut out = Vec::new();
+    for rep in stream_reps(conn, stream)? {
+        out.extend(rep_segments(conn, stream, &rep, start_ms, end_ms, cover)?);
+    }
+    out.sort_by(|a, b| (a.session_id, &a.rep, a.number).cmp(&(b.session_id, &b.rep, b.number)));
+    Ok(out)
+}
+
+/// Longest segment the range queries allow for (a bound on the clustered scan).
+const MAX_SEGMENT_MS: i64 = 3_600_000;
+
+/// Segments of one representation of `stream` in `[start_ms, end_ms)`, by wall clock (one
+/// sequential range of the clustered table). `cover`: every overlapping segment; else only
+/// those whose middle is in the range.
+pub fn rep_segments(
+    conn: &Connection,
+    stream: &str,
+    rep: &str,
+    start_ms: i64,
+    end_ms: i64,
+    cover: bool,
+) -> Result<Vec<SegmentRow>, ArchiveError> {
     let mut stmt = conn
         .prepare_cached(
             "SELECT session_id, rep, number, stream, media_time, duration, wall_ms, dur_ms, file,
                     bytes
              FROM segments
-             WHERE stream = ?1 AND wall_ms < ?3 AND wall_ms + dur_ms > ?2
-               AND (?4 OR (wall_ms + dur_ms / 2 >= ?2 AND wall_ms + dur_ms / 2 < ?3))
-             ORDER BY session_id, rep, number",
+             WHERE stream = ?1 AND rep = ?2 AND wall_ms > ?3 - ?6 AND wall_ms < ?4
+               AND wall_ms + dur_ms > ?3
+               AND (?5 OR (wall_ms + dur_ms / 2 >= ?3 AND wall_ms + dur_ms / 2 < ?4))
+             ORDER BY wall_ms",
         )
         .map_err(db_err)?;
     let rows = stmt
-        .query_map(params![stream, start_ms, end_ms, cover], segment_from_row)
+        .query_map(
+            params![stream, rep, start_ms, end_ms, cover, MAX_SEGMENT_MS],
+            segment_from_row,
+        )
+        .map_err(db_err)?
+        .collect::<Result<_, _>>()
+        .map_err(db_err)?;
+    Ok(rows)
+}
+
+/// Milliseconds of `stream` archived in `[start_ms, end_ms)` (segments whose middle is in
+/// it): the longest representation's sum.
+pub fn covered_ms(
+    conn: &Connection,
+    stream: &str,
+    start_ms: i64,
+    end_ms: i64,
+) -> Result<i64, ArchiveError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT COALESCE(SUM(dur_ms), 0) FROM segments
+             WHERE stream = ?1 AND rep = ?2 AND wall_ms > ?3 - ?5 AND wall_ms < ?4
+               AND wall_ms + dur_ms / 2 >= ?3 AND wall_ms + dur_ms / 2 < ?4",
+        )
+        .map_err(db_err)?;
+    let mut best = 0i64;
+    for rep in stream_reps(conn, stream)? {
+        let ms: i64 = stmt
+            .query_row(
+                params![stream, rep, start_ms, end_ms, MAX_SEGMENT_MS],
+                |r| r.get(0),
+            )
+            .map_err(db_err)?;
+        best = best.max(ms);
+    }
+    Ok(best)
+}
+
+/// The representation ids `stream` ever had.
+pub fn stream_reps(conn: &Connection, stream: &str) -> Result<Vec<String>, ArchiveError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT DISTINCT r.rep FROM session_reps r JOIN sessions s ON s.id = r.session_id
+             WHERE s.stream = ?1 ORDER BY r.rep",
+        )
+        .map_err(db_err)?;
+    let rows = stmt
+        .query_map([stream], |r| r.get(0))
         .map_err(db_err)?
         .collect::<Result<_, _>>()
         .map_err(db_err)?;
@@ -455,8 +553,8 @@ pub fn session_spans(
 ) -> Result<Vec<(i64, i64, i64)>, ArchiveError> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT session_id, MIN(wall_ms), MAX(wall_ms + dur_ms) FROM segments
-             WHERE stream = ?1 GROUP BY session_id ORDER BY session_id",
+            "SELECT id, first_ms, end_ms FROM sessions
+             WHERE stream = ?1 AND first_ms IS NOT NULL ORDER BY id",
         )
         .map_err(db_err)?;
     let rows = stmt
@@ -548,7 +646,8 @@ pub fn expired(
 ) -> Result<Vec<Expired>, ArchiveError> {
     let sql = format!(
         "SELECT session_id, rep, number, file, bytes FROM segments s
-         WHERE wall_ms + dur_ms < ?1 AND (?2 IS NULL OR stream = ?2) AND NOT {PINNED}
+         WHERE wall_ms < ?1 AND wall_ms + dur_ms < ?1 AND (?2 IS NULL OR stream = ?2)
+           AND NOT {PINNED}
          ORDER BY wall_ms LIMIT ?3"
     );
     let mut stmt = conn.prepare_cached(&sql).map_err(db_err)?;
@@ -592,6 +691,7 @@ pub fn delete_segment(
     rep: &str,
     number: u64,
 ) -> Result<(), ArchiveError> {
+    // By the unique (session, rep, number) index.
     conn.execute(
         "DELETE FROM segments WHERE session_id = ?1 AND rep = ?2 AND number = ?3",
         params![session_id, rep, number as i64],

@@ -314,6 +314,18 @@ fn hash(bytes: &[u8]) -> u64 {
     h.finish()
 }
 
+/// A hash of an init segment's codec configuration: its `stsd` box (ISO/IEC 14496-12
+/// §8.5.2) when found, else the whole init. Durations and other header fields an encoder
+/// may rewrite do not count: only a new codec configuration is a new encoder session.
+fn codec_hash(init: &[u8]) -> u64 {
+    let stsd = init.windows(4).position(|w| w == b"stsd").and_then(|at| {
+        let start = at.checked_sub(4)?;
+        let size = u32::from_be_bytes(init.get(start..at)?.try_into().ok()?) as usize;
+        init.get(start..start.checked_add(size)?)
+    });
+    hash(stsd.unwrap_or(init))
+}
+
 /// Seconds between the NTP epoch (1900) and the Unix epoch (1970).
 const NTP_UNIX_OFFSET_SECS: u64 = 2_208_988_800;
 
@@ -520,7 +532,7 @@ impl Archive {
         self.load_open_sessions(&mut w)?;
         let stream = obj.key.dir().to_owned();
         if obj.init.is_some() && obj.chunks.is_empty() {
-            let h = hash(&obj.bytes);
+            let h = codec_hash(&obj.bytes);
             if let Some(open) = w.open.get_mut(&stream) {
                 let file = obj.key.file_name();
                 // Which representation uses this init file, in the current MPD.
@@ -587,12 +599,18 @@ impl Archive {
         let ast = registry
             .mpd(&stream)
             .and_then(|m| m.availability_start_time.clone());
+        // ffmpeg's first MPD versions may move availabilityStartTime by a few ms: only a
+        // jump of more than a second is a new run. A segment number below the last one is a
+        // restarted numbering (the same number again is a re-PUT of that segment).
+        let ast_ms = |a: &Option<String>| a.as_deref().and_then(|t| parse_time(t).ok());
         let new_session = match w.open.get(&stream) {
             None => true,
             Some(open) => {
-                (ast.is_some() && open.ast.is_some() && ast != open.ast)
+                ast_ms(&ast)
+                    .zip(ast_ms(&open.ast))
+                    .is_some_and(|(a, b)| (a - b).abs() > 1000)
                     || open.init_changed
-                    || open.last.get(&rep.id).is_some_and(|&last| number <= last)
+                    || open.last.get(&rep.id).is_some_and(|&last| number < last)
             }
         };
         if new_session {
@@ -649,7 +667,7 @@ impl Archive {
             };
             self.with_conn(|c| db::upsert_rep(c, session_id, &row))?;
             if let Some(open) = w.open.get_mut(&stream) {
-                open.reps.insert(rep.id.clone(), hash(&init_bytes));
+                open.reps.insert(rep.id.clone(), codec_hash(&init_bytes));
             }
         }
         let file = obj.key.file_name().to_owned();
@@ -870,9 +888,14 @@ impl Archive {
         let conn = lock(&self.conn);
         conn.execute_batch("BEGIN")
             .map_err(|e| ArchiveError::Db(e.to_string()))?;
+        let mut touched = HashSet::new();
         for (session, rep, number, file, _) in batch {
             db::delete_segment(&conn, *session, rep, *number)?;
             let _ = std::fs::remove_file(self.root.join(session.to_string()).join(file));
+            touched.insert(*session);
+        }
+        for session in touched {
+            db::refresh_session_span(&conn, session)?;
         }
         conn.execute_batch("COMMIT")
             .map_err(|e| ArchiveError::Db(e.to_string()))?;
@@ -923,15 +946,16 @@ impl Archive {
         }
         let start = new.start_ms.unwrap_or(now);
         if let Some(m) = new.max_duration_secs {
-            if !(m.is_finite() && m > 0.0) {
-                return Err(ArchiveError::Unprocessable(
-                    "max_duration_secs must be above 0".into(),
-                ));
+            if !(m.is_finite() && m > 0.0 && m <= self.cfg.max_range_secs as f64) {
+                return Err(ArchiveError::Unprocessable(format!(
+                    "max_duration_secs must be above 0 and at most archive.max_range_secs ({})",
+                    self.cfg.max_range_secs
+                )));
             }
         }
         let mut end = new.end_ms;
         if let Some(m) = new.max_duration_secs {
-            let auto = start + (m * 1000.0) as i64;
+            let auto = start.saturating_add((m * 1000.0) as i64);
             end = Some(end.map_or(auto, |e| e.min(auto)));
         }
         self.check_range(start, end)?;
@@ -1096,17 +1120,10 @@ impl Archive {
         for mut r in active {
             let from = r.state;
             let end = r.end_ms.unwrap_or(i64::MAX);
-            let has = !self
-                .with_conn(|c| {
-                    db::segments_in(c, &r.stream, r.start_ms, r.start_ms.max(end.min(now + 1)))
-                })?
-                .is_empty()
-                || self
-                    .with_conn(|c| db::stream_bounds(c, &r.stream))?
-                    .is_some_and(|(_, newest)| newest > r.start_ms && r.start_ms < end);
-            let newest = self
-                .with_conn(|c| db::stream_bounds(c, &r.stream))?
-                .map_or(i64::MIN, |(_, n)| n);
+            // Index lookups only (a day-long recording is checked every second).
+            let bounds = self.with_conn(|c| db::stream_bounds(c, &r.stream))?;
+            let has = bounds.is_some_and(|(oldest, newest)| newest > r.start_ms && oldest < end);
+            let newest = bounds.map_or(i64::MIN, |(_, n)| n);
             let next = if end != i64::MAX && now >= end && (newest >= end || now >= end + 10_000) {
                 if has {
                     RecordingState::Done
@@ -1165,6 +1182,25 @@ impl Archive {
         self.with_conn(|c| db::stream_bounds(c, stream))
     }
 
+    /// Like [`Archive::view`] (`cover` as [`Archive::view_covering`]) but reading only
+    /// representation `rep`: what one media playlist needs.
+    ///
+    /// Errors: [`ArchiveError::Db`].
+    pub fn view_rep(
+        &self,
+        stream: &str,
+        rep: &str,
+        start_ms: i64,
+        end_ms: i64,
+        cover: bool,
+    ) -> Result<Vec<replay::Session>, ArchiveError> {
+        let rows = {
+            let conn = lock(&self.conn);
+            db::rep_segments(&conn, stream, rep, start_ms, end_ms, cover)?
+        };
+        self.group(rows)
+    }
+
     fn view_rows(
         &self,
         stream: &str,
@@ -1172,12 +1208,23 @@ impl Archive {
         end_ms: i64,
         cover: bool,
     ) -> Result<Vec<replay::Session>, ArchiveError> {
-        let conn = lock(&self.conn);
-        let rows = if cover {
-            db::segments_covering(&conn, stream, start_ms, end_ms)?
-        } else {
-            db::segments_in(&conn, stream, start_ms, end_ms)?
+        let rows = {
+            let conn = lock(&self.conn);
+            if cover {
+                db::segments_covering(&conn, stream, start_ms, end_ms)?
+            } else {
+                db::segments_in(&conn, stream, start_ms, end_ms)?
+            }
         };
+        self.group(rows)
+    }
+
+    /// Rows ordered by session, grouped into sessions with their representations.
+    fn group(&self, mut rows: Vec<SegmentRow>) -> Result<Vec<replay::Session>, ArchiveError> {
+        rows.sort_by(|a, b| {
+            (a.session_id, &a.rep, a.number).cmp(&(b.session_id, &b.rep, b.number))
+        });
+        let conn = lock(&self.conn);
         let mut sessions: Vec<replay::Session> = Vec::new();
         for row in rows {
             if sessions.last().is_none_or(|s| s.id != row.session_id) {
@@ -1358,18 +1405,33 @@ pub fn format_ms(ms: i64) -> String {
 /// Errors: [`ArchiveError::BadRequest`] naming the value.
 pub fn parse_time(s: &str) -> Result<i64, ArchiveError> {
     let s = s.trim();
-    if let Ok(secs) = s.parse::<f64>() {
-        if secs.is_finite() && secs.abs() < 1e12 {
-            return Ok((secs * 1000.0).round() as i64);
-        }
+    let ms = match s.parse::<f64>() {
+        Ok(secs) if secs.is_finite() => Some((secs * 1000.0).round()),
+        Ok(_) => None,
+        Err(_) => time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+            .ok()
+            .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as f64),
+    };
+    match ms {
+        Some(ms) => check_time_ms(ms),
+        None => Err(ArchiveError::BadRequest(format!(
+            "{s:?} is neither an RFC 3339 time nor Unix seconds"
+        ))),
     }
-    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
-        .map_err(|_| {
-            ArchiveError::BadRequest(format!(
-                "{s:?} is neither an RFC 3339 time nor Unix seconds"
-            ))
-        })
+}
+
+/// Latest time accepted, Unix ms (9999-12-31T23:59:59.999Z).
+pub const MAX_TIME_MS: i64 = 253_402_300_799_999;
+
+/// A time in Unix ms within 1970-01-01 .. 9999-12-31, else [`ArchiveError::BadRequest`].
+pub fn check_time_ms(ms: f64) -> Result<i64, ArchiveError> {
+    if (0.0..=MAX_TIME_MS as f64).contains(&ms) {
+        Ok(ms as i64)
+    } else {
+        Err(ArchiveError::BadRequest(
+            "times must be between 1970-01-01 and 9999-12-31".into(),
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -1390,6 +1452,8 @@ mod tests {
         );
         assert!(parse_time("yesterday").is_err());
         assert!(parse_time("1e300").is_err());
+        assert!(parse_time("500000000000").is_err());
+        assert!(parse_time("-5").is_err());
         assert_eq!(format_ms(1_700_000_000_250), "2023-11-14T22:13:20.250Z");
     }
 

@@ -98,6 +98,23 @@ impl IntoResponse for ApiError {
 
 type ApiResult = Result<Response, ApiError>;
 
+/// A path parameter, with a JSON 400 (not axum's text) when it is not valid UTF-8.
+struct ApiPath(String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ApiPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<ApiPath, ApiError> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(p)) => Ok(ApiPath(p)),
+            Err(e) => Err(ApiError::new(ErrorKind::BadRequest, e.body_text())),
+        }
+    }
+}
+
 fn archive_of(state: &AppState) -> Result<Arc<Archive>, ApiError> {
     state.archive.clone().ok_or_else(|| {
         ApiError::new(
@@ -257,7 +274,7 @@ async fn list_streams(State(state): State<Shared>, headers: HeaderMap) -> ApiRes
 
 async fn get_stream(
     State(state): State<Shared>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath,
     headers: HeaderMap,
 ) -> ApiResult {
     let a = archive_of(&state)?;
@@ -279,13 +296,21 @@ struct RangeQuery {
 
 async fn stream_ranges(
     State(state): State<Shared>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath,
     query: Result<Query<RangeQuery>, QueryRejection>,
 ) -> ApiResult {
     let a = archive_of(&state)?;
     let Query(q) = query.map_err(|e| ApiError::new(ErrorKind::BadRequest, e.body_text()))?;
     let start = q.start.as_deref().map(archive::parse_time).transpose()?;
     let end = q.end.as_deref().map(archive::parse_time).transpose()?;
+    if let (Some(s), Some(e)) = (start, end) {
+        if e <= s {
+            return Err(ApiError::new(
+                ErrorKind::BadRequest,
+                "end is not after start",
+            ));
+        }
+    }
     let s = Arc::clone(&state);
     let v = blocking(move || {
         known_stream(&s, &a, &name)?;
@@ -324,7 +349,7 @@ async fn set_disabled(
 
 async fn disable_stream(
     State(state): State<Shared>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath,
     headers: HeaderMap,
 ) -> ApiResult {
     set_disabled(state, name, headers, true).await
@@ -332,13 +357,13 @@ async fn disable_stream(
 
 async fn enable_stream(
     State(state): State<Shared>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath,
     headers: HeaderMap,
 ) -> ApiResult {
     set_disabled(state, name, headers, false).await
 }
 
-async fn delete_archive(State(state): State<Shared>, Path(name): Path<String>) -> ApiResult {
+async fn delete_archive(State(state): State<Shared>, ApiPath(name): ApiPath) -> ApiResult {
     let a = archive_of(&state)?;
     let (deleted, kept) = blocking(move || a.delete_stream_archive(&name)).await?;
     Ok(axum::Json(json!({"deleted_segments": deleted, "kept_pinned": kept})).into_response())
@@ -396,17 +421,8 @@ fn recording_full(
 ) -> Result<Value, ArchiveError> {
     let mut v = recording_json(r, base);
     let end = r.end_ms.unwrap_or(now + 1).max(r.start_ms + 1);
-    let view = a.view(&r.stream, r.start_ms, end)?;
-    let secs = archive::replay::representations(&view)
-        .iter()
-        .map(|rep| archive::replay::duration_ms(&view, &rep.rep))
-        .max()
-        .unwrap_or(0) as f64
-        / 1000.0;
-    v["duration_secs"] = json!(secs);
-    if let Some(reason) = &r.reason {
-        tracing::debug!(recording = r.id, reason, "recording failed");
-    }
+    let ms = a.with_conn(|c| archive::db::covered_ms(c, &r.stream, r.start_ms, end))?;
+    v["duration_secs"] = json!(ms as f64 / 1000.0);
     Ok(v)
 }
 
@@ -580,7 +596,7 @@ async fn list_recordings(
 
 async fn get_recording(
     State(state): State<Shared>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath,
     headers: HeaderMap,
 ) -> ApiResult {
     let a = archive_of(&state)?;
@@ -595,7 +611,7 @@ async fn get_recording(
 
 async fn update_recording(
     State(state): State<Shared>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
@@ -614,7 +630,7 @@ async fn update_recording(
     Ok(axum::Json(v).into_response())
 }
 
-async fn delete_recording(State(state): State<Shared>, Path(id): Path<String>) -> ApiResult {
+async fn delete_recording(State(state): State<Shared>, ApiPath(id): ApiPath) -> ApiResult {
     let a = archive_of(&state)?;
     blocking(move || a.delete_recording(&id)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -622,7 +638,7 @@ async fn delete_recording(State(state): State<Shared>, Path(id): Path<String>) -
 
 async fn stop_recording(
     State(state): State<Shared>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {

@@ -52,10 +52,17 @@ pub async fn recording(
     let id_owned = id.to_owned();
     let a = Arc::clone(&archive);
     let now = archive::now_ms();
+    let only_rep = file
+        .strip_prefix("media_")
+        .and_then(|f| f.strip_suffix(".m3u8"))
+        .map(str::to_owned);
     let loaded = blocking(move || {
         let rec = a.recording(&id_owned)?;
-        let end = rec.end_ms.unwrap_or(now + 1);
-        let view = a.view(&rec.stream, rec.start_ms, end.max(rec.start_ms + 1))?;
+        let end = rec.end_ms.unwrap_or(now + 1).max(rec.start_ms + 1);
+        let view = match &only_rep {
+            Some(rep) => a.view_rep(&rec.stream, rep, rec.start_ms, end, false)?,
+            None => a.view(&rec.stream, rec.start_ms, end)?,
+        };
         Ok((rec, view))
     })
     .await;
@@ -302,7 +309,18 @@ pub async fn live_view(
     let growing = end.is_none_or(|e| e > now);
     let (d, a) = (dir.to_owned(), Arc::clone(&archive));
     let until = end.unwrap_or(now + 1);
-    let loaded = blocking(move || Ok((a.bounds(&d)?, a.view_covering(&d, start, until)?))).await;
+    let only_rep = match &file {
+        ViewFile::Media(rep) => Some(rep.clone()),
+        _ => None,
+    };
+    let loaded = blocking(move || {
+        let view = match &only_rep {
+            Some(rep) => a.view_rep(&d, rep, start, until, true)?,
+            None => a.view_covering(&d, start, until)?,
+        };
+        Ok((a.bounds(&d)?, view))
+    })
+    .await;
     let (bounds, view) = match loaded {
         Ok(x) => x,
         Err(e) => return json_error(e.kind(), e),

@@ -2,6 +2,8 @@
 //! ports, real ffmpeg pushes, and raw HTTP/1.1 for requests a normal client would "fix".
 #![allow(dead_code)]
 
+pub mod openapi;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
