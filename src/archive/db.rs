@@ -150,15 +150,12 @@ pub fn remove_delete(conn: &Connection, key: &str) -> Result<(), ArchiveError> {
 
 /// Every pending DELETE: (key, deleted ms, due ms).
 pub fn pending_deletes(conn: &Connection) -> Result<Vec<(String, i64, i64)>, ArchiveError> {
-    let mut stmt = conn
-        .prepare("SELECT key, deleted_ms, due_ms FROM deletes ORDER BY due_ms")
-        .map_err(db_err)?;
-    let rows = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .map_err(db_err)?
-        .collect::<Result<_, _>>()
-        .map_err(db_err)?;
-    Ok(rows)
+    query(
+        conn,
+        "SELECT key, deleted_ms, due_ms FROM deletes ORDER BY due_ms",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
 }
 
 /// Inserts a source; `false` when its name is taken.
@@ -189,18 +186,15 @@ pub fn sources(
     id: Option<&str>,
     name: Option<&str>,
 ) -> Result<Vec<SourceRow>, ArchiveError> {
-    let mut stmt = conn
-        .prepare_cached(&format!(
+    query(
+        conn,
+        &format!(
             "SELECT {SOURCE_COLUMNS} FROM sources
              WHERE (?1 IS NULL OR id = ?1) AND (?2 IS NULL OR name = ?2) ORDER BY created_ms, id"
-        ))
-        .map_err(db_err)?;
-    let rows = stmt
-        .query_map(params![id, name], source_from_row)
-        .map_err(db_err)?
-        .collect::<Result<_, _>>()
-        .map_err(db_err)?;
-    Ok(rows)
+        ),
+        params![id, name],
+        source_from_row,
+    )
 }
 
 /// Sets a source's streaming flag (1 or -1).
@@ -229,6 +223,22 @@ pub fn delete_source(conn: &Connection, id: &str) -> Result<bool, ArchiveError> 
 
 fn db_err(e: rusqlite::Error) -> ArchiveError {
     ArchiveError::Db(e.to_string())
+}
+
+/// Every row of a (cached) statement, mapped by `f`.
+fn query<T, P: rusqlite::Params>(
+    conn: &Connection,
+    sql: &str,
+    params: P,
+    f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>, ArchiveError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(db_err)?;
+    let rows = stmt
+        .query_map(params, f)
+        .map_err(db_err)?
+        .collect::<Result<_, _>>()
+        .map_err(db_err)?;
+    Ok(rows)
 }
 
 /// Opens (creating when missing) the archive database at `path` in WAL mode.
@@ -435,26 +445,18 @@ pub fn rep_segments(
     end_ms: i64,
     cover: bool,
 ) -> Result<Vec<SegmentRow>, ArchiveError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT session_id, rep, number, stream, media_time, duration, wall_ms, dur_ms, file,
+    query(
+        conn,
+        "SELECT session_id, rep, number, stream, media_time, duration, wall_ms, dur_ms, file,
                     bytes
              FROM segments
              WHERE stream = ?1 AND rep = ?2 AND wall_ms > ?3 - ?6 AND wall_ms < ?4
                AND wall_ms + dur_ms > ?3
                AND (?5 OR (wall_ms + dur_ms / 2 >= ?3 AND wall_ms + dur_ms / 2 < ?4))
              ORDER BY wall_ms",
-        )
-        .map_err(db_err)?;
-    let rows = stmt
-        .query_map(
-            params![stream, rep, start_ms, end_ms, cover, MAX_SEGMENT_MS],
-            segment_from_row,
-        )
-        .map_err(db_err)?
-        .collect::<Result<_, _>>()
-        .map_err(db_err)?;
-    Ok(rows)
+        params![stream, rep, start_ms, end_ms, cover, MAX_SEGMENT_MS],
+        segment_from_row,
+    )
 }
 
 /// Milliseconds of `stream` archived in `[start_ms, end_ms)` (segments whose middle is in
@@ -487,18 +489,13 @@ pub fn covered_ms(
 
 /// The representation ids `stream` ever had.
 pub fn stream_reps(conn: &Connection, stream: &str) -> Result<Vec<String>, ArchiveError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT DISTINCT r.rep FROM session_reps r JOIN sessions s ON s.id = r.session_id
+    query(
+        conn,
+        "SELECT DISTINCT r.rep FROM session_reps r JOIN sessions s ON s.id = r.session_id
              WHERE s.stream = ?1 ORDER BY r.rep",
-        )
-        .map_err(db_err)?;
-    let rows = stmt
-        .query_map([stream], |r| r.get(0))
-        .map_err(db_err)?
-        .collect::<Result<_, _>>()
-        .map_err(db_err)?;
-    Ok(rows)
+        [stream],
+        |r| r.get(0),
+    )
 }
 
 /// The newest session of `stream` holding a segment file named `file`.
@@ -517,15 +514,13 @@ pub fn session_of_file(
 
 /// The representations of the given sessions.
 pub fn reps_of(conn: &Connection, session_id: i64) -> Result<Vec<RepRow>, ArchiveError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT rep, kind, codecs, bandwidth, width, height, frame_rate, timescale,
+    query(
+        conn,
+        "SELECT rep, kind, codecs, bandwidth, width, height, frame_rate, timescale,
                     init_file, media_template
              FROM session_reps WHERE session_id = ?1 ORDER BY rep",
-        )
-        .map_err(db_err)?;
-    let rows = stmt
-        .query_map([session_id], |r| {
+        [session_id],
+        |r| {
             Ok(RepRow {
                 rep: r.get(0)?,
                 kind: r.get(1)?,
@@ -538,11 +533,8 @@ pub fn reps_of(conn: &Connection, session_id: i64) -> Result<Vec<RepRow>, Archiv
                 init_file: r.get(8)?,
                 media_template: r.get(9)?,
             })
-        })
-        .map_err(db_err)?
-        .collect::<Result<_, _>>()
-        .map_err(db_err)?;
-    Ok(rows)
+        },
+    )
 }
 
 /// Per session of `stream`: (session id, first wall ms, end wall ms) of its archived
@@ -551,18 +543,13 @@ pub fn session_spans(
     conn: &Connection,
     stream: &str,
 ) -> Result<Vec<(i64, i64, i64)>, ArchiveError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT id, first_ms, end_ms FROM sessions
+    query(
+        conn,
+        "SELECT id, first_ms, end_ms FROM sessions
              WHERE stream = ?1 AND first_ms IS NOT NULL ORDER BY id",
-        )
-        .map_err(db_err)?;
-    let rows = stmt
-        .query_map([stream], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .map_err(db_err)?
-        .collect::<Result<_, _>>()
-        .map_err(db_err)?;
-    Ok(rows)
+        [stream],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
 }
 
 /// (oldest wall ms, newest end wall ms) of `stream`'s archive.
@@ -582,28 +569,22 @@ pub fn stream_bounds(conn: &Connection, stream: &str) -> Result<Option<(i64, i64
 
 /// Names of every stream that has a session or a flag.
 pub fn stream_names(conn: &Connection) -> Result<Vec<String>, ArchiveError> {
-    let mut stmt = conn
-        .prepare_cached("SELECT stream FROM sessions UNION SELECT name FROM streams ORDER BY 1")
-        .map_err(db_err)?;
-    let rows = stmt
-        .query_map([], |r| r.get(0))
-        .map_err(db_err)?
-        .collect::<Result<_, _>>()
-        .map_err(db_err)?;
-    Ok(rows)
+    query(
+        conn,
+        "SELECT stream FROM sessions UNION SELECT name FROM streams ORDER BY 1",
+        [],
+        |r| r.get(0),
+    )
 }
 
 /// Session ids of `stream`, oldest first.
 pub fn session_ids(conn: &Connection, stream: &str) -> Result<Vec<i64>, ArchiveError> {
-    let mut stmt = conn
-        .prepare_cached("SELECT id FROM sessions WHERE stream = ?1 ORDER BY id")
-        .map_err(db_err)?;
-    let rows = stmt
-        .query_map([stream], |r| r.get(0))
-        .map_err(db_err)?
-        .collect::<Result<_, _>>()
-        .map_err(db_err)?;
-    Ok(rows)
+    query(
+        conn,
+        "SELECT id FROM sessions WHERE stream = ?1 ORDER BY id",
+        [stream],
+        |r| r.get(0),
+    )
 }
 
 /// Sets the disabled flag of a stream.
@@ -619,15 +600,12 @@ pub fn set_disabled(conn: &Connection, stream: &str, disabled: bool) -> Result<(
 
 /// Names of disabled streams.
 pub fn disabled_streams(conn: &Connection) -> Result<Vec<String>, ArchiveError> {
-    let mut stmt = conn
-        .prepare("SELECT name FROM streams WHERE disabled != 0")
-        .map_err(db_err)?;
-    let rows = stmt
-        .query_map([], |r| r.get(0))
-        .map_err(db_err)?
-        .collect::<Result<_, _>>()
-        .map_err(db_err)?;
-    Ok(rows)
+    query(
+        conn,
+        "SELECT name FROM streams WHERE disabled != 0",
+        [],
+        |r| r.get(0),
+    )
 }
 
 const PINNED: &str = "EXISTS (SELECT 1 FROM recordings r WHERE r.stream = s.stream
@@ -786,22 +764,16 @@ pub fn recordings(
     stream: Option<&str>,
     state: Option<RecordingState>,
 ) -> Result<Vec<RecordingRow>, ArchiveError> {
-    let mut stmt = conn
-        .prepare_cached(&format!(
+    query(
+        conn,
+        &format!(
             "SELECT {RECORDING_COLUMNS} FROM recordings
              WHERE (?1 IS NULL OR stream = ?1) AND (?2 IS NULL OR state = ?2)
              ORDER BY created_ms DESC, id"
-        ))
-        .map_err(db_err)?;
-    let rows = stmt
-        .query_map(
-            params![stream, state.map(RecordingState::as_str)],
-            recording_from_row,
-        )
-        .map_err(db_err)?
-        .collect::<Result<_, _>>()
-        .map_err(db_err)?;
-    Ok(rows)
+        ),
+        params![stream, state.map(RecordingState::as_str)],
+        recording_from_row,
+    )
 }
 
 /// Removes a recording (its segments are unpinned).

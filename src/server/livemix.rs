@@ -101,6 +101,23 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ArchiveError::Db(format!("task failed: {e}")))?
 }
 
+/// Runs `f` (the archive work of one request) on a blocking thread and answers its fields
+/// in the envelope, or its error.
+async fn respond(
+    state: &AppState,
+    rid: &str,
+    f: impl FnOnce(Arc<Archive>) -> Result<Value, ArchiveError> + Send + 'static,
+) -> Response {
+    let result = match archive_of(state) {
+        Ok(a) => blocking(move || f(a)).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(fields) => ok(rid, fields),
+        Err(e) => from_archive(rid, e),
+    }
+}
+
 fn archive_of(state: &AppState) -> Result<Arc<Archive>, ArchiveError> {
     state.archive.clone().ok_or_else(|| {
         ArchiveError::NotFound("the archive is off (persistence is disabled)".into())
@@ -237,25 +254,17 @@ async fn create_source(State(state): State<Shared>, headers: HeaderMap, body: By
         created_ms: now,
         updated_ms: now,
     };
-    let result = match archive_of(&state) {
-        Ok(a) => {
-            blocking(move || {
-                if !a.with_conn(|c| db::insert_source(c, &row))? {
-                    return Err(ArchiveError::Conflict(format!(
-                        "a video source named {} exists",
-                        row.name
-                    )));
-                }
-                Ok(source_json(&a, &row))
-            })
-            .await
+    respond(&state, &rid, move |a| {
+        if !a.with_conn(|c| db::insert_source(c, &row))? {
+            return Err(ArchiveError::Conflict(format!(
+                "a video source named {} exists",
+                row.name
+            )));
         }
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(v) => ok(&rid, json!({ "source": v })),
-        Err(e) => from_archive(&rid, e),
-    }
+        let v = source_json(&a, &row);
+        Ok(json!({ "source": v }))
+    })
+    .await
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -269,23 +278,15 @@ async fn list_sources(
     Query(q): Query<SourceQuery>,
 ) -> Response {
     let rid = request_id(&headers);
-    let result = match archive_of(&state) {
-        Ok(a) => {
-            blocking(move || {
-                let rows = a.with_conn(|c| db::sources(c, None, q.source_name.as_deref()))?;
-                if q.source_name.is_some() && rows.is_empty() {
-                    return Err(ArchiveError::NotFound("unknown video source name".into()));
-                }
-                Ok(rows.iter().map(|s| source_json(&a, s)).collect::<Vec<_>>())
-            })
-            .await
+    respond(&state, &rid, move |a| {
+        let rows = a.with_conn(|c| db::sources(c, None, q.source_name.as_deref()))?;
+        if q.source_name.is_some() && rows.is_empty() {
+            return Err(ArchiveError::NotFound("unknown video source name".into()));
         }
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(v) => ok(&rid, json!({ "sources": v })),
-        Err(e) => from_archive(&rid, e),
-    }
+        let v = rows.iter().map(|s| source_json(&a, s)).collect::<Vec<_>>();
+        Ok(json!({ "sources": v }))
+    })
+    .await
 }
 
 async fn get_source(
@@ -294,14 +295,11 @@ async fn get_source(
     Path(id): Path<String>,
 ) -> Response {
     let rid = request_id(&headers);
-    let result = match archive_of(&state) {
-        Ok(a) => blocking(move || Ok(source_json(&a, &source_by_id(&a, &id)?))).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(v) => ok(&rid, json!({ "source": v })),
-        Err(e) => from_archive(&rid, e),
-    }
+    respond(&state, &rid, move |a| {
+        let v = source_json(&a, &source_by_id(&a, &id)?);
+        Ok(json!({ "source": v }))
+    })
+    .await
 }
 
 async fn delete_source(
@@ -310,23 +308,13 @@ async fn delete_source(
     Path(id): Path<String>,
 ) -> Response {
     let rid = request_id(&headers);
-    let result = match archive_of(&state) {
-        Ok(a) => {
-            blocking(move || {
-                if a.with_conn(|c| db::delete_source(c, &id))? {
-                    Ok(())
-                } else {
-                    Err(ArchiveError::NotFound(format!("unknown video source {id}")))
-                }
-            })
-            .await
+    respond(&state, &rid, move |a| {
+        if !a.with_conn(|c| db::delete_source(c, &id))? {
+            return Err(ArchiveError::NotFound(format!("unknown video source {id}")));
         }
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(()) => ok(&rid, json!({})),
-        Err(e) => from_archive(&rid, e),
-    }
+        Ok(json!({}))
+    })
+    .await
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -351,24 +339,13 @@ async fn set_streaming(
     };
     // LiveMix: "true" streams, any other value stops.
     let streaming = if new_state == "true" { 1 } else { -1 };
-    let result = match archive_of(&state) {
-        Ok(a) => {
-            blocking(move || {
-                if a.with_conn(|c| db::set_source_streaming(c, &id, streaming, archive::now_ms()))?
-                {
-                    Ok(())
-                } else {
-                    Err(ArchiveError::NotFound(format!("unknown video source {id}")))
-                }
-            })
-            .await
+    respond(&state, &rid, move |a| {
+        if !a.with_conn(|c| db::set_source_streaming(c, &id, streaming, archive::now_ms()))? {
+            return Err(ArchiveError::NotFound(format!("unknown video source {id}")));
         }
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(()) => ok(&rid, json!({})),
-        Err(e) => from_archive(&rid, e),
-    }
+        Ok(json!({}))
+    })
+    .await
 }
 
 async fn start_recording(
@@ -399,31 +376,23 @@ async fn start_recording(
     };
     let text = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_owned);
     let (alias, description) = (text("alias"), text("description"));
-    let result = match archive_of(&state) {
-        Ok(a) => {
-            blocking(move || {
-                let source = source_by_id(&a, &id)?;
-                let r = a.create_recording(
-                    NewRecording {
-                        stream: stream_of(&source.name),
-                        start_ms,
-                        end_ms: None,
-                        title: alias,
-                        description,
-                        max_duration_secs: None,
-                    },
-                    archive::now_ms(),
-                )?;
-                Ok(recording_json(&r, &source.id))
-            })
-            .await
-        }
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(v) => ok(&rid, json!({ "recording": v })),
-        Err(e) => from_archive(&rid, e),
-    }
+    respond(&state, &rid, move |a| {
+        let source = source_by_id(&a, &id)?;
+        let r = a.create_recording(
+            NewRecording {
+                stream: stream_of(&source.name),
+                start_ms,
+                end_ms: None,
+                title: alias,
+                description,
+                max_duration_secs: None,
+            },
+            archive::now_ms(),
+        )?;
+        let v = recording_json(&r, &source.id);
+        Ok(json!({ "recording": v }))
+    })
+    .await
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -439,48 +408,33 @@ async fn source_recordings(
 ) -> Response {
     let rid = request_id(&headers);
     let only_active = q.only_active.is_some_and(|v| !v.is_empty());
-    let result = match archive_of(&state) {
-        Ok(a) => {
-            blocking(move || {
-                let source = source_by_id(&a, &id)?;
-                Ok(a.recordings(Some(&stream_of(&source.name)), None)?
-                    .iter()
-                    .filter(|r| !only_active || r.state.is_active())
-                    .map(|r| recording_json(r, &source.id))
-                    .collect::<Vec<_>>())
-            })
-            .await
-        }
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(v) => ok(&rid, json!({ "recordings": v })),
-        Err(e) => from_archive(&rid, e),
-    }
+    respond(&state, &rid, move |a| {
+        let source = source_by_id(&a, &id)?;
+        let v = a
+            .recordings(Some(&stream_of(&source.name)), None)?
+            .iter()
+            .filter(|r| !only_active || r.state.is_active())
+            .map(|r| recording_json(r, &source.id))
+            .collect::<Vec<_>>();
+        Ok(json!({ "recordings": v }))
+    })
+    .await
 }
 
 async fn list_recordings(State(state): State<Shared>, headers: HeaderMap) -> Response {
     let rid = request_id(&headers);
-    let result = match archive_of(&state) {
-        Ok(a) => {
-            blocking(move || {
-                let sources = a.with_conn(|c| db::sources(c, None, None))?;
-                let mut out = Vec::new();
-                for s in &sources {
-                    for r in a.recordings(Some(&stream_of(&s.name)), None)? {
-                        out.push(recording_json(&r, &s.id));
-                    }
-                }
-                Ok(out)
-            })
-            .await
+    respond(&state, &rid, move |a| {
+        let sources = a.with_conn(|c| db::sources(c, None, None))?;
+        let mut out = Vec::new();
+        for s in &sources {
+            for r in a.recordings(Some(&stream_of(&s.name)), None)? {
+                out.push(recording_json(&r, &s.id));
+            }
         }
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(v) => ok(&rid, json!({ "recordings": v })),
-        Err(e) => from_archive(&rid, e),
-    }
+        let v = out;
+        Ok(json!({ "recordings": v }))
+    })
+    .await
 }
 
 async fn get_recording(
@@ -489,20 +443,12 @@ async fn get_recording(
     Path(id): Path<String>,
 ) -> Response {
     let rid = request_id(&headers);
-    let result = match archive_of(&state) {
-        Ok(a) => {
-            blocking(move || {
-                let (r, source) = livemix_recording(&a, &id)?;
-                Ok(recording_json(&r, &source))
-            })
-            .await
-        }
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(v) => ok(&rid, json!({ "recording": v })),
-        Err(e) => from_archive(&rid, e),
-    }
+    respond(&state, &rid, move |a| {
+        let (r, source) = livemix_recording(&a, &id)?;
+        let v = recording_json(&r, &source);
+        Ok(json!({ "recording": v }))
+    })
+    .await
 }
 
 async fn delete_recording(
@@ -511,14 +457,11 @@ async fn delete_recording(
     Path(id): Path<String>,
 ) -> Response {
     let rid = request_id(&headers);
-    let result = match archive_of(&state) {
-        Ok(a) => blocking(move || a.delete_recording(&id)).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(()) => ok(&rid, json!({})),
-        Err(e) => from_archive(&rid, e),
-    }
+    respond(&state, &rid, move |a| {
+        a.delete_recording(&id)?;
+        Ok(json!({}))
+    })
+    .await
 }
 
 async fn stop_recording(
@@ -527,26 +470,18 @@ async fn stop_recording(
     Path(id): Path<String>,
 ) -> Response {
     let rid = request_id(&headers);
-    let result = match archive_of(&state) {
-        Ok(a) => {
-            blocking(move || {
-                let (r, source) = livemix_recording(&a, &id)?;
-                // LiveMix: stopping a stopped recording is a no-op.
-                let r = if r.state.is_active() {
-                    a.stop_recording(&id, None, archive::now_ms())?
-                } else {
-                    r
-                };
-                Ok(recording_json(&r, &source))
-            })
-            .await
-        }
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(v) => ok(&rid, json!({ "recording": v })),
-        Err(e) => from_archive(&rid, e),
-    }
+    respond(&state, &rid, move |a| {
+        let (r, source) = livemix_recording(&a, &id)?;
+        // LiveMix: stopping a stopped recording is a no-op.
+        let r = if r.state.is_active() {
+            a.stop_recording(&id, None, archive::now_ms())?
+        } else {
+            r
+        };
+        let v = recording_json(&r, &source);
+        Ok(json!({ "recording": v }))
+    })
+    .await
 }
 
 async fn recording_segments(
@@ -556,42 +491,34 @@ async fn recording_segments(
 ) -> Response {
     let rid = request_id(&headers);
     let base = format!("http://{}", state.egress_addr);
-    let result = match archive_of(&state) {
-        Ok(a) => {
-            blocking(move || {
-                let (r, source) = livemix_recording(&a, &id)?;
-                let end = r
-                    .end_ms
-                    .unwrap_or(archive::now_ms() + 1)
-                    .max(r.start_ms + 1);
-                let view = a.view(&r.stream, r.start_ms, end)?;
-                let mut out = Vec::new();
-                for s in &view {
-                    for g in &s.segments {
-                        out.push(json!({
-                            "id": format!("{}-{}-{}", s.id, g.rep, g.number),
-                            "name": g.file,
-                            "start": archive::format_ms(g.wall_ms),
-                            "end": archive::format_ms(g.wall_ms + g.dur_ms),
-                            "length": g.dur_ms as f64 / 1000.0,
-                            "uri": format!("{base}/archive/{}/{}", s.id, g.file),
-                            "source": source,
-                            "uploaded": 1,
-                            "created_at": archive::format_ms(g.wall_ms + g.dur_ms),
-                            "updated_at": archive::format_ms(g.wall_ms + g.dur_ms),
-                        }));
-                    }
-                }
-                Ok(out)
-            })
-            .await
+    respond(&state, &rid, move |a| {
+        let (r, source) = livemix_recording(&a, &id)?;
+        let end = r
+            .end_ms
+            .unwrap_or(archive::now_ms() + 1)
+            .max(r.start_ms + 1);
+        let view = a.view(&r.stream, r.start_ms, end)?;
+        let mut out = Vec::new();
+        for s in &view {
+            for g in &s.segments {
+                out.push(json!({
+                    "id": format!("{}-{}-{}", s.id, g.rep, g.number),
+                    "name": g.file,
+                    "start": archive::format_ms(g.wall_ms),
+                    "end": archive::format_ms(g.wall_ms + g.dur_ms),
+                    "length": g.dur_ms as f64 / 1000.0,
+                    "uri": format!("{base}/archive/{}/{}", s.id, g.file),
+                    "source": source,
+                    "uploaded": 1,
+                    "created_at": archive::format_ms(g.wall_ms + g.dur_ms),
+                    "updated_at": archive::format_ms(g.wall_ms + g.dur_ms),
+                }));
+            }
         }
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(v) => ok(&rid, json!({ "segments": v })),
-        Err(e) => from_archive(&rid, e),
-    }
+        let v = out;
+        Ok(json!({ "segments": v }))
+    })
+    .await
 }
 
 // ---- ingest: POST /v1/playlist ----
