@@ -397,6 +397,14 @@ async fn recording_from_the_past_replays_as_hls_and_dash_and_survives_a_crash() 
     // SIGKILL and restart: the recording and its replay are still there.
     origin.kill();
     origin.restart();
+    // The DVR window survives: a segment the encoder DELETEd is still served under its live
+    // name, and the archive index came back without a folder scan.
+    let r = client
+        .get(origin.egress_url(&format!("/live/a/{file}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{file} after the restart");
     let (status, after) = api(
         &client,
         "GET",
