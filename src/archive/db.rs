@@ -25,7 +25,8 @@ CREATE TABLE IF NOT EXISTS sessions(
     ast TEXT,
     started_ms INTEGER NOT NULL,
     first_ms INTEGER,
-    end_ms INTEGER
+    end_ms INTEGER,
+    epoch_ms INTEGER
 );
 CREATE INDEX IF NOT EXISTS sessions_by_stream ON sessions(stream, id);
 CREATE TABLE IF NOT EXISTS session_reps(
@@ -294,6 +295,28 @@ pub fn last_sessions(conn: &Connection) -> Result<Vec<LastSession>, ArchiveError
         ));
     }
     Ok(out)
+}
+
+/// The wall clock of media time 0 of a session (Unix ms), once known.
+pub fn session_epoch(conn: &Connection, session_id: i64) -> Result<Option<i64>, ArchiveError> {
+    conn.query_row(
+        "SELECT epoch_ms FROM sessions WHERE id = ?1",
+        [session_id],
+        |r| r.get(0),
+    )
+    .optional()
+    .map(Option::flatten)
+    .map_err(db_err)
+}
+
+/// Sets the wall clock of media time 0 of a session (Unix ms).
+pub fn set_session_epoch(conn: &Connection, session_id: i64, epoch_ms: i64) -> Result<(), ArchiveError> {
+    conn.execute(
+        "UPDATE sessions SET epoch_ms = ?2 WHERE id = ?1",
+        params![session_id, epoch_ms],
+    )
+    .map_err(db_err)?;
+    Ok(())
 }
 
 /// Inserts a session and returns its id.

@@ -265,6 +265,11 @@ struct OpenSession {
     /// HLS pushes: the media sequence of the last playlist of each representation (a
     /// lower one is a restarted encoder).
     hls_sequence: HashMap<String, u64>,
+    /// CMAF pushes: the wall clock of media time 0 (Unix ms), from the session's first
+    /// segment. Every segment's wall clock is this plus its media time, so all the
+    /// representations of a session map a media time to the same date (RFC 8216bis §6.2.4:
+    /// EXT-X-PROGRAM-DATE-TIME must agree across renditions).
+    epoch_ms: Option<i64>,
 }
 
 #[derive(Debug, Default)]
@@ -502,6 +507,7 @@ impl Archive {
                 .into_iter()
                 .map(|r| (r.rep, 0u64))
                 .collect();
+            let epoch_ms = self.with_conn(|c| db::session_epoch(c, id))?;
             w.open.insert(
                 stream,
                 OpenSession {
@@ -511,6 +517,7 @@ impl Archive {
                     reps,
                     init_changed: false,
                     hls_sequence: HashMap::new(),
+                    epoch_ms,
                 },
             );
         }
@@ -626,6 +633,19 @@ impl Archive {
             );
         }
         let session_id = w.open.get(&stream).map_or(0, |o| o.id);
+        let media_ms = (media_time as i128 * 1000 / timescale.max(1) as i128) as i64;
+        let epoch = match w.open.get(&stream).and_then(|o| o.epoch_ms) {
+            Some(e) => e,
+            None => {
+                let e = wall_ms - media_ms;
+                self.with_conn(|c| db::set_session_epoch(c, session_id, e))?;
+                if let Some(open) = w.open.get_mut(&stream) {
+                    open.epoch_ms = Some(e);
+                }
+                e
+            }
+        };
+        let wall_ms = epoch + media_ms;
         let session_dir = self.root.join(session_id.to_string());
         let has_rep = w
             .open

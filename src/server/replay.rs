@@ -13,9 +13,10 @@ use super::AppState;
 use crate::archive::{self, replay, Archive, ArchiveError};
 use crate::error::ErrorKind;
 
-/// Cache-Control of a closed recording's manifests: they no longer change, but a deleted
-/// recording must stop playing soon.
-const CACHE_CLOSED: &str = "public, max-age=60";
+/// Cache-Control of a closed recording's (or past view's) manifests and MP4: they no longer
+/// change, but a deleted recording must stop playing, so caches revalidate every use (a
+/// cheap 304 by ETag while it exists, a 404 once deleted).
+const CACHE_CLOSED: &str = "public, no-cache";
 
 fn archive_of(state: &AppState) -> Option<Arc<Archive>> {
     state.archive.clone()
