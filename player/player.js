@@ -1,10 +1,11 @@
 // casterpak player page.
 //
-// index.html?url=<manifest>[&engine=dashjs|hlsjs|native][&latency=<seconds>]
+// index.html?url=<manifest>[&engine=dashjs|hlsjs|shaka|native][&latency=<seconds>]
 //
-// Plays one manifest with dash.js (.mpd), hls.js (.m3u8) or the browser's own
-// <video src> (engine=native), shows what a person (and the browser tests)
-// need to judge playback, and lists the origin's streams from GET /streams.
+// Plays one manifest with dash.js (.mpd), hls.js (.m3u8), Shaka Player (DASH
+// or HLS, engine=shaka) or the browser's own <video src> (engine=native),
+// shows what a person (and the browser tests) need to judge playback, and
+// lists the origin's streams from GET /streams.
 //
 // window.casterpak.stats() is the contract with tests/browser: keep its
 // field names stable.
@@ -21,6 +22,8 @@
     fatal: false,
     dash: null,        // dashjs MediaPlayer
     hls: null,         // Hls instance
+    shaka: null,       // shaka.Player
+    seeks: [],         // seeks asked through window.casterpak.seek(): {wallClock, from, to}
     mpd: null,         // {dynamic, ast (epoch s), periodStart (s)} from the last MPD dash.js loaded
   };
 
@@ -116,6 +119,76 @@
     state.hls = hls;
   }
 
+  // Shaka Player (DASH and HLS). Reports what the harness judges the other
+  // engines on: every error event (CRITICAL ones fatal), every failed HTTP
+  // download even when a retry succeeded (like dash.js above), and the
+  // damage Shaka repairs silently: a jumped gap (like hls.js's
+  // bufferSeekOverHole, with the same "seeking from A to B" wording) and a
+  // detected stall (like hls.js's bufferStalledError).
+  function startShaka(url, latency) {
+    shaka.polyfill.installAll();
+    if (!shaka.Player.isBrowserSupported()) {
+      recordError('shaka', 'unsupported', 'shaka.Player.isBrowserSupported() is false', true);
+      return;
+    }
+    const player = new shaka.Player();
+    // Shaka's HLS parser probes media segments for CEA-608/708 captions and,
+    // on a live LL-HLS playlist, may pick the segment still in progress (parts
+    // only, no URI yet) and fail the load with "Cannot read properties of
+    // undefined (reading 'match')" (Shaka 5.2.12). The origin's streams
+    // carry no captions the page shows anyway.
+    player.configure({ manifest: { hls: { disableClosedCaptionsDetection: true } } });
+    if (latency > 0) player.configure({ streaming: { liveSync: { enabled: true, targetLatency: latency } } });
+    const codeNames = {};
+    for (const [name, code] of Object.entries(shaka.util.Error.Code)) codeNames[code] = name;
+    const categoryNames = {};
+    for (const [name, cat] of Object.entries(shaka.util.Error.Category)) categoryNames[cat] = name;
+    const describe = (err) => {
+      if (!err || typeof err.code !== 'number') return String(err && err.message || err);
+      const data = (err.data || []).map((d) => {
+        let text;
+        try { text = (d && d.message) || (d && typeof d === 'object' ? JSON.stringify(d) : String(d)); } catch (_) { text = String(d); }
+        return text && text.length > 200 ? `${text.slice(0, 200)}...` : text;
+      });
+      return `${err.code} ${codeNames[err.code] || '?'} ${data.join(' ')}`.trim();
+    };
+    const fatalError = (err) => err && err.severity === shaka.util.Error.Severity.CRITICAL;
+    player.addEventListener('error', (event) => {
+      const err = event.detail;
+      recordError('shaka', categoryNames[err && err.category] || 'error', describe(err), fatalError(err));
+    });
+    player.addEventListener('downloadfailed', (event) => {
+      // OPERATION_ABORTED is Shaka cancelling its own request (a seek, a quality
+      // switch, unload). Its `aborted` flag means the other thing: the request
+      // timed out (connection or stall timeout), which is counted.
+      const err = event.error;
+      if (!event.aborted && err && err.code === shaka.util.Error.Code.OPERATION_ABORTED) return;
+      const uri = event.request && event.request.uris ? event.request.uris[0] : '';
+      const code = event.httpResponseCode ? `${event.httpResponseCode} ` : '';
+      const why = event.aborted ? 'timed out' : err ? describe(err) : '';
+      recordError('shaka', 'http', `${code}${uri} ${why}`.trim(), false);
+    });
+    // The playhead before a gap jump: Shaka has already moved it when it says so.
+    let lastTime = 0;
+    video.addEventListener('timeupdate', () => { if (!video.seeking) lastTime = video.currentTime; });
+    player.addEventListener('gapjumped', () => {
+      recordError('shaka', 'mediaError', `gapJumped (seeking from ${lastTime} to ${video.currentTime})`, false);
+      lastTime = video.currentTime;
+    });
+    player.addEventListener('stalldetected', () => recordError('shaka', 'mediaError', `stallDetected at ${video.currentTime}`, false));
+    state.shaka = player;
+    player.attach(video)
+      .then(() => player.load(url))
+      .then(() => video.play().catch(() => { /* autoplay: Shaka starts once data is there */ }))
+      .catch((err) => {
+        // load() rejects with the error the 'error' event already carried, or with one it did not.
+        const details = describe(err);
+        if (!state.errors.some((e) => e.source === 'shaka' && e.details === details)) {
+          recordError('shaka', 'load', details, true);
+        }
+      });
+  }
+
   function startNative(url) {
     video.src = url;
   }
@@ -137,6 +210,10 @@
     if (state.hls && hlsIsLive() && state.hls.playingDate) {
       return now - state.hls.playingDate.getTime() / 1000;   // from #EXT-X-PROGRAM-DATE-TIME
     }
+    if (state.shaka && state.shaka.isLive()) {
+      const date = state.shaka.getPlayheadTimeAsDate();   // availabilityStartTime or PROGRAM-DATE-TIME based
+      if (date) return now - date.getTime() / 1000;
+    }
     if (state.engine === 'native' && video.getStartDate && video.duration === Infinity) {
       const start = video.getStartDate().getTime();
       if (!Number.isNaN(start)) return now - (start / 1000 + video.currentTime);
@@ -150,6 +227,10 @@
       return Number.isFinite(l) ? l : null;
     }
     if (state.hls && hlsIsLive() && Number.isFinite(state.hls.latency)) return state.hls.latency;
+    if (state.shaka && state.shaka.isLive()) {
+      const l = state.shaka.getStats().liveLatency;
+      return Number.isFinite(l) ? l : null;
+    }
     return null;
   }
 
@@ -181,12 +262,16 @@
       fatal: state.fatal,
       latencyWallClock: wallClockLatency(),
       latencyPlayer: playerLatency(),
-      targetLatency: state.dash && state.dash.isReady() && state.dash.isDynamic() ? state.dash.getTargetLiveDelay() : null,
-      lowLatencyMode: state.dash ? state.dash.getLowLatencyModeEnabled() : null,
+      targetLatency: state.dash && state.dash.isReady() && state.dash.isDynamic() ? state.dash.getTargetLiveDelay()
+        : state.shaka && state.shaka.isLive() && state.shaka.getConfiguration().streaming.liveSync.enabled
+          ? state.shaka.getConfiguration().streaming.liveSync.targetLatency : null,
+      lowLatencyMode: state.dash ? state.dash.getLowLatencyModeEnabled()
+        : state.shaka ? state.shaka.getConfiguration().streaming.lowLatencyMode : null,
       playbackRate: video.playbackRate,
       readyState: video.readyState,
       paused: video.paused,
       ended: video.ended,
+      seeks: state.seeks.slice(),
     };
   }
 
@@ -280,14 +365,22 @@
     try {
       if (state.engine === 'dashjs') startDash(state.url, latency);
       else if (state.engine === 'hlsjs') startHls(state.url, latency);
+      else if (state.engine === 'shaka') startShaka(state.url, latency);
       else startNative(state.url);
     } catch (e) {
       recordError(state.engine, 'exception', e && e.message || e, true);
     }
-    video.play().catch(() => { /* dash.js/hls.js start playback themselves once data is there */ });
+    video.play().catch(() => { /* dash.js/hls.js/Shaka start playback themselves once data is there */ });
   }
 
-  window.casterpak = { stats };
+  // A seek asked from outside (the browser tests), recorded so that the jump
+  // is not judged as played media. Every engine follows <video> seeks.
+  function seek(to) {
+    state.seeks.push({ wallClock: Date.now() / 1000, from: video.currentTime, to });
+    video.currentTime = to;
+  }
+
+  window.casterpak = { stats, seek };
   setInterval(renderStats, 500);
   renderStats();
   refreshStreams();

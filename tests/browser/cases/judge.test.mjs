@@ -80,6 +80,51 @@ describe('judge()', () => {
     assert.deepEqual(judge(warm, LIVE).failures, []);
   });
 
+  it('takes recorded seeks out of the played media, and still fails a hole after the seek', () => {
+    // 3 s played, a seek from 3 to 22 (recorded by the page), 0.5 s to rebuffer, then 22 -> 30.
+    const seekRun = () => {
+      const samples = [];
+      const seek = { wallClock: 1003, from: 3, to: 22 };
+      for (let i = 0; i <= 23; i++) {
+        const w = i / 2;
+        const t = w <= 3 ? w : Math.min(30, 22 + Math.max(0, w - 3.5));
+        const after = w > 3;
+        samples.push({
+          wallClock: 1000 + w, currentTime: t, totalVideoFrames: Math.round((w <= 3 ? t : 3 + t - 22) * 30) + 1,
+          droppedVideoFrames: 0, readyState: 4, playbackRate: 1, errors: [], ended: t >= 30,
+          buffered: after ? [[0, 7], [22, Math.min(30, t + 4)]] : [[0, Math.min(30, t + 4)]],
+          seeks: after ? [seek] : [], latencyWallClock: null, latencyPlayer: null,
+        });
+      }
+      return samples;
+    };
+    const opts = { fps: 30, duration: 30, endSlack: 0.5 };
+    const v = judge(seekRun(), opts);
+    assert.deepEqual(v.failures, []);
+    assert.equal(v.summary.playedSeconds, 11);
+    const unrecorded = seekRun();
+    for (const x of unrecorded) x.seeks = [];
+    assert.match(judge(unrecorded, opts).failures.join(), /ahead of the wall clock/);
+    const hole = seekRun();
+    for (const x of hole) if (x.seeks.length) x.buffered = [[0, 7], [22, 25], [25.5, 30]];
+    const f = judge(hole, opts).failures.join('\n');
+    assert.match(f, /buffered has 3 ranges/);
+    assert.match(f, /not in one buffered range from it/);
+  });
+
+  it('tolerates Shaka Player jumping the start gap, not a hole in the middle', () => {
+    const gap = (from, to, bufferedStart) => ({
+      source: 'shaka', type: 'mediaError', fatal: false, currentTime: to, bufferedStart,
+      details: `gapJumped (seeking from ${from} to ${to})`,
+    });
+    const start = run();
+    start.at(-1).errors = [gap(0, 0.021333, 0.021333)];
+    assert.deepEqual(judge(start, VOD).failures, []);
+    const middle = run();
+    middle.at(-1).errors = [gap(4.0, 4.1, 0.021333)];
+    assert.match(judge(middle, VOD).failures.join(), /1 error event/);
+  });
+
   it('fails when playback never starts', () => {
     const s = run();
     for (const x of s) x.totalVideoFrames = 0;

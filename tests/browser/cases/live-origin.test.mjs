@@ -35,7 +35,7 @@ describe('live LL-DASH through the casterpak origin', { timeout: 180_000 }, () =
       assert.match(await res.text(), /casterpak player/, `GET ${p}`);
     }
     for (const p of ['/player/player.js', '/player/node_modules/dashjs/dist/modern/umd/dash.all.min.js',
-      '/player/node_modules/hls.js/dist/hls.min.js']) {
+      '/player/node_modules/hls.js/dist/hls.min.js', '/player/node_modules/shaka-player/dist/shaka-player.compiled.js']) {
       const res = await fetch(`${origin.egress}${p}`);
       assert.equal(res.status, 200, `GET ${p} (did npm ci --prefix player run?)`);
       await res.arrayBuffer();

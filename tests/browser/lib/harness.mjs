@@ -45,11 +45,20 @@ export async function launchBrowser() {
 /**
  * Open the player page on `pageBase` (an origin serving /player/) for
  * `manifestUrl` and sample window.casterpak.stats() every `intervalMs` for
- * at most `seconds`, stopping early when the video ended (stopWhenEnded) or
- * `playSeconds` after the first decoded frame. Returns {samples, console}.
+ * at most `seconds`, stopping early when the video ended (stopWhenEnded),
+ * after a fatal error (stopWhenFatal), when the playhead sat within
+ * `stopNearEnd` seconds of the reported duration without moving for 1.5 s
+ * (a player that stops just short of the end and never fires `ended`), or
+ * `playSeconds` after the first decoded frame. `seeks`: [{after, to}], each done once through
+ * window.casterpak.seek() `after` seconds (wall clock) after the first
+ * decoded frame (after the previous seek, for the next ones), to `to` (media
+ * seconds, or a function of the last sample, e.g. (s) => s.duration - 8);
+ * the page records them in stats().seeks so judge() does not count the jump
+ * as played media. Returns {samples, console}.
  */
 export async function samplePlayback(browser, {
   pageBase, manifestUrl, engine, latency, seconds, playSeconds = null, intervalMs = 500, stopWhenEnded = true,
+  stopWhenFatal = false, stopNearEnd = null, seeks = [],
 }) {
   const q = new URLSearchParams({ url: manifestUrl });
   if (engine) q.set('engine', engine);
@@ -64,12 +73,25 @@ export async function samplePlayback(browser, {
     await page.waitForFunction(() => window.casterpak && window.casterpak.stats, null, { timeout: 10_000 });
     const end = Date.now() + seconds * 1000;
     let startedAt = null;
+    let nextSeek = 0, seekFrom = null;   // seekFrom: when the wait for the next seek started
     while (Date.now() < end) {
       const s = await page.evaluate(() => window.casterpak.stats());
       samples.push(s);
       if (stopWhenEnded && s.ended) break;
-      if (startedAt === null && s.totalVideoFrames > 0 && s.readyState >= 2) startedAt = s.wallClock;
+      if (stopWhenFatal && s.fatal) break;
+      if (stopNearEnd !== null && s.duration !== null && s.currentTime >= s.duration - stopNearEnd) {
+        const still = samples.filter((x) => x.currentTime === s.currentTime);
+        if (s.wallClock - still[0].wallClock >= 1.5) break;
+      }
+      if (startedAt === null && s.totalVideoFrames > 0 && s.readyState >= 2) startedAt = seekFrom = s.wallClock;
       if (playSeconds !== null && startedAt !== null && s.wallClock - startedAt >= playSeconds) break;
+      if (seekFrom !== null && nextSeek < seeks.length && s.wallClock - seekFrom >= seeks[nextSeek].after) {
+        const { to } = seeks[nextSeek++];
+        const target = typeof to === 'function' ? to(s) : to;
+        await page.evaluate((t) => window.casterpak.seek(t), target);
+        seekFrom = Date.now() / 1000;
+        continue;   // sample right after the seek
+      }
       await sleep(intervalMs);
     }
   } finally {
@@ -87,6 +109,8 @@ export async function samplePlayback(browser, {
  *   minPlayedRatio media seconds played per wall second since start (default 0.8; catches stalls)
  *   duration       VOD: media duration (s); playback must reach duration - endSlack
  *   endSlack       VOD: default 1.0 s
+ * Seeks the page recorded (stats().seeks, see samplePlayback) are taken out
+ * of the played media: each moves the judged position by from - to.
  * Returns {pass, failures: [string], summary: {...numbers}}.
  */
 export function judge(samples, opts) {
@@ -110,7 +134,9 @@ export function judge(samples, opts) {
     return { pass: false, failures, summary: { samples: samples.length } };
   }
   const start = samples[startIdx];
-  const played = last.currentTime - start.currentTime;
+  // Media position net of the seeks asked so far: a seek's jump is not played media.
+  const pos = (s) => s.currentTime - (s.seeks || []).reduce((sum, k) => sum + (k.to - k.from), 0);
+  const played = pos(last) - pos(start);
   const wallElapsed = last.wallClock - start.wallClock;
   const frames = last.totalVideoFrames - start.totalVideoFrames;
   const minPlayed = wallElapsed * (opts.minPlayedRatio ?? 0.8);
@@ -131,7 +157,7 @@ export function judge(samples, opts) {
   for (let i = startIdx + 1; i < samples.length; i++) {
     const a = samples[i - 1], b = samples[i];
     allowed += (b.wallClock - a.wallClock) * Math.max(a.playbackRate, b.playbackRate, 1);
-    worstAhead = Math.max(worstAhead, (b.currentTime - start.currentTime) - allowed);
+    worstAhead = Math.max(worstAhead, (pos(b) - pos(start)) - allowed);
   }
   if (worstAhead > 0.25) failures.push(`playhead ran ${worstAhead.toFixed(2)} s ahead of the wall clock (a jump over missing media?)`);
 
@@ -146,6 +172,7 @@ export function judge(samples, opts) {
     errors: errors.length,
     toleratedStartGapSkips: last.errors.length - errors.length,
   };
+  if (last.seeks && last.seeks.length) summary.seeks = last.seeks.map((k) => `${round(k.from)}->${round(k.to)}`);
 
   if (live) {
     // 4a. Live: wall-clock latency known, never negative (content shown
@@ -168,10 +195,18 @@ export function judge(samples, opts) {
       windowSeconds: window.length ? round(window[window.length - 1].wallClock - window[0].wallClock) : 0,
     });
   } else {
-    // 4b. VOD: everything buffered is one range (a gap means missing media)
-    // and playback reached the end.
-    const multi = samples.find((s) => s.buffered.length > 1);
+    // 4b. VOD: everything buffered is one range (a gap means missing media;
+    // each seek forward may open one more) and playback reached the end.
+    const multi = samples.find((s) => s.buffered.length > 1 + (s.seeks || []).length);
     if (multi) failures.push(`buffered has ${multi.buffered.length} ranges: ${JSON.stringify(multi.buffered.map((r) => r.map(round)))}`);
+    // After the last seek, the media from its target to the playhead is one range.
+    const lastSeek = (last.seeks || []).at(-1);
+    if (lastSeek && last.currentTime > lastSeek.to) {
+      const range = last.buffered.find(([a, b]) => a <= last.currentTime + 0.1 && last.currentTime <= b + 0.1);
+      if (!range || range[0] > lastSeek.to + 0.25) {
+        failures.push(`after the seek to ${round(lastSeek.to)} s the playhead at ${round(last.currentTime)} s is not in one buffered range from it: ${JSON.stringify(last.buffered.map((r) => r.map(round)))}`);
+      }
+    }
     if (duration !== null && last.currentTime < duration - endSlack) {
       failures.push(`stopped at ${last.currentTime.toFixed(2)} s of ${duration} s`);
     }
@@ -213,7 +248,8 @@ export async function waitForLiveMpd(url, timeoutMs = 30_000) {
  * any buffered media. A hole in the middle of the media still fails.
  */
 function isStartGapSkip(e) {
-  if (e.fatal || !e.details.startsWith('bufferSeekOverHole')) return false;
+  // Shaka Player's gap jump is reported by player.js in the same words.
+  if (e.fatal || !/^(bufferSeekOverHole|gapJumped)/.test(e.details)) return false;
   const m = /seeking from ([\d.]+) to ([\d.]+)/.exec(e.details);
   if (!m || e.bufferedStart === null || e.bufferedStart === undefined) return false;
   const from = parseFloat(m[1]), to = parseFloat(m[2]);

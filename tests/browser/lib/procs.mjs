@@ -103,17 +103,19 @@ export function originBinary() {
 /**
  * Start `casterpak serve` on free loopback ports with a temp data dir and
  * this repo's player/. Resolves once the egress serves /player/index.html.
+ * Returns {child, dataDir, ingest, egress, api (the management API base URL), stop()}.
  */
 export async function startOrigin({ bin = originBinary(), extraArgs = [] } = {}) {
   if (!fs.existsSync(bin)) throw new Error(`origin binary not found: ${bin} (build it, or set CASTERPAK_BIN)`);
   const ingestPort = await freePort();
   const egressPort = await freePort();
+  const apiPort = await freePort();
   const dataDir = tempDir('data');
   const child = spawnChild('casterpak', bin, [
     'serve',
     '--ingest-addr', `127.0.0.1:${ingestPort}`,
     '--egress-addr', `127.0.0.1:${egressPort}`,
-    '--api-addr', '127.0.0.1:0',
+    '--api-addr', `127.0.0.1:${apiPort}`,
     '--data-dir', dataDir,
     '--player-dir', PLAYER_DIR,
     ...extraArgs,
@@ -123,6 +125,7 @@ export async function startOrigin({ bin = originBinary(), extraArgs = [] } = {})
     dataDir,
     ingest: `http://127.0.0.1:${ingestPort}`,
     egress: `http://127.0.0.1:${egressPort}`,
+    api: `http://127.0.0.1:${apiPort}`,
     async stop() {
       await child.stop();
       fs.rmSync(dataDir, { recursive: true, force: true });
