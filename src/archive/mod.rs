@@ -886,13 +886,20 @@ impl Archive {
         if self.cfg.max_bytes > 0 {
             let mut total = self.with_conn(db::total_bytes)?;
             while total > self.cfg.max_bytes {
-                let batch = self.with_conn(|c| db::expired(c, None, i64::MAX, 100))?;
+                let mut batch = self.with_conn(|c| db::expired(c, None, i64::MAX, 100))?;
                 if batch.is_empty() {
                     break;
                 }
+                // Only as many of the oldest as it takes to get under the limit.
+                let mut keep = 0;
                 for s in &batch {
+                    if total <= self.cfg.max_bytes {
+                        break;
+                    }
                     total = total.saturating_sub(s.4);
+                    keep += 1;
                 }
+                batch.truncate(keep);
                 removed += self.remove_segments(&batch)?;
             }
         }
@@ -1457,6 +1464,129 @@ pub fn check_time_ms(ms: f64) -> Result<i64, ArchiveError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An archive with one session of `n` 2 s segments of one representation, ending at
+    /// `end_ms`, each segment a 1000-byte file.
+    fn archive_with(dir: &Path, cfg: ArchiveConfig, n: u64, end_ms: i64) -> Archive {
+        let a = Archive::open(dir, cfg).unwrap();
+        let first = end_ms - n as i64 * 2000;
+        let session = a
+            .with_conn(|c| db::insert_session(c, "live/x", None, first))
+            .unwrap();
+        let rep = RepRow {
+            rep: "0".into(),
+            kind: "video".into(),
+            codecs: None,
+            bandwidth: None,
+            width: None,
+            height: None,
+            frame_rate: None,
+            timescale: 1000,
+            init_file: "init.m4s".into(),
+            media_template: None,
+        };
+        a.with_conn(|c| db::upsert_rep(c, session, &rep)).unwrap();
+        let folder = dir.join(ARCHIVE_DIR).join(session.to_string());
+        std::fs::create_dir_all(&folder).unwrap();
+        for i in 0..n {
+            let file = format!("seg{i}.m4s");
+            std::fs::write(folder.join(&file), [0u8; 1000]).unwrap();
+            let row = SegmentRow {
+                session_id: session,
+                rep: "0".into(),
+                number: i + 1,
+                stream: "live/x".into(),
+                media_time: i * 2000,
+                duration: 2000,
+                wall_ms: first + i as i64 * 2000,
+                dur_ms: 2000,
+                file,
+                bytes: 1000,
+            };
+            a.with_conn(|c| db::upsert_segment(c, &row)).unwrap();
+        }
+        a
+    }
+
+    fn count(a: &Archive) -> usize {
+        a.view("live/x", 0, i64::MAX)
+            .unwrap()
+            .iter()
+            .map(|s| s.segments.len())
+            .sum()
+    }
+
+    #[test]
+    fn the_sweep_removes_unpinned_segments_past_retention_and_keeps_pinned_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = 1_800_000_000_000;
+        let cfg = ArchiveConfig {
+            retention_secs: 60,
+            ..ArchiveConfig::default()
+        };
+        // 100 segments = 200 s; the oldest 70 end more than 60 s ago.
+        let a = archive_with(dir.path(), cfg, 100, now);
+        let first = now - 200_000;
+        // A recording pins [first + 20 s, first + 40 s).
+        let rec = a
+            .create_recording(
+                NewRecording {
+                    stream: "live/x".into(),
+                    start_ms: Some(first + 20_000),
+                    end_ms: Some(first + 40_000),
+                    ..Default::default()
+                },
+                now,
+            )
+            .unwrap();
+        assert_eq!(rec.state, RecordingState::Done);
+        let removed = a.sweep(now).unwrap();
+        // Past retention: the 69 segments ending before now - 60 s, less the 10 the
+        // recording pins.
+        assert_eq!(removed, 59);
+        assert_eq!(count(&a), 100 - removed as usize);
+        let ranges = a.ranges("live/x", 0, i64::MAX).unwrap();
+        assert_eq!(
+            ranges[0].1,
+            first + 20_000,
+            "the session span follows the sweep"
+        );
+        let files = std::fs::read_dir(dir.path().join(ARCHIVE_DIR).join("1"))
+            .unwrap()
+            .count();
+        assert_eq!(files, 100 - removed as usize, "files go with their rows");
+        // The recording still replays whole; deleting it unpins.
+        assert_eq!(
+            a.view("live/x", first + 20_000, first + 40_000).unwrap()[0]
+                .segments
+                .len(),
+            10
+        );
+        a.delete_recording(&rec.id).unwrap();
+        assert_eq!(a.sweep(now).unwrap(), 10);
+        assert_eq!(count(&a), 31);
+    }
+
+    #[test]
+    fn max_bytes_keeps_the_archive_under_its_size_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = 1_800_000_000_000;
+        let cfg = ArchiveConfig {
+            max_bytes: 25_000,
+            ..ArchiveConfig::default()
+        };
+        let a = archive_with(dir.path(), cfg, 40, now);
+        a.sweep(now).unwrap();
+        assert_eq!(count(&a), 25);
+        let oldest = a.bounds("live/x").unwrap().unwrap().0;
+        assert_eq!(oldest, now - 50_000, "the newest 25 segments stay");
+        let (removed, kept) = a.delete_stream_archive("live/x").unwrap();
+        assert_eq!((removed, kept), (25, 0));
+        assert!(matches!(
+            a.delete_stream_archive("live/none"),
+            Err(ArchiveError::NotFound(_))
+        ));
+    }
 
     #[test]
     fn times_parse_both_ways() {
