@@ -310,7 +310,11 @@ pub fn session_epoch(conn: &Connection, session_id: i64) -> Result<Option<i64>, 
 }
 
 /// Sets the wall clock of media time 0 of a session (Unix ms).
-pub fn set_session_epoch(conn: &Connection, session_id: i64, epoch_ms: i64) -> Result<(), ArchiveError> {
+pub fn set_session_epoch(
+    conn: &Connection,
+    session_id: i64,
+    epoch_ms: i64,
+) -> Result<(), ArchiveError> {
     conn.execute(
         "UPDATE sessions SET epoch_ms = ?2 WHERE id = ?1",
         params![session_id, epoch_ms],
