@@ -374,10 +374,16 @@
   }
 
   // A seek asked from outside (the browser tests), recorded so that the jump
-  // is not judged as played media. Every engine follows <video> seeks.
+  // is not judged as played media. Every engine follows <video> seeks, except
+  // dash.js on a live stream: its live catch-up (maxDrift) undoes a plain
+  // <video> seek back into the DVR window, so the seek goes through dash.js.
   function seek(to) {
     state.seeks.push({ wallClock: Date.now() / 1000, from: video.currentTime, to });
-    video.currentTime = to;
+    if (state.dash && state.dash.isReady() && state.dash.isDynamic()) {
+      state.dash.seekToPresentationTime(to);
+    } else {
+      video.currentTime = to;
+    }
   }
 
   window.casterpak = { stats, seek };

@@ -54,11 +54,13 @@ export async function launchBrowser() {
  * decoded frame (after the previous seek, for the next ones), to `to` (media
  * seconds, or a function of the last sample, e.g. (s) => s.duration - 8);
  * the page records them in stats().seeks so judge() does not count the jump
- * as played media. Returns {samples, console}.
+ * as played media. `initScript`: optional script (a function or source text)
+ * run in the page before any of its own scripts (playwright's addInitScript).
+ * Returns {samples, console}.
  */
 export async function samplePlayback(browser, {
   pageBase, manifestUrl, engine, latency, seconds, playSeconds = null, intervalMs = 500, stopWhenEnded = true,
-  stopWhenFatal = false, stopNearEnd = null, seeks = [],
+  stopWhenFatal = false, stopNearEnd = null, seeks = [], initScript = null,
 }) {
   const q = new URLSearchParams({ url: manifestUrl });
   if (engine) q.set('engine', engine);
@@ -69,6 +71,7 @@ export async function samplePlayback(browser, {
   page.on('pageerror', (e) => consoleLines.push(`pageerror: ${e.message}`));
   const samples = [];
   try {
+    if (initScript) await page.addInitScript(initScript);
     await page.goto(`${pageBase}/player/index.html?${q}`);
     await page.waitForFunction(() => window.casterpak && window.casterpak.stats, null, { timeout: 10_000 });
     const end = Date.now() + seconds * 1000;
