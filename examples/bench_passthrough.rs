@@ -13,6 +13,15 @@
 //!     [--bin target/release/casterpak]
 //! ```
 //! Needs `ulimit -n` above 2 x readers + 100 (bench/passthrough.sh sets it).
+//!
+//! Recording create/stop under the push (issue 7): `--recordings 0,10 [--runs 3]
+//! [--preroll 6]` pushes a live MPD naming the segments (so the archive indexes them), then
+//! `--preroll` segments at real-time pace without readers (so the stream has more than 10 s
+//! of archive), then the measured segments. During the measured segments, N workers each
+//! repeat `POST /api/v1/recordings {"stream":"live/bench","start":<now-10 s>}`, 200 ms,
+//! `POST /api/v1/recordings/{id}/stop`, 100 ms. Every run starts a fresh origin; the runs
+//! alternate between the values of `--recordings` (0, 10, 0, 10, ...), and each row also
+//! reports how many creates and stops were answered and their median latency.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -34,6 +43,10 @@ struct Args {
     segments: usize,
     bin: PathBuf,
     fixture: String,
+    /// Recording create/stop workers per run, alternated (empty: the plain benchmark).
+    recordings: Vec<usize>,
+    runs: usize,
+    preroll: usize,
 }
 
 fn args() -> Args {
@@ -42,6 +55,9 @@ fn args() -> Args {
         segments: 3,
         bin: PathBuf::from("target/release/casterpak"),
         fixture: "ffmpeg_ldash_640x360".into(),
+        recordings: Vec::new(),
+        runs: 1,
+        preroll: 6,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -51,6 +67,9 @@ fn args() -> Args {
             "--segments" => a.segments = v.parse().unwrap_or(3),
             "--bin" => a.bin = PathBuf::from(v),
             "--fixture" => a.fixture = v,
+            "--recordings" => a.recordings = v.split(',').filter_map(|s| s.parse().ok()).collect(),
+            "--runs" => a.runs = v.parse().unwrap_or(1),
+            "--preroll" => a.preroll = v.parse().unwrap_or(6),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -68,6 +87,7 @@ struct Origin {
     child: Child,
     ingest: SocketAddr,
     egress: SocketAddr,
+    api: SocketAddr,
     _dir: tempdir::Dir,
 }
 
@@ -86,10 +106,11 @@ impl Origin {
         let dir = std::env::temp_dir().join(format!("casterpak-bench-{}", std::process::id()));
         let ingest = free_addr();
         let egress = free_addr();
+        let api = free_addr();
         let child = Command::new(bin)
             .args(["serve", "--ingest-addr", &ingest.to_string()])
             .args(["--egress-addr", &egress.to_string()])
-            .args(["--api-addr", "127.0.0.1:0"])
+            .args(["--api-addr", &api.to_string()])
             .arg("--data-dir")
             .arg(dir.join("data"))
             .env("RUST_LOG", "warn")
@@ -107,6 +128,7 @@ impl Origin {
             child,
             ingest,
             egress,
+            api,
             _dir: tempdir::Dir(dir),
         }
     }
@@ -233,13 +255,116 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i]
 }
 
+/// A live MPD for the pushed representation (ffmpeg's names), so the archive indexes the
+/// segments of `live/bench` (recordings need an archive).
+fn live_mpd() -> String {
+    let ast = casterpak::archive::format_ms(casterpak::archive::now_ms());
+    format!(
+        r#"<?xml version="1.0" encoding="utf-8"?>
+<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-live:2011" type="dynamic" minimumUpdatePeriod="PT500S" availabilityStartTime="{ast}" publishTime="{ast}" timeShiftBufferDepth="PT10.0S" maxSegmentDuration="PT2.0S" minBufferTime="PT1.0S">
+  <Period id="0" start="PT0.0S">
+    <AdaptationSet id="0" contentType="video" startWithSAP="1" segmentAlignment="true" frameRate="30/1">
+      <Representation id="0" mimeType="video/mp4" codecs="avc1.64001e" bandwidth="1500000" width="640" height="360">
+        <SegmentTemplate timescale="1000000" duration="2000000" availabilityTimeOffset="1.500" availabilityTimeComplete="false" initialization="init-stream$RepresentationID$.m4s" media="chunk-stream$RepresentationID$-$Number%05d$.m4s" startNumber="1"/>
+      </Representation>
+    </AdaptationSet>
+  </Period>
+</MPD>
+"#
+    )
+}
+
+/// What the recording workers of one run did.
+#[derive(Default)]
+struct ApiLoad {
+    creates: usize,
+    stops: usize,
+    /// Answers other than 201 (create) and 200 (stop), and failed requests.
+    errors: usize,
+    create_ms: Vec<f64>,
+    stop_ms: Vec<f64>,
+}
+
+/// One recording worker: create (start 10 s ago), 200 ms, stop, 100 ms, until `stop`.
+async fn recording_worker(api: SocketAddr, stop: Arc<std::sync::atomic::AtomicBool>) -> ApiLoad {
+    let client = reqwest::Client::new();
+    let mut out = ApiLoad::default();
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let start = casterpak::archive::now_ms() / 1000 - 10;
+        let t = Instant::now();
+        let resp = client
+            .post(format!("http://{api}/api/v1/recordings"))
+            .header("content-type", "application/json")
+            .body(format!(r#"{{"stream":"live/bench","start":{start}}}"#))
+            .send()
+            .await;
+        let id = match resp {
+            Ok(r) if r.status() == 201 => {
+                let body = r.bytes().await.unwrap_or_default();
+                let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                out.create_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+                out.creates += 1;
+                v["id"].as_str().map(str::to_owned)
+            }
+            Ok(r) => {
+                out.errors += 1;
+                let status = r.status();
+                let text = r.text().await.unwrap_or_default();
+                if out.errors == 1 {
+                    eprintln!("create: {status} {text}");
+                }
+                None
+            }
+            Err(_) => {
+                out.errors += 1;
+                None
+            }
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if let Some(id) = id {
+            let t = Instant::now();
+            match client
+                .post(format!("http://{api}/api/v1/recordings/{id}/stop"))
+                .header("content-type", "application/json")
+                .body("{}")
+                .send()
+                .await
+            {
+                Ok(r) if r.status() == 200 => {
+                    let _ = r.bytes().await;
+                    out.stop_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+                    out.stops += 1;
+                }
+                _ => out.errors += 1,
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    out
+}
+
+struct Measured {
+    p50: f64,
+    p99: f64,
+    max: f64,
+    cpu: f64,
+    hwm: u64,
+    missing: usize,
+    api: ApiLoad,
+}
+
+/// One fresh origin: `preroll` unmeasured segments (only with `recordings`: a live MPD is
+/// pushed first), then `segments` measured ones with `readers` readers; `recordings`
+/// create/stop workers run during the measured segments.
 async fn run_once(
     bin: &PathBuf,
     readers: usize,
     segments: &[Bytes],
     init: &Bytes,
     timescale: u32,
-) -> (f64, f64, f64, f64, u64, usize) {
+    recordings: Option<usize>,
+    preroll: usize,
+) -> Measured {
     let origin = Origin::start(bin);
     let client = reqwest::Client::new();
     client
@@ -251,10 +376,39 @@ async fn run_once(
         .send()
         .await
         .unwrap();
-    let (cpu0, _) = origin.cpu_and_peak_rss();
+    let preroll = if recordings.is_some() {
+        client
+            .put(format!("http://{}/live/bench/stream.mpd", origin.ingest))
+            .body(live_mpd())
+            .send()
+            .await
+            .unwrap();
+        preroll
+    } else {
+        0
+    };
+    let mut cpu0 = origin.cpu_and_peak_rss().0;
     let mut delays: Vec<f64> = Vec::new();
     let mut missing = 0usize;
-    for (n, segment) in segments.iter().enumerate() {
+    let stop_api = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut workers = Vec::new();
+    let plan_segments: Vec<&Bytes> = segments
+        .iter()
+        .cycle()
+        .take(preroll + segments.len())
+        .collect();
+    for (n, segment) in plan_segments.into_iter().enumerate() {
+        let measured = n >= preroll;
+        if n == preroll {
+            cpu0 = origin.cpu_and_peak_rss().0;
+            for _ in 0..recordings.unwrap_or(0) {
+                workers.push(tokio::spawn(recording_worker(
+                    origin.api,
+                    Arc::clone(&stop_api),
+                )));
+            }
+        }
+        let readers = if measured { readers } else { 0 };
         let path = format!("/live/bench/chunk-stream0-{:05}.m4s", n + 1);
         let plan = bursts(segment, timescale);
         let mut milestones = Vec::new();
@@ -284,7 +438,7 @@ async fn run_once(
         write_times.lock().unwrap().push(Instant::now());
         // Let the origin register the upload before the readers ask for it.
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let (tx, mut rx) = tokio::sync::mpsc::channel(readers);
+        let (tx, mut rx) = tokio::sync::mpsc::channel(readers.max(1));
         let mut tasks = Vec::with_capacity(readers);
         for _ in 0..readers {
             tasks.push(tokio::spawn(reader(
@@ -326,18 +480,43 @@ async fn run_once(
                 }
             }
         }
+        if !measured {
+            // Unmeasured segment: read the upload's response before the next one.
+            let mut buf = [0u8; 512];
+            let _ = tokio::time::timeout(
+                Duration::from_secs(2),
+                tokio::io::AsyncReadExt::read(&mut up, &mut buf),
+            )
+            .await;
+        }
         drop(up);
     }
+    stop_api.store(true, std::sync::atomic::Ordering::Relaxed);
     let (cpu1, hwm) = origin.cpu_and_peak_rss();
+    let mut api = ApiLoad::default();
+    for w in workers {
+        let w = w.await.unwrap();
+        api.creates += w.creates;
+        api.stops += w.stops;
+        api.errors += w.errors;
+        api.create_ms.extend(w.create_ms);
+        api.stop_ms.extend(w.stop_ms);
+    }
     delays.sort_by(|a, b| a.total_cmp(b));
-    (
-        percentile(&delays, 0.5),
-        percentile(&delays, 0.99),
-        delays.last().copied().unwrap_or(f64::NAN),
-        cpu1 - cpu0,
+    Measured {
+        p50: percentile(&delays, 0.5),
+        p99: percentile(&delays, 0.99),
+        max: delays.last().copied().unwrap_or(f64::NAN),
+        cpu: cpu1 - cpu0,
         hwm,
         missing,
-    )
+        api,
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    percentile(&v, 0.5)
 }
 
 fn main() {
@@ -356,16 +535,56 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    println!(
-        "| readers | p50 ms | p99 ms | max ms | origin CPU s | origin peak RSS MiB | missing |"
-    );
-    println!("|---:|---:|---:|---:|---:|---:|---:|");
-    for &n in &a.readers {
-        let (p50, p99, max, cpu, hwm, missing) =
-            rt.block_on(run_once(&a.bin, n, &segments, &init, timescale));
+    if a.recordings.is_empty() {
         println!(
-            "| {n} | {p50:.2} | {p99:.2} | {max:.2} | {cpu:.2} | {:.1} | {missing} |",
-            hwm as f64 / 1024.0
+            "| readers | p50 ms | p99 ms | max ms | origin CPU s | origin peak RSS MiB | missing |"
         );
+        println!("|---:|---:|---:|---:|---:|---:|---:|");
+        for &n in &a.readers {
+            let m = rt.block_on(run_once(&a.bin, n, &segments, &init, timescale, None, 0));
+            println!(
+                "| {n} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} | {} |",
+                m.p50,
+                m.p99,
+                m.max,
+                m.cpu,
+                m.hwm as f64 / 1024.0,
+                m.missing
+            );
+        }
+        return;
+    }
+    println!(
+        "| run | readers | recordings | p50 ms | p99 ms | max ms | origin CPU s | origin peak RSS MiB | missing | creates | stops | API errors | create p50 ms | stop p50 ms |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for run in 1..=a.runs {
+        for &n in &a.readers {
+            for &recs in &a.recordings {
+                let m = rt.block_on(run_once(
+                    &a.bin,
+                    n,
+                    &segments,
+                    &init,
+                    timescale,
+                    Some(recs),
+                    a.preroll,
+                ));
+                println!(
+                    "| {run} | {n} | {recs} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {} | {} | {} | {:.2} | {:.2} |",
+                    m.p50,
+                    m.p99,
+                    m.max,
+                    m.cpu,
+                    m.hwm as f64 / 1024.0,
+                    m.missing,
+                    m.api.creates,
+                    m.api.stops,
+                    m.api.errors,
+                    median(m.api.create_ms.clone()),
+                    median(m.api.stop_ms.clone()),
+                );
+            }
+        }
     }
 }
