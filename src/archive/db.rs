@@ -257,6 +257,21 @@ pub fn open(path: &std::path::Path) -> Result<Connection, ArchiveError> {
     Ok(conn)
 }
 
+/// Opens a read-only connection to the archive database at `path` (WAL: it reads the last
+/// committed state without waiting for the writer).
+///
+/// Errors: [`ArchiveError::Db`].
+pub fn open_reader(path: &std::path::Path) -> Result<Connection, ArchiveError> {
+    let conn = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(db_err)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(db_err)?;
+    Ok(conn)
+}
+
 /// The newest session of every stream with, per representation, the highest segment
 /// number archived in it: `(stream, session id, ast, [(rep, number)])`.
 pub type LastSession = (String, i64, Option<String>, Vec<(String, u64)>);
@@ -487,7 +502,7 @@ pub fn rep_segments(
 }
 
 /// Milliseconds of `stream` archived in `[start_ms, end_ms)` (segments whose middle is in
-/// it): the longest representation's sum.
+/// it), summed over its first representation.
 pub fn covered_ms(
     conn: &Connection,
     stream: &str,

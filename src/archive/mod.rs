@@ -40,6 +40,9 @@ use crate::events::CompletedObject;
 use crate::live::Registry;
 use crate::store::ObjectKey;
 
+/// Idle reader connections kept open.
+pub const MAX_READERS: usize = 4;
+
 /// Folder of the archive under the data dir (hidden: no pushed key can start with `.`).
 pub const ARCHIVE_DIR: &str = ".archive";
 /// The index database under the data dir.
@@ -290,6 +293,9 @@ pub struct Archive {
     root: PathBuf,
     cfg: ArchiveConfig,
     conn: Mutex<Connection>,
+    /// Idle read-only connections (WAL readers never wait for the writer).
+    readers: Mutex<Vec<Connection>>,
+    db_path: PathBuf,
     writer: Mutex<Writer>,
     disabled: RwLock<HashSet<String>>,
     transitions: tokio::sync::broadcast::Sender<Transition>,
@@ -405,6 +411,8 @@ impl Archive {
             root,
             cfg,
             conn: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
+            db_path: data_dir.join(DB_FILE),
             writer: Mutex::new(Writer::default()),
             disabled: RwLock::new(disabled),
             transitions: tokio::sync::broadcast::channel(1024).0,
@@ -436,7 +444,7 @@ impl Archive {
     ///
     /// Errors: [`ArchiveError::Db`].
     pub fn find_live_file(&self, dir: &str, file: &str) -> Result<Option<PathBuf>, ArchiveError> {
-        let session = self.with_conn(|c| db::session_of_file(c, dir, file))?;
+        let session = self.with_read(|c| db::session_of_file(c, dir, file))?;
         Ok(session.and_then(|s| self.file_path(s, file)))
     }
 
@@ -467,7 +475,28 @@ impl Archive {
         self.with_conn(db::pending_deletes)
     }
 
-    /// Runs `f` with the index connection.
+    /// Runs the read-only `f` on a reader connection of its own (opened on demand, up to
+    /// [`MAX_READERS`] kept), so long reads (a day-long manifest) never hold up archiving,
+    /// the API or each other.
+    ///
+    /// Errors: those of `f`, [`ArchiveError::Db`] when no connection opens.
+    pub fn with_read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, ArchiveError>,
+    ) -> Result<T, ArchiveError> {
+        let conn = match lock(&self.readers).pop() {
+            Some(c) => c,
+            None => db::open_reader(&self.db_path)?,
+        };
+        let out = f(&conn);
+        let mut idle = lock(&self.readers);
+        if idle.len() < MAX_READERS {
+            idle.push(conn);
+        }
+        out
+    }
+
+    /// Runs `f` with the index's writer connection.
     pub fn with_conn<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, ArchiveError>,
@@ -1057,7 +1086,7 @@ impl Archive {
     ///
     /// Errors: [`ArchiveError::NotFound`], [`ArchiveError::Db`].
     pub fn recording(&self, id: &str) -> Result<RecordingRow, ArchiveError> {
-        self.with_conn(|c| db::recording(c, id))?
+        self.with_read(|c| db::recording(c, id))?
             .ok_or_else(|| ArchiveError::NotFound(format!("no recording {id}")))
     }
 
@@ -1069,7 +1098,19 @@ impl Archive {
         stream: Option<&str>,
         state: Option<RecordingState>,
     ) -> Result<Vec<RecordingRow>, ArchiveError> {
-        self.with_conn(|c| db::recordings(c, stream, state))
+        self.with_read(|c| db::recordings(c, stream, state))
+    }
+
+    /// Milliseconds of `stream` archived in `[start_ms, end_ms)` (one representation).
+    ///
+    /// Errors: [`ArchiveError::Db`].
+    pub fn covered_ms(
+        &self,
+        stream: &str,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<i64, ArchiveError> {
+        self.with_read(|c| db::covered_ms(c, stream, start_ms, end_ms))
     }
 
     /// Stops a recording at `end` (default now; an end in the past trims it).
@@ -1206,7 +1247,7 @@ impl Archive {
     ///
     /// Errors: [`ArchiveError::Db`].
     pub fn bounds(&self, stream: &str) -> Result<Option<(i64, i64)>, ArchiveError> {
-        self.with_conn(|c| db::stream_bounds(c, stream))
+        self.with_read(|c| db::stream_bounds(c, stream))
     }
 
     /// Like [`Archive::view`] (`cover` as [`Archive::view_covering`]) but reading only
@@ -1221,10 +1262,7 @@ impl Archive {
         end_ms: i64,
         cover: bool,
     ) -> Result<Vec<replay::Session>, ArchiveError> {
-        let rows = {
-            let conn = lock(&self.conn);
-            db::rep_segments(&conn, stream, rep, start_ms, end_ms, cover)?
-        };
+        let rows = self.with_read(|c| db::rep_segments(c, stream, rep, start_ms, end_ms, cover))?;
         self.group(rows)
     }
 
@@ -1235,14 +1273,13 @@ impl Archive {
         end_ms: i64,
         cover: bool,
     ) -> Result<Vec<replay::Session>, ArchiveError> {
-        let rows = {
-            let conn = lock(&self.conn);
+        let rows = self.with_read(|c| {
             if cover {
-                db::segments_covering(&conn, stream, start_ms, end_ms)?
+                db::segments_covering(c, stream, start_ms, end_ms)
             } else {
-                db::segments_in(&conn, stream, start_ms, end_ms)?
+                db::segments_in(c, stream, start_ms, end_ms)
             }
-        };
+        })?;
         self.group(rows)
     }
 
@@ -1251,11 +1288,10 @@ impl Archive {
         rows.sort_by(|a, b| {
             (a.session_id, &a.rep, a.number).cmp(&(b.session_id, &b.rep, b.number))
         });
-        let conn = lock(&self.conn);
         let mut sessions: Vec<replay::Session> = Vec::new();
         for row in rows {
             if sessions.last().is_none_or(|s| s.id != row.session_id) {
-                let reps = db::reps_of(&conn, row.session_id)?;
+                let reps = self.with_read(|c| db::reps_of(c, row.session_id))?;
                 sessions.push(replay::Session {
                     id: row.session_id,
                     reps,
@@ -1280,7 +1316,7 @@ impl Archive {
         end_ms: i64,
     ) -> Result<Vec<(i64, i64, i64)>, ArchiveError> {
         Ok(self
-            .with_conn(|c| db::session_spans(c, stream))?
+            .with_read(|c| db::session_spans(c, stream))?
             .into_iter()
             .filter(|&(_, a, b)| a < end_ms && b > start_ms)
             .map(|(s, a, b)| (s, a.max(start_ms), b.min(end_ms)))

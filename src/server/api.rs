@@ -204,7 +204,7 @@ fn stream_json(
         .list(idle)
         .into_iter()
         .find(|s| s.name == name);
-    let (sessions, reps, bounds) = a.with_conn(|c| {
+    let (sessions, reps, bounds) = a.with_read(|c| {
         let ids = archive::db::session_ids(c, name)?;
         let reps = match ids.last() {
             Some(&id) => archive::db::reps_of(c, id)?,
@@ -421,7 +421,7 @@ fn recording_full(
 ) -> Result<Value, ArchiveError> {
     let mut v = recording_json(r, base);
     let end = r.end_ms.unwrap_or(now + 1).max(r.start_ms + 1);
-    let ms = a.with_conn(|c| archive::db::covered_ms(c, &r.stream, r.start_ms, end))?;
+    let ms = a.covered_ms(&r.stream, r.start_ms, end)?;
     v["duration_secs"] = json!(ms as f64 / 1000.0);
     Ok(v)
 }

@@ -88,6 +88,8 @@ pub struct AppState {
     pub archive: Option<Arc<crate::archive::Archive>>,
     /// Control-plane notifications (SSE, webhooks).
     pub notifier: notify::Notifier,
+    /// Rendered manifests of closed recordings.
+    pub replays: replay::ReplayCache,
 }
 
 /// A server with both listeners bound, ready to [`Server::run`].
@@ -163,6 +165,7 @@ impl Server {
                 events: crate::events::EventBus::new(),
                 archive,
                 notifier: notify::Notifier::default(),
+                replays: replay::ReplayCache::default(),
             }),
             ingest,
             egress,

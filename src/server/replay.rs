@@ -50,24 +50,34 @@ pub async fn recording(
     let Some(archive) = archive_of(state) else {
         return archive_off();
     };
-    let id_owned = id.to_owned();
-    let a = Arc::clone(&archive);
     let now = archive::now_ms();
+    let (id_owned, a) = (id.to_owned(), Arc::clone(&archive));
+    let rec = match blocking(move || a.recording(&id_owned)).await {
+        Ok(r) => r,
+        Err(e) => return error_response(e.kind(), e),
+    };
+    let growing = rec.state.is_active();
+    // A closed recording's manifests never change until it is deleted: rendered once.
+    let cache_key = format!("{}/{}/{}", rec.id, rec.updated_ms, file);
+    if !growing && file != "download.mp4" {
+        if let Some((bytes, etag, content_type)) = state.replays.get(&cache_key) {
+            return manifest_response(bytes, etag, content_type, false, method, headers);
+        }
+    }
     let only_rep = file
         .strip_prefix("media_")
         .and_then(|f| f.strip_suffix(".m3u8"))
         .map(str::to_owned);
+    let (a, r) = (Arc::clone(&archive), rec.clone());
     let loaded = blocking(move || {
-        let rec = a.recording(&id_owned)?;
-        let end = rec.end_ms.unwrap_or(now + 1).max(rec.start_ms + 1);
-        let view = match &only_rep {
-            Some(rep) => a.view_rep(&rec.stream, rep, rec.start_ms, end, false)?,
-            None => a.view(&rec.stream, rec.start_ms, end)?,
-        };
-        Ok((rec, view))
+        let end = r.end_ms.unwrap_or(now + 1).max(r.start_ms + 1);
+        match &only_rep {
+            Some(rep) => a.view_rep(&r.stream, rep, r.start_ms, end, false),
+            None => a.view(&r.stream, r.start_ms, end),
+        }
     })
     .await;
-    let (rec, view) = match loaded {
+    let view = match loaded {
         Ok(x) => x,
         Err(e) => {
             if e.kind() == ErrorKind::Internal {
@@ -76,7 +86,6 @@ pub async fn recording(
             return error_response(e.kind(), e);
         }
     };
-    let growing = rec.state.is_active();
     if file == "download.mp4" {
         return download(archive, rec, view, query, method, headers).await;
     }
@@ -118,7 +127,28 @@ pub async fn recording(
         return error_response(ErrorKind::NotFound, why);
     };
     let bytes = Bytes::from(text);
-    let etag = format!("\"{:x}\"", fnv64(&bytes));
+    // The tag names what the manifest was made from, not its bytes (a day-long playlist
+    // is megabytes): the recording's version, or for an open one its newest segment.
+    let etag = format!(
+        "\"{:x}\"",
+        fnv64(format!("{cache_key}/{}/{}", view_tag(&view), opts.growing).as_bytes())
+    );
+    if !growing {
+        state
+            .replays
+            .put(cache_key, (bytes.clone(), etag.clone(), content_type));
+    }
+    manifest_response(bytes, etag, content_type, growing, method, headers)
+}
+
+fn manifest_response(
+    bytes: Bytes,
+    etag: String,
+    content_type: &'static str,
+    growing: bool,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Response<Body> {
     complete_response(Complete {
         bytes,
         content_type,
@@ -132,6 +162,47 @@ pub async fn recording(
         method,
         request: headers,
     })
+}
+
+/// What a view holds, in a few numbers: per session its segment count and last segment.
+fn view_tag(view: &[replay::Session]) -> String {
+    view.iter()
+        .map(|s| {
+            let last = s.segments.last().map_or("", |g| g.file.as_str());
+            format!("{}:{}:{last}", s.id, s.segments.len())
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Rendered manifests of closed recordings: (bytes, ETag, content type) by
+/// `<id>/<updated_ms>/<file>`. At most [`REPLAY_CACHE_ENTRIES`]; cleared when full.
+#[derive(Debug, Default)]
+pub struct ReplayCache {
+    entries: std::sync::Mutex<std::collections::HashMap<String, CachedManifest>>,
+}
+
+type CachedManifest = (Bytes, String, &'static str);
+
+/// Entries kept by [`ReplayCache`].
+pub const REPLAY_CACHE_ENTRIES: usize = 64;
+
+impl ReplayCache {
+    fn get(&self, key: &str) -> Option<CachedManifest> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    fn put(&self, key: String, value: CachedManifest) {
+        let mut m = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if m.len() >= REPLAY_CACHE_ENTRIES {
+            m.clear();
+        }
+        m.insert(key, value);
+    }
 }
 
 /// `/recordings/<id>/download.mp4[?session=&video=]`: one fragmented MP4 of a finished
