@@ -337,49 +337,6 @@ fn codec_hash(init: &[u8]) -> u64 {
     hash(stsd.unwrap_or(init))
 }
 
-/// Seconds between the NTP epoch (1900) and the Unix epoch (1970).
-const NTP_UNIX_OFFSET_SECS: u64 = 2_208_988_800;
-
-/// The wall clock of the first `prft` box of a segment (ISO/IEC 14496-12 §8.16.5,
-/// `ProducerReferenceTimeBox`): `(Unix ms of its NTP timestamp, its media_time in
-/// timescale ticks)`. `None` without one or when a box header is inconsistent.
-pub fn first_prft(segment: &[u8]) -> Option<(i64, u64)> {
-    let mut pos = 0usize;
-    while pos + 8 <= segment.len() {
-        let size32 = u32::from_be_bytes(segment[pos..pos + 4].try_into().ok()?) as u64;
-        let kind = &segment[pos + 4..pos + 8];
-        let (size, header) = match size32 {
-            1 => {
-                let b = segment.get(pos + 8..pos + 16)?;
-                (u64::from_be_bytes(b.try_into().ok()?), 16u64)
-            }
-            0 => ((segment.len() - pos) as u64, 8),
-            s => (s, 8),
-        };
-        if size < header || size > (segment.len() - pos) as u64 {
-            return None;
-        }
-        if kind == b"prft" {
-            let body = segment.get(pos + header as usize..pos + size as usize)?;
-            let version = *body.first()?;
-            let ntp = u64::from_be_bytes(body.get(8..16)?.try_into().ok()?);
-            let media_time = if version == 0 {
-                u32::from_be_bytes(body.get(16..20)?.try_into().ok()?) as u64
-            } else {
-                u64::from_be_bytes(body.get(16..24)?.try_into().ok()?)
-            };
-            let secs = (ntp >> 32).checked_sub(NTP_UNIX_OFFSET_SECS)?;
-            let ms = secs * 1000 + (((ntp & 0xffff_ffff) * 1000) >> 32);
-            return Some((ms as i64, media_time));
-        }
-        if kind == b"moof" || kind == b"mdat" {
-            return None;
-        }
-        pos += size as usize;
-    }
-    None
-}
-
 /// Timing of a media segment from its CMAF chunks: (media time of the first sample, total
 /// duration), both in timescale ticks. Samples without a duration in the `moof` take the
 /// init segment's `trex` default.
@@ -618,7 +575,7 @@ impl Archive {
         };
         let dur_ms = (duration as i128 * 1000 / timescale.max(1) as i128) as i64;
         let arrival = unix_ms(obj.finished_at) - dur_ms;
-        let wall_ms = match first_prft(&obj.bytes) {
+        let wall_ms = match crate::cmaf::first_prft(&obj.bytes) {
             Some((ntp_ms, prft_media)) => {
                 let offset_ms =
                     (media_time as i128 - prft_media as i128) * 1000 / timescale.max(1) as i128;
@@ -1641,30 +1598,5 @@ mod tests {
         assert!(parse_time("500000000000").is_err());
         assert!(parse_time("-5").is_err());
         assert_eq!(format_ms(1_700_000_000_250), "2023-11-14T22:13:20.250Z");
-    }
-
-    #[test]
-    fn prft_is_read_and_hostile_sizes_are_refused() {
-        // styp (16 bytes) then prft v1: ntp = 1970 + 100 s and a half, media_time 9000.
-        let mut seg = Vec::new();
-        seg.extend_from_slice(&16u32.to_be_bytes());
-        seg.extend_from_slice(b"stypcmfs\0\0\0\0");
-        seg.extend_from_slice(&32u32.to_be_bytes());
-        seg.extend_from_slice(b"prft");
-        seg.extend_from_slice(&[1, 0, 0, 0]);
-        seg.extend_from_slice(&1u32.to_be_bytes());
-        let ntp = ((NTP_UNIX_OFFSET_SECS + 100) << 32) | 0x8000_0000;
-        seg.extend_from_slice(&ntp.to_be_bytes());
-        seg.extend_from_slice(&9000u64.to_be_bytes());
-        assert_eq!(first_prft(&seg), Some((100_500, 9000)));
-        // A size beyond the buffer, a size below the header, a truncated prft.
-        let mut bad = seg.clone();
-        bad[16..20].copy_from_slice(&1000u32.to_be_bytes());
-        assert_eq!(first_prft(&bad), None);
-        let mut bad = seg.clone();
-        bad[0..4].copy_from_slice(&3u32.to_be_bytes());
-        assert_eq!(first_prft(&bad), None);
-        assert_eq!(first_prft(&seg[..40]), None);
-        assert_eq!(first_prft(&[]), None);
     }
 }

@@ -52,11 +52,7 @@ pub struct Rendered {
 
 impl Rendered {
     /// A rendering of `text` (and its gzip form) for stream version `version`.
-    pub fn new_plain(version: u64, text: String) -> Rendered {
-        Rendered::new(version, text)
-    }
-
-    fn new(version: u64, text: String) -> Rendered {
+    pub fn new(version: u64, text: String) -> Rendered {
         let mut enc = flate2::write::GzEncoder::new(
             Vec::with_capacity(text.len() / 3),
             flate2::Compression::fast(),

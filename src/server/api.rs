@@ -71,7 +71,8 @@ impl From<ArchiveError> for ApiError {
     }
 }
 
-fn code(kind: ErrorKind) -> &'static str {
+/// The `error.code` of a JSON error of class `kind`.
+pub(super) fn code(kind: ErrorKind) -> &'static str {
     match kind {
         ErrorKind::BadRequest => "bad_request",
         ErrorKind::NotFound => "not_found",
@@ -116,21 +117,13 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ApiPath {
 }
 
 fn archive_of(state: &AppState) -> Result<Arc<Archive>, ApiError> {
-    state.archive.clone().ok_or_else(|| {
-        ApiError::new(
-            ErrorKind::NotFound,
-            "the archive is off (persistence is disabled)",
-        )
-    })
+    state.archive_on().map_err(ApiError::from)
 }
 
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ArchiveError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::new(ErrorKind::Internal, format!("task failed: {e}")))?
-        .map_err(ApiError::from)
+    super::archive_blocking(f).await.map_err(ApiError::from)
 }
 
 /// The router of the API listener.

@@ -243,11 +243,6 @@ async fn object(
             }
         }
     }
-    // A segment the encoder DELETEd (past the delete retention) stays fetchable under its
-    // live name from the archive, for the DVR window and time-shifted players.
-    if let Some(resp) = super::replay::archived_object(state, &key, method, headers).await {
-        return resp;
-    }
     if state.registry.is_expected_next(&key, &state.store) {
         let wait = Duration::from_secs_f64(state.cfg.live.live_edge_wait_secs);
         if state.store.wait_for(&key, wait).await.is_some() {
@@ -256,6 +251,11 @@ async fn object(
             }
         }
         tracing::debug!(key = %key, "live-edge wait ended without the segment");
+    } else if let Some(resp) = super::replay::archived_object(state, &key, method, headers).await {
+        // A segment the encoder DELETEd (past the delete retention) stays fetchable under
+        // its live name from the archive, for the DVR window and time-shifted players. (The
+        // next live segment is never archived yet: no index lookup for it.)
+        return resp;
     }
     error_response(ErrorKind::NotFound, format!("no object at /{key}"))
 }

@@ -93,14 +93,6 @@ fn from_archive(rid: &str, e: ArchiveError) -> Response {
     fail(rid, status, "request failed", e)
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ArchiveError> + Send + 'static,
-) -> Result<T, ArchiveError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ArchiveError::Db(format!("task failed: {e}")))?
-}
-
 /// Runs `f` (the archive work of one request) on a blocking thread and answers its fields
 /// in the envelope, or its error.
 async fn respond(
@@ -108,20 +100,14 @@ async fn respond(
     rid: &str,
     f: impl FnOnce(Arc<Archive>) -> Result<Value, ArchiveError> + Send + 'static,
 ) -> Response {
-    let result = match archive_of(state) {
-        Ok(a) => blocking(move || f(a)).await,
+    let result = match state.archive_on() {
+        Ok(a) => super::archive_blocking(move || f(a)).await,
         Err(e) => Err(e),
     };
     match result {
         Ok(fields) => ok(rid, fields),
         Err(e) => from_archive(rid, e),
     }
-}
-
-fn archive_of(state: &AppState) -> Result<Arc<Archive>, ArchiveError> {
-    state.archive.clone().ok_or_else(|| {
-        ArchiveError::NotFound("the archive is off (persistence is disabled)".into())
-    })
 }
 
 fn source_json(a: &Archive, s: &SourceRow) -> Value {
@@ -587,7 +573,7 @@ pub async fn playlist(state: &Arc<AppState>, headers: &HeaderMap, body: Bytes) -
     let sources = {
         let a = Arc::clone(&archive);
         let n = name.clone();
-        blocking(move || a.with_conn(|c| db::sources(c, None, Some(&n)))).await
+        super::archive_blocking(move || a.with_conn(|c| db::sources(c, None, Some(&n)))).await
     };
     match sources {
         Ok(s) if !s.is_empty() => {}
@@ -723,7 +709,7 @@ pub async fn vod(
 ) -> http::Response<super::http::Body> {
     use super::http::{error_response, Body};
     use crate::error::ErrorKind;
-    let Ok(a) = archive_of(state) else {
+    let Ok(a) = state.archive_on() else {
         return error_response(ErrorKind::NotFound, "the archive is off");
     };
     let ext = file.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
@@ -733,14 +719,14 @@ pub async fn vod(
             return error_response(ErrorKind::BadRequest, "unsupported target filename");
         }
         let a2 = Arc::clone(&a);
-        let rec = blocking(move || a2.recording(&id_owned)).await;
+        let rec = super::archive_blocking(move || a2.recording(&id_owned)).await;
         let rec = match rec {
             Ok(r) => r,
             Err(e) => return error_response(e.kind(), e),
         };
         let a3 = Arc::clone(&a);
         let (stream, start, end) = (rec.stream.clone(), rec.start_ms, rec.end_ms);
-        let view = blocking(move || {
+        let view = super::archive_blocking(move || {
             let end = end.unwrap_or(archive::now_ms() + 1).max(start + 1);
             a3.view(&stream, start, end)
         })
@@ -766,7 +752,7 @@ pub async fn vod(
         return playlist_response(Bytes::from(text), method);
     }
     let a2 = Arc::clone(&a);
-    let source = blocking(move || source_by_id(&a2, &id_owned)).await;
+    let source = super::archive_blocking(move || source_by_id(&a2, &id_owned)).await;
     let source = match source {
         Ok(s) => s,
         Err(e) => return error_response(e.kind(), e),

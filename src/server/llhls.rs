@@ -61,7 +61,7 @@ pub async fn handle(
         LlHlsFile::Multivariant => multivariant(state, dir).await.map(|r| {
             // A DVR window asked on the multivariant playlist carries to its media playlists.
             match query.filter(|q| dvr_query(Some(q)).is_some()) {
-                Some(q) => Arc::new(Rendered::new_plain(
+                Some(q) => Arc::new(Rendered::new(
                     r.version,
                     crate::hls::with_query(&String::from_utf8_lossy(&r.plain), q),
                 )),

@@ -92,6 +92,30 @@ pub struct AppState {
     pub replays: replay::ReplayCache,
 }
 
+impl AppState {
+    /// The archive, or [`ArchiveError::NotFound`](crate::archive::ArchiveError) when it is
+    /// off (persistence disabled).
+    pub fn archive_on(&self) -> Result<Arc<crate::archive::Archive>, crate::archive::ArchiveError> {
+        self.archive.clone().ok_or_else(|| {
+            crate::archive::ArchiveError::NotFound(
+                "the archive is off (persistence is disabled)".into(),
+            )
+        })
+    }
+}
+
+/// Runs archive work (SQLite, archive files) on a blocking thread, never on the async
+/// workers ingest and egress need. A panicked task is [`ArchiveError::Db`].
+///
+/// [`ArchiveError::Db`]: crate::archive::ArchiveError::Db
+pub async fn archive_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, crate::archive::ArchiveError> + Send + 'static,
+) -> Result<T, crate::archive::ArchiveError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| crate::archive::ArchiveError::Db(format!("archive task failed: {e}")))?
+}
+
 /// A server with both listeners bound, ready to [`Server::run`].
 #[derive(Debug)]
 pub struct Server {

@@ -10,7 +10,7 @@ use http::{Method, Response};
 
 use super::http::{self as h, complete_response, error_response, Body, Complete};
 use super::AppState;
-use crate::archive::{self, replay, Archive, ArchiveError};
+use crate::archive::{self, replay, Archive};
 use crate::error::ErrorKind;
 
 /// Cache-Control of a closed recording's (or past view's) manifests and MP4: they no longer
@@ -29,14 +29,6 @@ fn archive_off() -> Response<Body> {
     )
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ArchiveError> + Send + 'static,
-) -> Result<T, ArchiveError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ArchiveError::Db(format!("archive task failed: {e}")))?
-}
-
 /// `/recordings/<id>/<file>`: `master.m3u8`, `media_<rep>.m3u8` or `manifest.mpd`.
 pub async fn recording(
     state: &AppState,
@@ -52,7 +44,7 @@ pub async fn recording(
     };
     let now = archive::now_ms();
     let (id_owned, a) = (id.to_owned(), Arc::clone(&archive));
-    let rec = match blocking(move || a.recording(&id_owned)).await {
+    let rec = match super::archive_blocking(move || a.recording(&id_owned)).await {
         Ok(r) => r,
         Err(e) => return error_response(e.kind(), e),
     };
@@ -69,7 +61,7 @@ pub async fn recording(
         .and_then(|f| f.strip_suffix(".m3u8"))
         .map(str::to_owned);
     let (a, r) = (Arc::clone(&archive), rec.clone());
-    let loaded = blocking(move || {
+    let loaded = super::archive_blocking(move || {
         let end = r.end_ms.unwrap_or(now + 1).max(r.start_ms + 1);
         match &only_rep {
             Some(rep) => a.view_rep(&r.stream, rep, r.start_ms, end, false),
@@ -242,7 +234,9 @@ async fn download(
         }
         format!("\"{:x}\"", fnv64(key.as_bytes()))
     };
-    let built = blocking(move || archive.download_mp4(&view, session, video.as_deref())).await;
+    let built =
+        super::archive_blocking(move || archive.download_mp4(&view, session, video.as_deref()))
+            .await;
     match built {
         Ok(bytes) => complete_response(Complete {
             bytes,
@@ -295,12 +289,7 @@ pub fn is_view(query: Option<&str>) -> bool {
 
 /// A JSON error (`{"error":{"code","message"}}`) with the status of `kind`.
 fn json_error(kind: ErrorKind, message: impl std::fmt::Display) -> Response<Body> {
-    let code = match kind {
-        ErrorKind::BadRequest => "bad_request",
-        ErrorKind::NotFound => "not_found",
-        ErrorKind::Conflict => "conflict",
-        _ => "internal",
-    };
+    let code = super::api::code(kind);
     let body = serde_json::json!({"error": {"code": code, "message": message.to_string()}});
     let mut r = Response::new(Body::full(Bytes::from(body.to_string())));
     *r.status_mut() = h::status_for(kind);
@@ -385,7 +374,7 @@ pub async fn live_view(
         ViewFile::Media(rep) => Some(rep.clone()),
         _ => None,
     };
-    let loaded = blocking(move || {
+    let loaded = super::archive_blocking(move || {
         let view = match &only_rep {
             Some(rep) => a.view_rep(&d, rep, start, until, true)?,
             None => a.view_covering(&d, start, until)?,
@@ -470,7 +459,7 @@ pub async fn archived_object(
 ) -> Option<Response<Body>> {
     let archive = archive_of(state)?;
     let (dir, name) = (key.dir().to_owned(), key.file_name().to_owned());
-    let path = blocking(move || archive.find_live_file(&dir, &name))
+    let path = super::archive_blocking(move || archive.find_live_file(&dir, &name))
         .await
         .ok()??;
     let bytes = Bytes::from(tokio::fs::read(&path).await.ok()?);
