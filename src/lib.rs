@@ -22,6 +22,7 @@
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod archive;
+pub mod auth;
 pub mod cmaf;
 pub mod config;
 pub mod error;
