@@ -19,7 +19,7 @@
 //! ```
 
 use bytes::Bytes;
-use mp4_atom::{Decode, Moof};
+use mp4_atom::{Decode, Moof, TrunSamples};
 
 use crate::error::ErrorKind;
 
@@ -385,6 +385,23 @@ pub fn parse_moof(bytes: &[u8], offset: u64) -> Result<CmafChunk, ScanError> {
     let mut without = 0u32;
     let mut first_flags: Option<u32> = None;
     for (run_index, trun) in traf.trun.iter().enumerate() {
+        // A run without per-sample fields is only a count (up to 2^32 - 1 from a few
+        // bytes): sum it without visiting every sample.
+        if let TrunSamples::Inherited {
+            count,
+            first_flags: first,
+        } = &trun.samples
+        {
+            sample_count = sample_count.saturating_add(*count);
+            match tfhd.default_sample_duration {
+                Some(d) => duration = duration.saturating_add(u64::from(d) * u64::from(*count)),
+                None => without = without.saturating_add(*count),
+            }
+            if run_index == 0 && *count > 0 {
+                first_flags = first.or(tfhd.default_sample_flags);
+            }
+            continue;
+        }
         for (i, entry) in trun.samples.iter().enumerate() {
             sample_count = sample_count.saturating_add(1);
             match entry.duration.or(tfhd.default_sample_duration) {
@@ -605,5 +622,39 @@ mod tests {
             s.feed(&data, &mut out),
             Err(ScanError::BadMoof { .. })
         ));
+    }
+
+    #[test]
+    fn a_sample_count_without_per_sample_fields_is_summed_not_walked() {
+        // 2^32 - 1 samples in a few bytes (found by fuzzing: walking them took seconds
+        // per trun).
+        let moof = Moof {
+            mfhd: Mfhd { sequence_number: 1 },
+            traf: vec![Traf {
+                tfhd: Tfhd {
+                    track_id: 1,
+                    default_sample_duration: Some(1024),
+                    ..Default::default()
+                },
+                trun: vec![
+                    Trun {
+                        data_offset: Some(0),
+                        samples: TrunSamples::Inherited {
+                            count: u32::MAX,
+                            first_flags: Some(0x0200_0000),
+                        },
+                    };
+                    64
+                ],
+                ..Default::default()
+            }],
+        };
+        let mut buf = Vec::new();
+        moof.encode(&mut buf).unwrap();
+        let chunk = parse_moof(&buf, 0).unwrap();
+        assert_eq!(chunk.sample_count, u32::MAX);
+        assert_eq!(chunk.duration, 64 * 1024 * u64::from(u32::MAX));
+        assert_eq!(chunk.samples_without_duration, 0);
+        assert_eq!(chunk.starts_with_sync, Some(true));
     }
 }
