@@ -70,6 +70,98 @@ pub struct Config {
     pub livemix: LivemixConfig,
     /// Webhooks of control-plane events.
     pub webhooks: WebhookConfig,
+    /// Who may push, play and manage (`[[auth.ingest]]`, `[auth.playback]`,
+    /// `[[auth.api]]`). Only in the TOML file: secrets on a command line are visible to
+    /// every local user in `ps`.
+    pub auth: crate::auth::AuthConfig,
+    /// Certificates per listener (`[tls.ingest]`, `[tls.egress]`, `[tls.api]`).
+    pub tls: TlsConfig,
+    /// Timeouts, connection caps, caps on held requests, drain and readiness thresholds.
+    pub limits: LimitsConfig,
+}
+
+/// `[tls]`: a certificate and key per listener; a listener without one speaks plain HTTP.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// `[tls.ingest]`.
+    pub ingest: Option<TlsFiles>,
+    /// `[tls.egress]` (HTTP/2 and HTTP/1.1 by ALPN).
+    pub egress: Option<TlsFiles>,
+    /// `[tls.api]` (HTTP/2 and HTTP/1.1 by ALPN).
+    pub api: Option<TlsFiles>,
+}
+
+/// A PEM certificate chain and its PEM private key (PKCS#8, PKCS#1 or SEC1).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The private key.
+    pub key: PathBuf,
+}
+
+/// `[limits]`: no resource is held without a bound.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Seconds a client of egress or the API has to send its request head (also the
+    /// keep-alive idle time, and the time to start TLS or send a first byte).
+    pub header_read_timeout_secs: u64,
+    /// The same on ingest. At least twice the longest segment: ffmpeg's MPD connection
+    /// idles a whole segment between uploads, and closing it kills the encoder.
+    pub ingest_header_timeout_secs: u64,
+    /// Seconds without a body byte after which an upload is cut (marked interrupted, its
+    /// readers aborted, the connection closed).
+    pub ingest_frame_gap_secs: u64,
+    /// Open connections per listener (egress); over it, new ones are closed at once.
+    pub egress_max_connections: usize,
+    /// Open connections on ingest.
+    pub ingest_max_connections: usize,
+    /// Open connections on the API listener.
+    pub api_max_connections: usize,
+    /// Open connections per client address on each listener (0 = no cap). A CDN or a
+    /// NAT shows many viewers as one address: keep it off or generous behind one.
+    pub max_connections_per_ip: usize,
+    /// Blocking playlist reloads and held parts waiting at once; over it, a request gets
+    /// 503 with `Retry-After: 1` at once instead of waiting.
+    pub max_held_reloads: usize,
+    /// Requests held for the next live segment at once; over it, 503 at once.
+    pub max_held_edge_requests: usize,
+    /// HTTP/2 concurrent streams per connection (egress and API).
+    pub h2_max_concurrent_streams: u32,
+    /// On SIGTERM: milliseconds `/readyz` says 503 before the listeners stop accepting
+    /// (time for a load balancer to notice).
+    pub drain_start_wait_ms: u64,
+    /// On SIGTERM: seconds encoders get to finish the objects they are uploading, and
+    /// responses to end.
+    pub drain_timeout_secs: u64,
+    /// `/readyz` fails when the data dir's file system has less free space, bytes.
+    pub min_free_bytes: u64,
+    /// `/readyz` fails when the oldest unfinished persistence write is older, seconds.
+    pub max_persist_lag_secs: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            header_read_timeout_secs: 15,
+            ingest_header_timeout_secs: 60,
+            ingest_frame_gap_secs: 10,
+            egress_max_connections: 20_000,
+            ingest_max_connections: 1_000,
+            api_max_connections: 1_000,
+            max_connections_per_ip: 0,
+            max_held_reloads: 10_000,
+            max_held_edge_requests: 10_000,
+            h2_max_concurrent_streams: 100,
+            drain_start_wait_ms: 2_000,
+            drain_timeout_secs: 15,
+            min_free_bytes: 256 * 1024 * 1024,
+            max_persist_lag_secs: 10,
+        }
+    }
 }
 
 /// `[webhooks]` settings: every control-plane event (`stream.started`, `stream.ended`,
@@ -107,6 +199,9 @@ impl Default for Config {
             archive: ArchiveConfig::default(),
             livemix: LivemixConfig::default(),
             webhooks: WebhookConfig::default(),
+            auth: crate::auth::AuthConfig::default(),
+            tls: TlsConfig::default(),
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -250,6 +345,103 @@ pub struct ServeArgs {
     /// [default: 120].
     #[arg(long, env = "CASTERPAK_DVR_WINDOW_SECS", value_name = "SECS")]
     pub dvr_window_secs: Option<u64>,
+    /// PEM certificate chain of the egress listener (with --egress-tls-key: HTTPS, HTTP/2
+    /// by ALPN; TOML `tls.egress.cert`).
+    #[arg(
+        long,
+        env = "CASTERPAK_EGRESS_TLS_CERT",
+        value_name = "FILE",
+        requires = "egress_tls_key"
+    )]
+    pub egress_tls_cert: Option<PathBuf>,
+    /// PEM private key of the egress listener (TOML `tls.egress.key`).
+    #[arg(
+        long,
+        env = "CASTERPAK_EGRESS_TLS_KEY",
+        value_name = "FILE",
+        requires = "egress_tls_cert"
+    )]
+    pub egress_tls_key: Option<PathBuf>,
+    /// PEM certificate chain of the API listener (TOML `tls.api.cert`).
+    #[arg(
+        long,
+        env = "CASTERPAK_API_TLS_CERT",
+        value_name = "FILE",
+        requires = "api_tls_key"
+    )]
+    pub api_tls_cert: Option<PathBuf>,
+    /// PEM private key of the API listener (TOML `tls.api.key`).
+    #[arg(
+        long,
+        env = "CASTERPAK_API_TLS_KEY",
+        value_name = "FILE",
+        requires = "api_tls_cert"
+    )]
+    pub api_tls_key: Option<PathBuf>,
+    /// PEM certificate chain of the ingest listener (TOML `tls.ingest.cert`).
+    #[arg(
+        long,
+        env = "CASTERPAK_INGEST_TLS_CERT",
+        value_name = "FILE",
+        requires = "ingest_tls_key"
+    )]
+    pub ingest_tls_cert: Option<PathBuf>,
+    /// PEM private key of the ingest listener (TOML `tls.ingest.key`).
+    #[arg(
+        long,
+        env = "CASTERPAK_INGEST_TLS_KEY",
+        value_name = "FILE",
+        requires = "ingest_tls_cert"
+    )]
+    pub ingest_tls_key: Option<PathBuf>,
+    /// Seconds to send a request head on egress and the API (also the keep-alive idle
+    /// time) [default: 15].
+    #[arg(long, env = "CASTERPAK_HEADER_READ_TIMEOUT_SECS", value_name = "SECS")]
+    pub header_read_timeout_secs: Option<u64>,
+    /// The same on ingest; at least twice the longest segment [default: 60].
+    #[arg(
+        long,
+        env = "CASTERPAK_INGEST_HEADER_TIMEOUT_SECS",
+        value_name = "SECS"
+    )]
+    pub ingest_header_timeout_secs: Option<u64>,
+    /// Seconds without a body byte before an upload is cut [default: 10].
+    #[arg(long, env = "CASTERPAK_INGEST_FRAME_GAP_SECS", value_name = "SECS")]
+    pub ingest_frame_gap_secs: Option<u64>,
+    /// Open connections on egress [default: 20000].
+    #[arg(long, env = "CASTERPAK_EGRESS_MAX_CONNECTIONS", value_name = "N")]
+    pub egress_max_connections: Option<usize>,
+    /// Open connections on ingest [default: 1000].
+    #[arg(long, env = "CASTERPAK_INGEST_MAX_CONNECTIONS", value_name = "N")]
+    pub ingest_max_connections: Option<usize>,
+    /// Open connections on the API listener [default: 1000].
+    #[arg(long, env = "CASTERPAK_API_MAX_CONNECTIONS", value_name = "N")]
+    pub api_max_connections: Option<usize>,
+    /// Open connections per client address on each listener, 0 = no cap [default: 0].
+    #[arg(long, env = "CASTERPAK_MAX_CONNECTIONS_PER_IP", value_name = "N")]
+    pub max_connections_per_ip: Option<usize>,
+    /// Blocking reloads and held parts waiting at once [default: 10000].
+    #[arg(long, env = "CASTERPAK_MAX_HELD_RELOADS", value_name = "N")]
+    pub max_held_reloads: Option<usize>,
+    /// Requests held for the next live segment at once [default: 10000].
+    #[arg(long, env = "CASTERPAK_MAX_HELD_EDGE_REQUESTS", value_name = "N")]
+    pub max_held_edge_requests: Option<usize>,
+    /// HTTP/2 concurrent streams per connection [default: 100].
+    #[arg(long, env = "CASTERPAK_H2_MAX_CONCURRENT_STREAMS", value_name = "N")]
+    pub h2_max_concurrent_streams: Option<u32>,
+    /// On SIGTERM, ms /readyz says 503 before accepting stops [default: 2000].
+    #[arg(long, env = "CASTERPAK_DRAIN_START_WAIT_MS", value_name = "MS")]
+    pub drain_start_wait_ms: Option<u64>,
+    /// On SIGTERM, seconds for uploads and responses to finish [default: 15].
+    #[arg(long, env = "CASTERPAK_DRAIN_TIMEOUT_SECS", value_name = "SECS")]
+    pub drain_timeout_secs: Option<u64>,
+    /// /readyz fails below this much free space in the data dir, bytes
+    /// [default: 268435456].
+    #[arg(long, env = "CASTERPAK_MIN_FREE_BYTES", value_name = "BYTES")]
+    pub min_free_bytes: Option<u64>,
+    /// /readyz fails when a persistence write is older than this, seconds [default: 10].
+    #[arg(long, env = "CASTERPAK_MAX_PERSIST_LAG_SECS", value_name = "SECS")]
+    pub max_persist_lag_secs: Option<u64>,
     #[command(flatten)]
     pub vod: VodArgs,
 }
@@ -292,6 +484,46 @@ impl Config {
         set(&mut live.llhls_window_secs, args.llhls_window_secs);
         set(&mut live.dvr_window_secs, args.dvr_window_secs);
         args.vod.apply(&mut cfg.vod);
+        let tls = |cert: &Option<PathBuf>, key: &Option<PathBuf>| match (cert, key) {
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        };
+        if let Some(t) = tls(&args.egress_tls_cert, &args.egress_tls_key) {
+            cfg.tls.egress = Some(t);
+        }
+        if let Some(t) = tls(&args.api_tls_cert, &args.api_tls_key) {
+            cfg.tls.api = Some(t);
+        }
+        if let Some(t) = tls(&args.ingest_tls_cert, &args.ingest_tls_key) {
+            cfg.tls.ingest = Some(t);
+        }
+        let l = &mut cfg.limits;
+        set(
+            &mut l.header_read_timeout_secs,
+            args.header_read_timeout_secs,
+        );
+        set(
+            &mut l.ingest_header_timeout_secs,
+            args.ingest_header_timeout_secs,
+        );
+        set(&mut l.ingest_frame_gap_secs, args.ingest_frame_gap_secs);
+        set(&mut l.egress_max_connections, args.egress_max_connections);
+        set(&mut l.ingest_max_connections, args.ingest_max_connections);
+        set(&mut l.api_max_connections, args.api_max_connections);
+        set(&mut l.max_connections_per_ip, args.max_connections_per_ip);
+        set(&mut l.max_held_reloads, args.max_held_reloads);
+        set(&mut l.max_held_edge_requests, args.max_held_edge_requests);
+        set(
+            &mut l.h2_max_concurrent_streams,
+            args.h2_max_concurrent_streams,
+        );
+        set(&mut l.drain_start_wait_ms, args.drain_start_wait_ms);
+        set(&mut l.drain_timeout_secs, args.drain_timeout_secs);
+        set(&mut l.min_free_bytes, args.min_free_bytes);
+        set(&mut l.max_persist_lag_secs, args.max_persist_lag_secs);
         cfg.validate()?;
         Ok(cfg)
     }
@@ -327,6 +559,38 @@ impl Config {
                 key: "max_object_bytes",
                 reason: "must be above 0".into(),
             });
+        }
+        let l = &self.limits;
+        for (key, v) in [
+            (
+                "limits.header_read_timeout_secs",
+                l.header_read_timeout_secs,
+            ),
+            (
+                "limits.ingest_header_timeout_secs",
+                l.ingest_header_timeout_secs,
+            ),
+            ("limits.ingest_frame_gap_secs", l.ingest_frame_gap_secs),
+            (
+                "limits.egress_max_connections",
+                l.egress_max_connections as u64,
+            ),
+            (
+                "limits.ingest_max_connections",
+                l.ingest_max_connections as u64,
+            ),
+            ("limits.api_max_connections", l.api_max_connections as u64),
+            (
+                "limits.h2_max_concurrent_streams",
+                u64::from(l.h2_max_concurrent_streams),
+            ),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::Invalid {
+                    key,
+                    reason: "must be above 0".into(),
+                });
+            }
         }
         self.vod.validate()
     }

@@ -11,6 +11,9 @@
 pub enum ErrorKind {
     /// The request is malformed (bad query, bad range, unparsable path).
     BadRequest,
+    /// The request carries no credentials where they are required (answered with a
+    /// challenge: RFC 9110 section 15.5.2).
+    Unauthenticated,
     /// The request names something it may never touch (path traversal, outside a root).
     Forbidden,
     /// Nothing exists at that name.

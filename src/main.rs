@@ -70,7 +70,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let signal = shutdown.clone();
         tokio::spawn(async move {
             wait_for_signal().await;
+            // The first signal drains; a second one exits at once.
             signal.cancel();
+            wait_for_signal().await;
+            tracing::warn!("second signal: exiting now");
+            std::process::exit(130);
         });
         server.run(shutdown).await;
         anyhow::Ok(())

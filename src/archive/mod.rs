@@ -432,6 +432,13 @@ impl Archive {
         self.with_conn(db::pending_deletes)
     }
 
+    /// Bytes of every archived segment (a sum over the index, on a read connection).
+    ///
+    /// Errors: [`ArchiveError::Db`].
+    pub fn total_bytes(&self) -> Result<u64, ArchiveError> {
+        self.with_read(db::total_bytes)
+    }
+
     /// Runs the read-only `f` on a reader connection of its own (opened on demand, up to
     /// [`MAX_READERS`] kept), so long reads (a day-long manifest) never hold up archiving,
     /// the API or each other.

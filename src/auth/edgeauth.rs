@@ -170,7 +170,8 @@ fn parse_secs(v: &str) -> Result<u64, TokenError> {
     if v.is_empty() || v.len() > 12 || !v.bytes().all(|b| b.is_ascii_digit()) {
         return Err(TokenError::Malformed("a time is not Unix seconds"));
     }
-    v.parse().map_err(|_| TokenError::Malformed("a time is not Unix seconds"))
+    v.parse()
+        .map_err(|_| TokenError::Malformed("a time is not Unix seconds"))
 }
 
 /// Matches `text` against an EdgeAuth ACL pattern: `*` is any run of characters (`/`

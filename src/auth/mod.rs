@@ -133,7 +133,9 @@ pub enum IngestDecision {
     Allowed { path: String, principal: String },
     /// No credentials: 401 with `WWW-Authenticate: Basic` (for ffmpeg's Expect request).
     Challenge,
-    /// Wrong credentials, or a path they do not cover: 403.
+    /// Wrong credentials, or a path they do not cover: 403. The reason is a metric label
+    /// (`wrong_credentials`, `path_not_allowed`, `unknown_stream_key`,
+    /// `malformed_credentials`, `unsupported_scheme`).
     Refused(&'static str),
 }
 
@@ -227,12 +229,12 @@ impl IngestAuth {
                 }
             }
             return match found {
-                None => IngestDecision::Refused("unknown stream key"),
+                None => IngestDecision::Refused("unknown_stream_key"),
                 Some(c) if covers(&c.paths, target) => IngestDecision::Allowed {
                     path: format!("/{target}"),
                     principal: c.user.clone(),
                 },
-                Some(_) => IngestDecision::Refused("path not allowed for this stream key"),
+                Some(_) => IngestDecision::Refused("path_not_allowed"),
             };
         }
         let Some(value) = authorization else {
@@ -244,10 +246,10 @@ impl IngestAuth {
         let rest = rest.trim();
         let matched: Option<&Credential> = if scheme.eq_ignore_ascii_case("basic") {
             let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(rest) else {
-                return IngestDecision::Refused("malformed Basic credentials");
+                return IngestDecision::Refused("malformed_credentials");
             };
             let Some(colon) = raw.iter().position(|&b| b == b':') else {
-                return IngestDecision::Refused("malformed Basic credentials");
+                return IngestDecision::Refused("malformed_credentials");
             };
             let (user, pass) = (&raw[..colon], &raw[colon + 1..]);
             let h = sha256(pass);
@@ -272,15 +274,15 @@ impl IngestAuth {
             }
             found
         } else {
-            return IngestDecision::Refused("unsupported authorization scheme");
+            return IngestDecision::Refused("unsupported_scheme");
         };
         match matched {
-            None => IngestDecision::Refused("wrong credentials"),
+            None => IngestDecision::Refused("wrong_credentials"),
             Some(c) if covers(&c.paths, rel) => IngestDecision::Allowed {
                 path: path.to_owned(),
                 principal: c.user.clone(),
             },
-            Some(_) => IngestDecision::Refused("path not allowed for these credentials"),
+            Some(_) => IngestDecision::Refused("path_not_allowed"),
         }
     }
 }
@@ -325,8 +327,7 @@ impl PlaybackAuth {
         }
         let name_ok = |n: &str| {
             !n.is_empty()
-                && n
-                    .bytes()
+                && n.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         };
         if !name_ok(&cfg.token_name) || !name_ok(&cfg.cdn_header) {
@@ -380,7 +381,10 @@ impl PlaybackAuth {
         let bearer = headers
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            });
         bearer.map(|v| (v.trim().to_owned(), TokenSource::Header))
     }
 

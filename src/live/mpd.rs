@@ -530,3 +530,78 @@ mod tests {
         assert_eq!(reps[1].segment_number("chunk-stream1-00x42.m4s"), None);
     }
 }
+
+/// `mpd` with `query` (one or more `name=value` pairs joined by `&`, no `?`) appended to
+/// every URL template and URL attribute a player resolves against the MPD: `@media`,
+/// `@initialization`, `@index` (ISO/IEC 23009-1 section 5.3.9.4 `SegmentTemplate`),
+/// `@sourceURL` (section 5.3.9.2 `Initialization`/`RepresentationIndex`, section 5.3.9.3
+/// `SegmentURL`) and the `Location` element (section 5.3.1.2), joined with `?` or `&` as
+/// the URL already has a query or not. `BaseURL` is left alone (it is a prefix). The query
+/// is written XML-escaped; it must not contain `$` (a template identifier) or `"`, which
+/// callers percent-encode. Used to carry a playback token to every request (the
+/// alternative, `UrlQueryInfo` of ISO/IEC 23009-1 Annex I, is not read by every player).
+pub fn with_query(mpd: &str, query: &str) -> String {
+    let escaped = query.replace('&', "&amp;");
+    let mut out = String::with_capacity(mpd.len() + 256);
+    let mut rest = mpd;
+    const ATTRS: [&str; 4] = [
+        " media=\"",
+        " initialization=\"",
+        " index=\"",
+        " sourceURL=\"",
+    ];
+    loop {
+        // The next attribute or <Location> opening.
+        let next_attr = ATTRS
+            .iter()
+            .filter_map(|a| rest.find(a).map(|at| (at, a.len())))
+            .min();
+        let next_loc = rest.find("<Location>").map(|at| (at, "<Location>".len()));
+        let (at, len, closer) = match (next_attr, next_loc) {
+            (Some(a), Some(l)) if l.0 < a.0 => (l.0, l.1, '<'),
+            (Some(a), _) => (a.0, a.1, '"'),
+            (None, Some(l)) => (l.0, l.1, '<'),
+            (None, None) => break,
+        };
+        let start = at + len;
+        let Some(end) = rest[start..].find(closer).map(|e| start + e) else {
+            break;
+        };
+        let url = &rest[start..end];
+        out.push_str(&rest[..end]);
+        if !url.is_empty() {
+            out.push_str(if url.contains('?') { "&amp;" } else { "?" });
+            out.push_str(&escaped);
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod query_tests {
+    use super::with_query;
+
+    #[test]
+    fn carries_a_token_to_every_url() {
+        let mpd = r#"<MPD><Location>http://h/live/a/stream.mpd</Location><Period><AdaptationSet><SegmentTemplate media="chunk-$RepresentationID$-$Number%05d$.m4s" initialization="init-$RepresentationID$.m4s?x=1" startNumber="1"/><Representation id="0"><BaseURL>a/</BaseURL></Representation></AdaptationSet></Period></MPD>"#;
+        let out = with_query(mpd, "hdnts=exp=1~acl=/*~hmac=ab");
+        assert!(
+            out.contains(
+                r#"media="chunk-$RepresentationID$-$Number%05d$.m4s?hdnts=exp=1~acl=/*~hmac=ab""#
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains(r#"initialization="init-$RepresentationID$.m4s?x=1&amp;hdnts="#),
+            "{out}"
+        );
+        assert!(
+            out.contains("<Location>http://h/live/a/stream.mpd?hdnts="),
+            "{out}"
+        );
+        assert!(out.contains("<BaseURL>a/</BaseURL>"), "{out}");
+        assert!(out.contains(r#"startNumber="1""#));
+    }
+}

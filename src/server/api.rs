@@ -152,7 +152,14 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/recordings/{id}/stop", post(stop_recording))
         .route("/api/v1/events", get(events))
         .merge(super::livemix::routes())
+        .route("/metrics", get(super::ops::metrics))
+        .route("/livez", get(super::ops::livez))
+        .route("/readyz", get(super::ops::readyz))
         .fallback(|| async { ApiError::new(ErrorKind::NotFound, "no such API route") })
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            super::ops::gate,
+        ))
         .with_state(state)
 }
 
@@ -164,8 +171,13 @@ async fn openapi() -> Response {
 /// API request when egress listens on every address, else the egress address.
 fn egress_base(state: &AppState, headers: &HeaderMap) -> String {
     let addr = state.egress_addr;
+    let scheme = if state.cfg.tls.egress.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     if !addr.ip().is_unspecified() {
-        return format!("http://{addr}");
+        return format!("{scheme}://{addr}");
     }
     let host = headers
         .get(header::HOST)
@@ -180,7 +192,7 @@ fn egress_base(state: &AppState, headers: &HeaderMap) -> String {
                     .all(|b| b.is_ascii_alphanumeric() || b".-[]:_".contains(&b))
         })
         .unwrap_or("127.0.0.1");
-    format!("http://{host}:{}", addr.port())
+    format!("{scheme}://{host}:{}", addr.port())
 }
 
 // ---- streams ----

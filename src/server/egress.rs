@@ -15,6 +15,8 @@ use super::http::{
     self as h, cache_control_finished, complete_response, content_type, error_response,
     live_response, Body, Complete, Reply,
 };
+use super::metrics::{HeldLabels, OutcomeLabels, RequestKind};
+use super::observe::{observe, redact_query, Counted, Seen};
 use super::route::Route;
 use super::AppState;
 use crate::error::ErrorKind;
@@ -22,8 +24,161 @@ use crate::live::llhls::LlHlsFile;
 use crate::live::mpd;
 use crate::store::{Object, ObjectKey, ObjectState};
 
-/// Handles one egress request.
-pub async fn handle<B>(state: Arc<AppState>, req: Request<B>) -> Reply {
+/// Handles one egress request: playback authorization (when `[auth.playback]` is set),
+/// the caps on held requests, the request itself, the token carried into manifests, and
+/// one access log line and the metrics when the answer ends.
+pub async fn handle<B>(
+    state: Arc<AppState>,
+    mut req: Request<B>,
+    peer: std::net::SocketAddr,
+) -> Result<Response<Counted<Body>>, std::convert::Infallible> {
+    let started = std::time::Instant::now();
+    let token_name = state.playback.as_ref().map(|p| p.cfg.token_name.clone());
+    let kind = RequestKind::of_egress(req.uri().path(), req.uri().query());
+    let seen = Seen {
+        listener: "egress",
+        method: req.method().clone(),
+        path: req.uri().path().to_owned(),
+        query: req
+            .uri()
+            .query()
+            .map(|q| redact_query(q, token_name.as_deref())),
+        kind,
+        started,
+        peer,
+        principal: None,
+    };
+    // The token a manifest's URIs carry on, when it came in the query.
+    let mut carry: Option<String> = None;
+    if let Some(p) = &state.playback {
+        let path = req.uri().path();
+        let exempt = path == "/time" || path == "/player" || path.starts_with("/player/");
+        if !exempt && !p.trusted_cdn(req.headers()) {
+            match super::playback::authorize(&state, p, &req, peer).await {
+                Ok(c) => carry = c,
+                Err(resp) => return Ok(observe(&state.metrics, seen, resp)),
+            }
+        }
+        // Handlers never see the token: views carry their own query on, and the
+        // manifest rewrite below adds the token once.
+        if let Some(q) = req.uri().query() {
+            if crate::auth::query_pair(q, &p.cfg.token_name).is_some() {
+                let stripped = crate::auth::strip_param(q, &p.cfg.token_name);
+                let pq = if stripped.is_empty() {
+                    req.uri().path().to_owned()
+                } else {
+                    format!("{}?{stripped}", req.uri().path())
+                };
+                if let Ok(uri) = pq.parse() {
+                    *req.uri_mut() = uri;
+                }
+            }
+        }
+        if carry.is_some() {
+            // The rewrite needs the plain text.
+            req.headers_mut().remove(header::ACCEPT_ENCODING);
+        }
+    }
+    let resp = if matches!(kind, RequestKind::BlockingPlaylist | RequestKind::Part) {
+        held_reload(&state, kind, dispatch(Arc::clone(&state), req)).await
+    } else {
+        dispatch(Arc::clone(&state), req).await
+    };
+    let resp = match carry {
+        Some(pair) => super::playback::carry_token(resp, &pair).await,
+        None => resp,
+    };
+    Ok(observe(&state.metrics, seen, resp))
+}
+
+/// Runs a request that may wait (a blocking reload or a held part) under the cap of
+/// `limits.max_held_reloads`, answers it at once with 503 when draining starts, and
+/// counts its wait and outcome.
+async fn held_reload(
+    state: &Arc<AppState>,
+    kind: RequestKind,
+    fut: impl std::future::Future<Output = Response<Body>>,
+) -> Response<Body> {
+    let m = &state.metrics;
+    let outcome = |result: &'static str| {
+        m.blocking_outcome
+            .get_or_create(&OutcomeLabels { result })
+            .inc();
+    };
+    let (n, _held) = HeldGuard::new(
+        &state.held_reloads,
+        m.held.get_or_create(&HeldLabels { kind: "reload" }).clone(),
+    );
+    if n >= state.cfg.limits.max_held_reloads {
+        outcome("over_cap");
+        return retry_later("too many held requests; retry");
+    }
+    if state.drain.is_cancelled() {
+        outcome("draining");
+        return retry_later("the origin is draining");
+    }
+    let started = std::time::Instant::now();
+    let resp = tokio::select! {
+        r = fut => r,
+        _ = state.drain.cancelled() => {
+            outcome("draining");
+            return retry_later("the origin is draining");
+        }
+    };
+    if kind == RequestKind::BlockingPlaylist || resp.status().is_success() {
+        m.blocking_wait.observe(started.elapsed().as_secs_f64());
+    }
+    outcome(match resp.status().as_u16() {
+        200..=299 => "ready",
+        400 => "bad_request",
+        503 => "timeout",
+        _ => "other",
+    });
+    resp
+}
+
+/// 503 with `Retry-After: 1` (RFC 9110 section 10.2.3).
+pub(super) fn retry_later(why: &str) -> Response<Body> {
+    let mut r = error_response(ErrorKind::Unavailable, why);
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    r
+}
+
+/// Decrements a held-request counter and its gauge on drop.
+struct HeldGuard<'a> {
+    counter: &'a std::sync::atomic::AtomicUsize,
+    gauge: prometheus_client::metrics::gauge::Gauge,
+}
+
+impl<'a> HeldGuard<'a> {
+    fn new(
+        counter: &'a std::sync::atomic::AtomicUsize,
+        gauge: prometheus_client::metrics::gauge::Gauge,
+    ) -> (usize, HeldGuard<'a>) {
+        let n = counter.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        gauge.inc();
+        (n, HeldGuard { counter, gauge })
+    }
+}
+
+impl Drop for HeldGuard<'_> {
+    fn drop(&mut self) {
+        self.counter
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        self.gauge.dec();
+    }
+}
+
+/// The request itself.
+async fn dispatch<B>(state: Arc<AppState>, req: Request<B>) -> Response<Body> {
+    match route(state, req).await {
+        Ok(r) => r,
+        Err(e) => match e {},
+    }
+}
+
+async fn route<B>(state: Arc<AppState>, req: Request<B>) -> Reply {
     let method = req.method().clone();
     if method != Method::GET && method != Method::HEAD {
         let mut r = error_response(ErrorKind::BadRequest, "only GET and HEAD are served here");
@@ -245,7 +400,22 @@ async fn object(
     }
     if state.registry.is_expected_next(&key, &state.store) {
         let wait = Duration::from_secs_f64(state.cfg.live.live_edge_wait_secs);
-        if state.store.wait_for(&key, wait).await.is_some() {
+        let (n, _held) = HeldGuard::new(
+            &state.held_edge,
+            state
+                .metrics
+                .held
+                .get_or_create(&HeldLabels { kind: "edge" })
+                .clone(),
+        );
+        if n >= state.cfg.limits.max_held_edge_requests {
+            return retry_later("too many requests held for the next segment; retry");
+        }
+        let arrived = tokio::select! {
+            a = state.store.wait_for(&key, wait) => a.is_some(),
+            _ = state.drain.cancelled() => return retry_later("the origin is draining"),
+        };
+        if arrived {
             if let Some(resp) = from_memory(state, &key, query, method, headers) {
                 return resp;
             }
@@ -375,6 +545,7 @@ pub(super) fn time_url(state: &AppState, headers: &HeaderMap) -> String {
         .and_then(|v| v.to_str().ok())
     {
         Some("https") => "https",
+        _ if state.cfg.tls.egress.is_some() => "https",
         _ => "http",
     };
     format!("{scheme}://{host}/time")

@@ -16,16 +16,108 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::http::{error_response, Body, Reply};
+use super::metrics::{IngestLabels, ReasonLabels, RequestKind, StreamLabels};
+use super::observe::{observe, redact_path, redact_query, Counted, Seen};
 use super::AppState;
+use crate::auth::IngestDecision;
 use crate::cmaf::{self, BoxScanner, InitInfo, ScanEvent};
 use crate::error::ErrorKind;
 use crate::events::{CompletedObject, IngestEvent};
 use crate::store::{Object, ObjectKey, StoreError};
 
-/// Handles one ingest request.
-pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Reply {
+/// Handles one ingest request: authentication first (before any body byte is read), then
+/// the upload or DELETE; one access log line and the metrics when the answer ends.
+///
+/// Refusals follow what ffmpeg can read (`ops-security.md` section 2.1): a request with
+/// `Expect: 100-continue` (or without a body) and no credentials gets 401 with
+/// `WWW-Authenticate: Basic realm="casterpak-ingest"`, so ffmpeg retries with the URL's
+/// user and password; wrong credentials, a path they do not cover, or a body sent without
+/// credentials and without `Expect` get 403. Every refusal closes the connection and
+/// reads nothing of the body, so nothing of it is stored or served.
+pub async fn handle(
+    state: Arc<AppState>,
+    req: Request<Incoming>,
+    peer: std::net::SocketAddr,
+) -> Result<Response<Counted<Body>>, std::convert::Infallible> {
+    let started = std::time::Instant::now();
+    let raw_path = req.uri().path().to_owned();
+    let mut seen = Seen {
+        listener: "ingest",
+        method: req.method().clone(),
+        path: redact_path(&raw_path),
+        query: req.uri().query().map(|q| redact_query(q, None)),
+        kind: if matches!(*req.method(), Method::PUT | Method::POST) {
+            RequestKind::Upload
+        } else {
+            RequestKind::Other
+        },
+        started,
+        peer,
+        principal: None,
+    };
+    let authorization = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .map(|v| v.as_bytes().to_vec());
+    let resp = match state.ingest_auth.check(&raw_path, authorization.as_deref()) {
+        IngestDecision::Open => dispatch(&state, req, raw_path).await,
+        IngestDecision::Allowed { path, principal } => {
+            seen.principal = Some(principal);
+            dispatch(&state, req, path).await
+        }
+        IngestDecision::Challenge => {
+            let expect = req
+                .headers()
+                .get(http::header::EXPECT)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+            let bodyless = !matches!(*req.method(), Method::PUT | Method::POST);
+            if expect || bodyless {
+                refuse(&state, &seen, ErrorKind::Unauthenticated, "no_credentials")
+            } else {
+                refuse(&state, &seen, ErrorKind::Forbidden, "no_credentials")
+            }
+        }
+        IngestDecision::Refused(reason) => refuse(&state, &seen, ErrorKind::Forbidden, reason),
+    };
+    Ok(observe(
+        &state.metrics,
+        seen,
+        resp.unwrap_or_else(|e| match e {}),
+    ))
+}
+
+/// A refused push: the status, `Connection: close`, nothing of the body read.
+fn refuse(state: &AppState, seen: &Seen, kind: ErrorKind, reason: &'static str) -> Reply {
+    tracing::warn!(
+        peer = %seen.peer,
+        method = %seen.method,
+        path = %seen.path,
+        reason,
+        "ingest request refused by authentication; connection closed"
+    );
+    state
+        .metrics
+        .ingest_auth_failures
+        .get_or_create(&ReasonLabels { reason })
+        .inc();
+    let mut r = error_response(kind, format!("refused: {}", reason.replace('_', " ")));
+    if kind == ErrorKind::Unauthenticated {
+        r.headers_mut().insert(
+            http::header::WWW_AUTHENTICATE,
+            http::HeaderValue::from_static("Basic realm=\"casterpak-ingest\", charset=\"UTF-8\""),
+        );
+    }
+    r.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
+    Ok(r)
+}
+
+/// The request after authentication; `path` is where it writes (a stream key stripped).
+async fn dispatch(state: &Arc<AppState>, req: Request<Incoming>, path: String) -> Reply {
+    let state = Arc::clone(state);
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
     let key = match ObjectKey::from_uri_path(&path) {
         Ok(key) => key,
         Err(e) => {
@@ -184,12 +276,29 @@ async fn upload(state: &Arc<AppState>, key: ObjectKey, mut body: Incoming) -> Re
     };
     // Frames that arrive before the type is known are kept here so the scanner sees them.
     let mut pending_head: Vec<Bytes> = Vec::new();
+    let gap = Duration::from_secs(state.cfg.limits.ingest_frame_gap_secs);
+    let count = |result: &'static str, object: &Object| {
+        ingest_counted(state, &key, object, result);
+    };
     loop {
-        match body.frame().await {
+        let Ok(next) = tokio::time::timeout(gap, body.frame()).await else {
+            tracing::warn!(key = %key, gap_secs = gap.as_secs(), received = object.len(), "upload stalled past the frame-gap timeout; cut, readers aborted, connection closed");
+            guard.abort();
+            count("truncated", &object);
+            let mut r = error_response(ErrorKind::BadRequest, "upload stalled; cut");
+            *r.status_mut() = StatusCode::REQUEST_TIMEOUT;
+            r.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+            return r;
+        };
+        match next {
             None => break,
             Some(Err(e)) => {
                 tracing::warn!(key = %key, error = %e, received = object.len(), "upload interrupted; readers aborted");
                 guard.abort();
+                count("truncated", &object);
                 return error_response(ErrorKind::BadRequest, "upload interrupted");
             }
             Some(Ok(frame)) => {
@@ -203,6 +312,7 @@ async fn upload(state: &Arc<AppState>, key: ObjectKey, mut body: Incoming) -> Re
                     };
                     tracing::warn!(key = %key, limit, "upload over the size limit; refused");
                     guard.abort();
+                    count("rejected", &object);
                     drain(body, limit.saturating_mul(4)).await;
                     return error_response(err.kind(), err);
                 }
@@ -228,6 +338,10 @@ async fn upload(state: &Arc<AppState>, key: ObjectKey, mut body: Incoming) -> Re
     };
     state.registry.on_complete(&object, &done.bytes);
     state.llhls.on_complete(&state.registry, &key);
+    count("ok", &object);
+    if let Some((rep, _)) = state.registry.segment_of(&key) {
+        state.metrics.edge_advanced(key.dir(), &rep.id);
+    }
     tracing::debug!(key = %key, bytes = done.bytes.len(), chunks = object.chunks().len(), "upload complete");
     let completed = move |persisted: bool, object: &Object, bytes: Bytes| {
         IngestEvent::ObjectComplete(Arc::new(CompletedObject {
@@ -247,10 +361,12 @@ async fn upload(state: &Arc<AppState>, key: ObjectKey, mut body: Incoming) -> Re
             let lock = store_state.store.persist_lock(object.key());
             let mut last_written = lock.lock().await;
             if *last_written < object.id() {
-                match persister
+                let write = store_state.metrics.persist_begin();
+                let written = persister
                     .write(object.key(), done.bytes.clone(), done.finished_at, object.id())
-                    .await
-                {
+                    .await;
+                store_state.metrics.persist_end(write, written.is_ok());
+                match written {
                     Ok(()) => {
                         *last_written = object.id();
                         object.set_persisted();
@@ -280,6 +396,33 @@ async fn upload(state: &Arc<AppState>, key: ObjectKey, mut body: Incoming) -> Re
     } else {
         StatusCode::CREATED
     })
+}
+
+/// Counts an ended upload: its bytes and its result by stream and object kind.
+fn ingest_counted(state: &AppState, key: &ObjectKey, object: &Object, result: &'static str) {
+    let stream = key.dir().to_owned();
+    let kind = match key.extension().as_deref() {
+        _ if object.init().is_some() => "init",
+        Some("mpd" | "m3u8") => "manifest",
+        Some("m4s" | "ts" | "mp4" | "cmfv" | "cmfa" | "m4a" | "aac") => "segment",
+        _ => "other",
+    };
+    state
+        .metrics
+        .ingest_bytes
+        .get_or_create(&StreamLabels {
+            stream: stream.clone(),
+        })
+        .inc_by(object.len());
+    state
+        .metrics
+        .ingest_objects
+        .get_or_create(&IngestLabels {
+            stream,
+            kind,
+            result,
+        })
+        .inc();
 }
 
 /// Aborts an upload that did not reach its end: readers get their response aborted and the

@@ -12,9 +12,14 @@ pub mod api;
 pub mod egress;
 pub mod http;
 pub mod ingest;
+pub mod listen;
 pub mod livemix;
 pub mod llhls;
+pub mod metrics;
 pub mod notify;
+pub mod observe;
+pub mod ops;
+pub mod playback;
 pub mod replay;
 pub mod route;
 
@@ -26,6 +31,7 @@ use ::http::header::{self, HeaderName};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
@@ -58,6 +64,13 @@ pub enum ServerError {
     /// The archive index could not be opened.
     #[error("archive: {0}")]
     Archive(#[from] crate::archive::ArchiveError),
+    /// The `[auth]` settings are wrong, or the API would listen beyond loopback without
+    /// tokens.
+    #[error("{0}")]
+    Auth(#[from] crate::auth::AuthConfigError),
+    /// A certificate or key could not be loaded.
+    #[error(transparent)]
+    Tls(#[from] listen::TlsSetupError),
 }
 
 /// State shared by every request of both listeners.
@@ -90,6 +103,23 @@ pub struct AppState {
     pub notifier: notify::Notifier,
     /// Rendered manifests of closed recordings.
     pub replays: replay::ReplayCache,
+    /// Who may push.
+    pub ingest_auth: crate::auth::IngestAuth,
+    /// Who may play (signed URLs), when configured.
+    pub playback: Option<crate::auth::PlaybackAuth>,
+    /// Who may use the API.
+    pub api_auth: crate::auth::ApiAuth,
+    /// Decisions of the playback authorization callback: (credential, stream) -> allowed.
+    pub auth_cache: moka::sync::Cache<(String, String), bool>,
+    /// Prometheus metrics.
+    pub metrics: Arc<metrics::Metrics>,
+    /// Cancelled when draining starts (SIGTERM): `/readyz` fails, held requests are
+    /// answered at once.
+    pub drain: CancellationToken,
+    /// Blocking reloads and held parts in flight.
+    pub held_reloads: std::sync::atomic::AtomicUsize,
+    /// Requests held for the next live segment.
+    pub held_edge: std::sync::atomic::AtomicUsize,
 }
 
 impl AppState {
@@ -116,13 +146,14 @@ pub async fn archive_blocking<T: Send + 'static>(
         .map_err(|e| crate::archive::ArchiveError::Db(format!("archive task failed: {e}")))?
 }
 
-/// A server with both listeners bound, ready to [`Server::run`].
+/// A server with its three listeners bound, ready to [`Server::run`].
 #[derive(Debug)]
 pub struct Server {
     state: Arc<AppState>,
     ingest: TcpListener,
     egress: TcpListener,
     api: TcpListener,
+    gates: [listen::Gate; 3],
 }
 
 impl Server {
@@ -136,6 +167,59 @@ impl Server {
                 .await
                 .map_err(|source| ServerError::Bind { what, addr, source })
         }
+        let ingest_auth = crate::auth::IngestAuth::new(&cfg.auth.ingest)?;
+        let playback = cfg
+            .auth
+            .playback
+            .as_ref()
+            .map(crate::auth::PlaybackAuth::new)
+            .transpose()?;
+        let api_auth = crate::auth::ApiAuth::new(&cfg.auth.api)?;
+        if !api_auth.enabled() && !cfg.api_addr.ip().is_loopback() {
+            return Err(crate::auth::AuthConfigError {
+                key: "api",
+                reason: format!(
+                    "the API would listen on {} with no [[auth.api]] token; without tokens it listens on loopback only",
+                    cfg.api_addr
+                ),
+            }
+            .into());
+        }
+        let metrics = Arc::new(metrics::Metrics::new());
+        let l = &cfg.limits;
+        let tls = |name, files: &Option<crate::config::TlsFiles>, alpn: &[&[u8]]| {
+            files
+                .as_ref()
+                .map(|f| listen::tls_acceptor(name, f, alpn))
+                .transpose()
+        };
+        let h2: &[&[u8]] = &[b"h2", b"http/1.1"];
+        let gates = [
+            listen::Gate::new(
+                "ingest",
+                l.ingest_max_connections,
+                l.max_connections_per_ip,
+                Duration::from_secs(l.ingest_header_timeout_secs),
+                tls("ingest", &cfg.tls.ingest, &[b"http/1.1"])?,
+                Arc::clone(&metrics),
+            ),
+            listen::Gate::new(
+                "egress",
+                l.egress_max_connections,
+                l.max_connections_per_ip,
+                Duration::from_secs(l.header_read_timeout_secs),
+                tls("egress", &cfg.tls.egress, h2)?,
+                Arc::clone(&metrics),
+            ),
+            listen::Gate::new(
+                "api",
+                l.api_max_connections,
+                l.max_connections_per_ip,
+                Duration::from_secs(l.header_read_timeout_secs),
+                tls("api", &cfg.tls.api, h2)?,
+                Arc::clone(&metrics),
+            ),
+        ];
         let ingest = listen("ingest", cfg.ingest_addr).await?;
         let egress = listen("egress", cfg.egress_addr).await?;
         let api = listen("api", cfg.api_addr).await?;
@@ -190,10 +274,22 @@ impl Server {
                 archive,
                 notifier: notify::Notifier::default(),
                 replays: replay::ReplayCache::default(),
+                auth_cache: moka::sync::Cache::builder()
+                    .max_capacity(100_000)
+                    .time_to_live(Duration::from_secs(playback_cache_secs(&playback).max(1)))
+                    .build(),
+                ingest_auth,
+                playback,
+                api_auth,
+                metrics,
+                drain: CancellationToken::new(),
+                held_reloads: Default::default(),
+                held_edge: Default::default(),
             }),
             ingest,
             egress,
             api,
+            gates,
         })
     }
 
@@ -218,7 +314,6 @@ impl Server {
     /// and pending writes up to 5 s, and returns.
     pub async fn run(self, shutdown: CancellationToken) {
         let state = self.state;
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         state.tasks.spawn(sweeper(Arc::clone(&state)));
         state.tasks.spawn(vod_sweeper(Arc::clone(&state)));
         if let Some(archive) = state.archive.clone() {
@@ -246,92 +341,274 @@ impl Server {
                 state.shutdown.clone(),
             ));
         }
+        let [ingest_gate, egress_gate, api_gate] = self.gates;
+        log_security(&state, &ingest_gate, &egress_gate, &api_gate);
+        let ingest_graceful = GracefulShutdown::new();
+        let egress_graceful = GracefulShutdown::new();
+        let api_graceful = GracefulShutdown::new();
+        // Egress and the API stop accepting once draining has been announced for
+        // `drain_start_wait_ms`; ingest once the uploads in progress have ended.
+        let stop_front = CancellationToken::new();
+        let stop_ingest = CancellationToken::new();
         let api_router = api::router(Arc::clone(&state));
-        let api_shutdown = state.shutdown.clone();
-        state.tasks.spawn(async move {
-            let served = axum::serve(self.api, api_router)
-                .with_graceful_shutdown(api_shutdown.cancelled_owned())
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "api listener failed");
+        let egress_loop = accept_loop(
+            self.egress,
+            egress_gate,
+            stop_front.clone(),
+            &egress_graceful,
+            {
+                let state = Arc::clone(&state);
+                move |io, peer, watcher| serve_egress(Arc::clone(&state), io, peer, watcher)
+            },
+        );
+        let api_loop = accept_loop(self.api, api_gate, stop_front.clone(), &api_graceful, {
+            let state = Arc::clone(&state);
+            move |io, peer, watcher| {
+                serve_api(Arc::clone(&state), api_router.clone(), io, peer, watcher)
             }
         });
-        let cors = CorsLayer::new()
-            .allow_origin(Any)
-            .allow_methods([
-                ::http::Method::GET,
-                ::http::Method::HEAD,
-                ::http::Method::OPTIONS,
-            ])
-            .allow_headers(Any)
-            .expose_headers([
-                header::DATE,
-                header::AGE,
-                header::CONTENT_LENGTH,
-                header::CONTENT_RANGE,
-                header::ETAG,
-                header::LAST_MODIFIED,
-                HeaderName::from_static("x-casterpak"),
-            ]);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                accepted = self.ingest.accept() => {
-                    let Some((stream, peer)) = accepted_or_backoff(accepted).await else { continue };
-                    let state = Arc::clone(&state);
-                    let svc = service_fn(move |req| ingest::handle(Arc::clone(&state), req));
-                    // half_close: ffmpeg's non-persistent uploads (`-f hls`) send the
-                    // last chunk and close their write side at once; without it hyper drops
-                    // the handler on that EOF and a complete upload is taken as cut.
-                    let conn = hyper::server::conn::http1::Builder::new()
-                        .keep_alive(true)
-                        .half_close(true)
-                        .serve_connection(TokioIo::new(stream), svc);
-                    let conn = graceful.watch(conn);
-                    let span = tracing::info_span!("ingest", %peer);
-                    tokio::spawn(async move {
-                        if let Err(e) = conn.await {
-                            tracing::debug!(error = %e, "ingest connection ended");
-                        }
-                    }.instrument(span));
-                }
-                accepted = self.egress.accept() => {
-                    let Some((stream, peer)) = accepted_or_backoff(accepted).await else { continue };
-                    let state = Arc::clone(&state);
-                    let svc = tower::ServiceBuilder::new()
-                        .layer(cors.clone())
-                        .service(tower::service_fn(move |req| egress::handle(Arc::clone(&state), req)));
-                    let mut builder = auto::Builder::new(TokioExecutor::new());
-                    builder
-                        .http1()
-                        .timer(TokioTimer::new())
-                        .header_read_timeout(Duration::from_secs(30));
-                    let conn = builder
-                        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc))
-                        .into_owned();
-                    let conn = graceful.watch(conn);
-                    let span = tracing::info_span!("egress", %peer);
-                    tokio::spawn(async move {
-                        if let Err(e) = conn.await {
-                            tracing::debug!(error = %e, "egress connection ended");
-                        }
-                    }.instrument(span));
-                }
+        let ingest_loop = accept_loop(
+            self.ingest,
+            ingest_gate,
+            stop_ingest.clone(),
+            &ingest_graceful,
+            {
+                let state = Arc::clone(&state);
+                move |io, peer, watcher| serve_ingest(Arc::clone(&state), io, peer, watcher)
+            },
+        );
+        let drain = async {
+            shutdown.cancelled().await;
+            let l = state.cfg.limits.clone();
+            let deadline = tokio::time::Instant::now()
+                + Duration::from_millis(l.drain_start_wait_ms)
+                + Duration::from_secs(l.drain_timeout_secs);
+            tracing::info!(
+                drain_start_wait_ms = l.drain_start_wait_ms,
+                drain_timeout_secs = l.drain_timeout_secs,
+                "draining: /readyz answers 503, held requests are answered now"
+            );
+            state.drain.cancel();
+            tokio::time::sleep(Duration::from_millis(l.drain_start_wait_ms)).await;
+            stop_front.cancel();
+            // Encoders finish the objects they are uploading (closing their connection would
+            // kill them); then ingest stops too.
+            let uploading: Vec<_> = state
+                .store
+                .snapshot()
+                .into_iter()
+                .filter(|o| o.state() == ObjectState::Uploading)
+                .collect();
+            if !uploading.is_empty() {
+                tracing::info!(
+                    uploads = uploading.len(),
+                    "waiting for uploads in progress to end"
+                );
             }
+            while tokio::time::Instant::now() < deadline
+                && uploading
+                    .iter()
+                    .any(|o| o.state() == ObjectState::Uploading)
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            stop_ingest.cancel();
+            deadline
+        };
+        let ((), (), (), deadline) = tokio::join!(egress_loop, api_loop, ingest_loop, drain);
+        let conns = async {
+            tokio::join!(
+                egress_graceful.shutdown(),
+                api_graceful.shutdown(),
+                ingest_graceful.shutdown()
+            );
+        };
+        if tokio::time::timeout_at(deadline, conns).await.is_err() {
+            tracing::warn!("connections still open at the drain timeout; closing them");
         }
-        tracing::info!("shutting down");
+        // Background work stops; persistence writes in flight are waited for.
         state.shutdown.cancel();
         state.tasks.close();
-        let drain = async {
-            graceful.shutdown().await;
-            state.tasks.wait().await;
-        };
-        if tokio::time::timeout(Duration::from_secs(5), drain)
+        if tokio::time::timeout(Duration::from_secs(5), state.tasks.wait())
             .await
             .is_err()
         {
-            tracing::warn!("connections still open after 5 s; closing");
+            tracing::warn!("background work still running after 5 s; exiting");
         }
+        tracing::info!("stopped");
+    }
+}
+
+fn playback_cache_secs(p: &Option<crate::auth::PlaybackAuth>) -> u64 {
+    p.as_ref().map_or(10, |p| p.cfg.callback_cache_secs)
+}
+
+/// Says at start what is protected and what is open.
+fn log_security(
+    state: &AppState,
+    ingest: &listen::Gate,
+    egress: &listen::Gate,
+    api: &listen::Gate,
+) {
+    if state.ingest_auth.enabled() {
+        tracing::info!(
+            credentials = state.cfg.auth.ingest.len(),
+            "ingest authentication on"
+        );
+    } else {
+        tracing::warn!(
+            addr = %state.cfg.ingest_addr,
+            "ingest is open: no [[auth.ingest]] credentials, anyone who reaches this address can push"
+        );
+    }
+    match &state.playback {
+        Some(p) => tracing::info!(token_name = p.cfg.token_name, "playback authorization on"),
+        None => tracing::info!("playback is open (no [auth.playback])"),
+    }
+    if state.api_auth.enabled() {
+        tracing::info!(tokens = state.cfg.auth.api.len(), "API bearer tokens on");
+    } else {
+        tracing::warn!(addr = %state.cfg.api_addr, "API open without tokens (loopback only)");
+    }
+    for g in [ingest, egress, api] {
+        if g.is_tls() {
+            tracing::info!(listener = g.name, "TLS on");
+        }
+    }
+}
+
+/// Accepts until `stop`, handing each admitted, opened connection to `serve` on its own
+/// task.
+async fn accept_loop<F, Fut>(
+    tcp: TcpListener,
+    gate: listen::Gate,
+    stop: CancellationToken,
+    graceful: &GracefulShutdown,
+    serve: F,
+) where
+    F: Fn(listen::Io, SocketAddr, Watcher) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let serve = Arc::new(serve);
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.cancelled() => return,
+            a = tcp.accept() => a,
+        };
+        let Some((stream, peer)) = accepted_or_backoff(accepted).await else {
+            continue;
+        };
+        let Some(admitted) = gate.admit(peer) else {
+            // Over a cap: closed at once.
+            drop(stream);
+            continue;
+        };
+        let gate = gate.clone();
+        let serve = Arc::clone(&serve);
+        let watcher = graceful.watcher();
+        let span = tracing::info_span!("conn", listener = gate.name, %peer);
+        tokio::spawn(
+            async move {
+                let _admitted = admitted;
+                if let Some(io) = gate.open(stream).await {
+                    serve(io, peer, watcher).await;
+                }
+            }
+            .instrument(span),
+        );
+    }
+}
+
+/// Hands a connection to the listener's graceful shutdown.
+type Watcher = hyper_util::server::graceful::Watcher;
+
+async fn serve_ingest(state: Arc<AppState>, io: listen::Io, peer: SocketAddr, watcher: Watcher) {
+    let header_timeout = Duration::from_secs(state.cfg.limits.ingest_header_timeout_secs);
+    let svc = service_fn(move |req| ingest::handle(Arc::clone(&state), req, peer));
+    // half_close: ffmpeg's non-persistent uploads (`-f hls`) send the last chunk and close
+    // their write side at once; without it hyper drops the handler on that EOF and a
+    // complete upload is taken as cut.
+    let conn = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .half_close(true)
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(TokioIo::new(io), svc);
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(error = %e, "ingest connection ended");
+    }
+}
+
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([
+            ::http::Method::GET,
+            ::http::Method::HEAD,
+            ::http::Method::OPTIONS,
+        ])
+        .allow_headers(Any)
+        .expose_headers([
+            header::DATE,
+            header::AGE,
+            header::CONTENT_LENGTH,
+            header::CONTENT_RANGE,
+            header::ETAG,
+            header::LAST_MODIFIED,
+            HeaderName::from_static("x-casterpak"),
+        ])
+}
+
+fn auto_builder(state: &AppState) -> auto::Builder<TokioExecutor> {
+    let l = &state.cfg.limits;
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(l.header_read_timeout_secs));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(l.h2_max_concurrent_streams)
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(20));
+    builder
+}
+
+async fn serve_egress(state: Arc<AppState>, io: listen::Io, peer: SocketAddr, watcher: Watcher) {
+    let svc = tower::ServiceBuilder::new()
+        .layer(cors())
+        .service(tower::service_fn({
+            let state = Arc::clone(&state);
+            move |req| egress::handle(Arc::clone(&state), req, peer)
+        }));
+    let builder = auto_builder(&state);
+    let conn = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(svc));
+    if let Err(e) = watcher.watch(conn.into_owned()).await {
+        tracing::debug!(error = %e, "egress connection ended");
+    }
+}
+
+async fn serve_api(
+    state: Arc<AppState>,
+    router: axum::Router,
+    io: listen::Io,
+    peer: SocketAddr,
+    watcher: Watcher,
+) {
+    let svc = tower::service_fn(move |mut req: ::http::Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(ops::Peer(peer));
+        let mut router = router.clone();
+        async move {
+            use tower::Service;
+            router.call(req.map(axum::body::Body::new)).await
+        }
+    });
+    let builder = auto_builder(&state);
+    let conn =
+        builder.serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(svc));
+    if let Err(e) = watcher.watch(conn.into_owned()).await {
+        tracing::debug!(error = %e, "api connection ended");
     }
 }
 
