@@ -20,6 +20,7 @@ command -v curl >/dev/null || need+=(curl)          # LiveMix flow test
 command -v openssl >/dev/null || need+=(openssl)    # webhook signature test
 command -v python3 >/dev/null || need+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+command -v prometheus >/dev/null || need+=(prometheus)  # scrape test; promtool comes with it
 if [ "${1:-}" = "--bench" ]; then
   command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
   command -v wrk >/dev/null || need+=(wrk)
@@ -50,4 +51,16 @@ if ! { "$SCHEMATHESIS_VENV/bin/schemathesis" --version 2>/dev/null |
   python3 -m venv "$SCHEMATHESIS_VENV"
   "$SCHEMATHESIS_VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
     "schemathesis==$SCHEMATHESIS_VERSION" "openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION"
+fi
+
+# akamai-edgeauth (Akamai's own EdgeAuth token generator) for the playback-token tests
+# (tests/security.rs and the browser suite read the folder from here).
+EDGEAUTH_VERSION=0.3.2
+EDGEAUTH_VENV="${CASTERPAK_EDGEAUTH_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/casterpak/edgeauth-$EDGEAUTH_VERSION}"
+if ! "$EDGEAUTH_VENV/bin/python" -m pip show akamai-edgeauth 2>/dev/null |
+     grep -x "Version: $EDGEAUTH_VERSION" >/dev/null; then
+  echo "installing akamai-edgeauth $EDGEAUTH_VERSION into $EDGEAUTH_VENV"
+  python3 -m venv "$EDGEAUTH_VENV"
+  "$EDGEAUTH_VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+    "akamai-edgeauth==$EDGEAUTH_VERSION"
 fi
