@@ -22,6 +22,13 @@
 //! `POST /api/v1/recordings/{id}/stop`, 100 ms. Every run starts a fresh origin; the runs
 //! alternate between the values of `--recordings` (0, 10, 0, 10, ...), and each row also
 //! reports how many creates and stops were answered and their median latency.
+//!
+//! Floor mode (issue 9): `--floor target/release/examples/floor_server [--runs 3]` runs every
+//! reader count against the origin and against `examples/floor_server.rs` (one task writing
+//! each received buffer of the upload to N reader sockets, no HTTP beyond the request
+//! line and the chunk sizes), with the same publisher, fixture, pacing, chunking and readers.
+//! Each (run, readers) measures both back to back, origin first in odd runs and floor first in
+//! even runs; a fresh server process each time. Rows carry the server's name.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -47,6 +54,8 @@ struct Args {
     recordings: Vec<usize>,
     runs: usize,
     preroll: usize,
+    /// The floor server binary (floor mode).
+    floor: Option<PathBuf>,
 }
 
 fn args() -> Args {
@@ -58,6 +67,7 @@ fn args() -> Args {
         recordings: Vec::new(),
         runs: 1,
         preroll: 6,
+        floor: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -70,6 +80,7 @@ fn args() -> Args {
             "--recordings" => a.recordings = v.split(',').filter_map(|s| s.parse().ok()).collect(),
             "--runs" => a.runs = v.parse().unwrap_or(1),
             "--preroll" => a.preroll = v.parse().unwrap_or(6),
+            "--floor" => a.floor = Some(PathBuf::from(v)),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -101,23 +112,48 @@ mod tempdir {
     }
 }
 
+/// What a run measures: the origin, or the floor server (floor mode).
+#[derive(Clone, Copy)]
+enum Server<'a> {
+    Origin(&'a PathBuf),
+    Floor(&'a PathBuf),
+}
+
+impl Server<'_> {
+    fn name(&self) -> &'static str {
+        match self {
+            Server::Origin(_) => "origin",
+            Server::Floor(_) => "floor",
+        }
+    }
+}
+
 impl Origin {
-    fn start(bin: &PathBuf) -> Origin {
+    fn start(server: Server<'_>) -> Origin {
         let dir = std::env::temp_dir().join(format!("casterpak-bench-{}", std::process::id()));
         let ingest = free_addr();
         let egress = free_addr();
         let api = free_addr();
-        let child = Command::new(bin)
-            .args(["serve", "--ingest-addr", &ingest.to_string()])
-            .args(["--egress-addr", &egress.to_string()])
-            .args(["--api-addr", &api.to_string()])
-            .arg("--data-dir")
-            .arg(dir.join("data"))
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start casterpak (build it with cargo build --release)");
+        let child = match server {
+            Server::Origin(bin) => Command::new(bin)
+                .args(["serve", "--ingest-addr", &ingest.to_string()])
+                .args(["--egress-addr", &egress.to_string()])
+                .args(["--api-addr", &api.to_string()])
+                .arg("--data-dir")
+                .arg(dir.join("data"))
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("start casterpak (build it with cargo build --release)"),
+            Server::Floor(bin) => Command::new(bin)
+                .args(["--ingest-addr", &ingest.to_string()])
+                .args(["--egress-addr", &egress.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("start floor_server (cargo build --release --example floor_server)"),
+        };
         for _ in 0..200 {
             if std::net::TcpStream::connect(egress).is_ok() {
                 break;
@@ -357,7 +393,7 @@ struct Measured {
 /// pushed first), then `segments` measured ones with `readers` readers; `recordings`
 /// create/stop workers run during the measured segments.
 async fn run_once(
-    bin: &PathBuf,
+    server: Server<'_>,
     readers: usize,
     segments: &[Bytes],
     init: &Bytes,
@@ -365,7 +401,7 @@ async fn run_once(
     recordings: Option<usize>,
     preroll: usize,
 ) -> Measured {
-    let origin = Origin::start(bin);
+    let origin = Origin::start(server);
     let client = reqwest::Client::new();
     client
         .put(format!(
@@ -535,13 +571,53 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    if let Some(floor) = &a.floor {
+        assert!(
+            a.recordings.is_empty(),
+            "--floor and --recordings are separate modes"
+        );
+        println!(
+            "| run | readers | server | p50 ms | p99 ms | max ms | server CPU s | server peak RSS MiB | missing |"
+        );
+        println!("|---:|---:|---|---:|---:|---:|---:|---:|---:|");
+        for run in 1..=a.runs {
+            for &n in &a.readers {
+                let mut order = [Server::Origin(&a.bin), Server::Floor(floor)];
+                if run % 2 == 0 {
+                    order.reverse();
+                }
+                for server in order {
+                    let m = rt.block_on(run_once(server, n, &segments, &init, timescale, None, 0));
+                    println!(
+                        "| {run} | {n} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} | {} |",
+                        server.name(),
+                        m.p50,
+                        m.p99,
+                        m.max,
+                        m.cpu,
+                        m.hwm as f64 / 1024.0,
+                        m.missing
+                    );
+                }
+            }
+        }
+        return;
+    }
     if a.recordings.is_empty() {
         println!(
             "| readers | p50 ms | p99 ms | max ms | origin CPU s | origin peak RSS MiB | missing |"
         );
         println!("|---:|---:|---:|---:|---:|---:|---:|");
         for &n in &a.readers {
-            let m = rt.block_on(run_once(&a.bin, n, &segments, &init, timescale, None, 0));
+            let m = rt.block_on(run_once(
+                Server::Origin(&a.bin),
+                n,
+                &segments,
+                &init,
+                timescale,
+                None,
+                0,
+            ));
             println!(
                 "| {n} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} | {} |",
                 m.p50,
@@ -562,7 +638,7 @@ fn main() {
         for &n in &a.readers {
             for &recs in &a.recordings {
                 let m = rt.block_on(run_once(
-                    &a.bin,
+                    Server::Origin(&a.bin),
                     n,
                     &segments,
                     &init,
