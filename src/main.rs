@@ -47,6 +47,7 @@ fn main() -> anyhow::Result<()> {
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let cfg = Config::load(&args).context("configuration")?;
+    raise_open_files_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -79,6 +80,24 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         server.run(shutdown).await;
         anyhow::Ok(())
     })
+}
+
+/// Raises the soft limit of open files to the hard limit: every connection is a file, and
+/// the default soft limit (often 1024) is below the connection caps.
+fn raise_open_files_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let lim = getrlimit(Resource::Nofile);
+    if lim.current < lim.maximum {
+        let raised = rustix::process::Rlimit {
+            current: lim.maximum,
+            maximum: lim.maximum,
+        };
+        if let Err(e) = setrlimit(Resource::Nofile, raised) {
+            tracing::warn!(error = %e, "could not raise the open-files limit");
+        }
+    }
+    let now = getrlimit(Resource::Nofile);
+    tracing::info!(open_files_limit = ?now.current, "open-files limit");
 }
 
 async fn wait_for_signal() {

@@ -285,3 +285,102 @@ pub fn files_under(dir: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+impl Origin {
+    /// The process id, while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Sends SIGTERM (graceful drain).
+    pub fn terminate(&self) {
+        let pid = self.pid().expect("origin running");
+        let ok = Command::new("kill")
+            .args(["-s", "TERM", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -TERM {pid}");
+    }
+
+    /// Waits up to `timeout` for the process to exit; its status, or `None` if still
+    /// running.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(st)) = c.try_wait() {
+                    self.child = None;
+                    return Some(st);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Resident memory of the process in KiB (`VmRSS` of /proc/PID/status).
+    pub fn rss_kib(&self) -> u64 {
+        let pid = self.pid().expect("origin running");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+/// The Python of the virtualenv holding Akamai's `akamai-edgeauth` package
+/// (scripts/install-deps.sh installs it).
+pub fn edgeauth_python() -> PathBuf {
+    if let Ok(v) = std::env::var("CASTERPAK_EDGEAUTH_VENV") {
+        return PathBuf::from(v).join("bin/python");
+    }
+    let cache = std::env::var("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache"));
+    cache.join("casterpak/edgeauth-0.3.2/bin/python")
+}
+
+/// An EdgeAuth 2.0 ACL token made by Akamai's own `akamai-edgeauth` package: valid from
+/// `start` (Unix seconds, or now) for `window` seconds.
+pub fn edgeauth_acl_token(key_hex: &str, acl: &str, start: Option<i64>, window: i64) -> String {
+    let start = start.map_or("None".to_owned(), |s| s.to_string());
+    let script = format!(
+        "from akamai.edgeauth import EdgeAuth\n\
+         print(EdgeAuth(key='{key_hex}', start_time={start}, window_seconds={window}, token_name='hdnts').generate_acl_token('{acl}'))"
+    );
+    let out = Command::new(edgeauth_python())
+        .args(["-c", &script])
+        .output()
+        .expect("akamai-edgeauth venv (scripts/install-deps.sh)");
+    assert!(
+        out.status.success(),
+        "edgeauth: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// An EdgeAuth 2.0 URL token (no ACL: signs the exact path) from `akamai-edgeauth`.
+pub fn edgeauth_url_token(key_hex: &str, url: &str, window: i64) -> String {
+    let script = format!(
+        "from akamai.edgeauth import EdgeAuth\n\
+         print(EdgeAuth(key='{key_hex}', window_seconds={window}, token_name='hdnts').generate_url_token('{url}'))"
+    );
+    let out = Command::new(edgeauth_python())
+        .args(["-c", &script])
+        .output()
+        .expect("akamai-edgeauth venv (scripts/install-deps.sh)");
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Writes `text` as a TOML config file beside the origin's future data dir and returns the
+/// `--config` flag pair.
+pub fn config_file(dir: &Path, text: &str) -> [String; 2] {
+    let path = dir.join("casterpak.toml");
+    std::fs::write(&path, text).unwrap();
+    ["--config".to_owned(), path.display().to_string()]
+}
