@@ -163,9 +163,20 @@ impl Server {
     /// explicitly configured media root that cannot be used).
     pub async fn bind(cfg: Config) -> Result<Server, ServerError> {
         async fn listen(what: &'static str, addr: SocketAddr) -> Result<TcpListener, ServerError> {
-            TcpListener::bind(addr)
-                .await
-                .map_err(|source| ServerError::Bind { what, addr, source })
+            // A deep accept queue (the kernel caps it at net.core.somaxconn): a burst of
+            // connections faster than the accept loop must not drop SYNs (each dropped one
+            // costs its client a 1 s retransmit). std's and mio's default is 128.
+            let bind = || {
+                let socket = if addr.is_ipv4() {
+                    tokio::net::TcpSocket::new_v4()?
+                } else {
+                    tokio::net::TcpSocket::new_v6()?
+                };
+                socket.set_reuseaddr(true)?;
+                socket.bind(addr)?;
+                socket.listen(4096)
+            };
+            bind().map_err(|source| ServerError::Bind { what, addr, source })
         }
         let ingest_auth = crate::auth::IngestAuth::new(&cfg.auth.ingest)?;
         let playback = cfg
