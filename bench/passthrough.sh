@@ -15,7 +15,8 @@
 # the RUNS runs per (readers, server) and origin/floor for p50 and p99.
 #
 # CARGO_LOCK=/path: the build runs under `flock CARGO_LOCK` (one build at a time on a shared
-# machine). The commit measured is printed first (with "+dirty" when src/ has changes).
+# machine); BUILD=0 uses the binaries already built. The commit measured is printed first
+# (with "+dirty" when src/ has changes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
@@ -30,7 +31,9 @@ cargo=(cargo)
 if [ -n "${CARGO_LOCK:-}" ]; then cargo=(flock "$CARGO_LOCK" cargo); fi
 examples=(--example bench_passthrough)
 if [ -n "$FLOOR" ]; then examples+=(--example floor_server); fi
-"${cargo[@]}" build --release --locked --bin casterpak "${examples[@]}" >/dev/null 2>&1
+if [ "${BUILD:-1}" != 0 ]; then
+  "${cargo[@]}" build --release --locked --bin casterpak "${examples[@]}" >/dev/null 2>&1
+fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo "${COMMIT:-unknown}")
 if [ -n "$(git status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null)" ]; then commit="$commit+dirty"; fi

@@ -12,6 +12,7 @@
 #
 #   SOAK_SECS=180 bench/soak.sh                     # a 3-minute check
 #   CARGO_LOCK=/tmp/cargo.lock bench/soak.sh        # the hour; builds under flock
+#   BUILD=0 bench/soak.sh                           # use the binaries already built
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SOAK_SECS=${SOAK_SECS:-3600}
@@ -22,7 +23,9 @@ OUT=${OUT:-/tmp/casterpak-soak-$(date -u +%Y%m%dT%H%M%SZ)}
 TARGET=${CARGO_TARGET_DIR:-target}
 cargo=(cargo)
 if [ -n "${CARGO_LOCK:-}" ]; then cargo=(flock "$CARGO_LOCK" cargo); fi
-"${cargo[@]}" build --release --locked --bin casterpak --example soak >/dev/null 2>&1
+if [ "${BUILD:-1}" != 0 ]; then
+  "${cargo[@]}" build --release --locked --bin casterpak --example soak >/dev/null 2>&1
+fi
 command -v ffmpeg >/dev/null || { echo "needs ffmpeg (scripts/install-deps.sh)" >&2; exit 1; }
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 mkdir -p "$OUT"

@@ -87,8 +87,9 @@ async fn read_head(
 ) -> Option<(String, bool, usize, Vec<u8>)> {
     loop {
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            let path = head.split(' ').nth(1).unwrap_or("/").to_owned();
+            let raw = String::from_utf8_lossy(&buf[..end]);
+            let path = raw.split(' ').nth(1).unwrap_or("/").to_owned();
+            let head = raw.to_ascii_lowercase();
             let chunked = head.contains("transfer-encoding: chunked");
             let length = head
                 .lines()
