@@ -24,14 +24,17 @@ export const CHROMIUM_ARGS = [
   '--autoplay-policy=no-user-gesture-required',
 ];
 
-/** Launch Chromium with a fresh, empty profile; close() also removes the profile. */
-export async function launchBrowser() {
+/**
+ * Launch Chromium with a fresh, empty profile; close() also removes the profile.
+ * `args`: more Chromium flags (e.g. --ignore-certificate-errors-spki-list=...).
+ */
+export async function launchBrowser({ args = [] } = {}) {
   // launchPersistentContext is playwright's way to choose the --user-data-dir.
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'casterpak-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: CHROMIUM_ARGS,
+    args: [...CHROMIUM_ARGS, ...args],
   });
   return {
     context,
@@ -56,11 +59,14 @@ export async function launchBrowser() {
  * the page records them in stats().seeks so judge() does not count the jump
  * as played media. `initScript`: optional script (a function or source text)
  * run in the page before any of its own scripts (playwright's addInitScript).
- * Returns {samples, console}.
+ * `inspect`: optional async (page) => any, called after sampling and before the
+ * page closes (e.g. to read what an initScript recorded); its result is returned
+ * as `inspected`.
+ * Returns {samples, console, inspected}.
  */
 export async function samplePlayback(browser, {
   pageBase, manifestUrl, engine, latency, seconds, playSeconds = null, intervalMs = 500, stopWhenEnded = true,
-  stopWhenFatal = false, stopNearEnd = null, seeks = [], initScript = null,
+  stopWhenFatal = false, stopNearEnd = null, seeks = [], initScript = null, inspect = null,
 }) {
   const q = new URLSearchParams({ url: manifestUrl });
   if (engine) q.set('engine', engine);
@@ -70,6 +76,7 @@ export async function samplePlayback(browser, {
   page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') consoleLines.push(`${m.type()}: ${m.text()}`); });
   page.on('pageerror', (e) => consoleLines.push(`pageerror: ${e.message}`));
   const samples = [];
+  let inspected;
   try {
     if (initScript) await page.addInitScript(initScript);
     await page.goto(`${pageBase}/player/index.html?${q}`);
@@ -97,10 +104,11 @@ export async function samplePlayback(browser, {
       }
       await sleep(intervalMs);
     }
+    if (inspect) inspected = await inspect(page);
   } finally {
     await page.close().catch(() => {});
   }
-  return { samples, console: consoleLines };
+  return { samples, console: consoleLines, inspected };
 }
 
 /**
@@ -223,15 +231,17 @@ export function judge(samples, opts) {
  * Wait until a live MPD is served in its steady form. ffmpeg's first two MPD
  * versions lack availabilityTimeOffset on video and have
  * timeShiftBufferDepth="PT0.0S"; with minimumUpdatePeriod="PT500S" a player
- * that loaded one of those keeps it. Returns the MPD text.
+ * that loaded one of those keeps it. Returns the MPD text. `get`: optional
+ * async (url) => {ok, status, body}, for a server node's fetch cannot reach as
+ * it is (e.g. https with a test CA: lib/secure.mjs h2Get).
  */
-export async function waitForLiveMpd(url, timeoutMs = 30_000) {
+export async function waitForLiveMpd(url, timeoutMs = 30_000, get = null) {
   const end = Date.now() + timeoutMs;
   let last = 'no answer';
   while (Date.now() < end) {
     try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(3000) });
-      const body = await res.text();
+      const res = get ? await get(url) : await fetchText(url);
+      const body = res.body;
       last = `HTTP ${res.status}, ${body.length} bytes`;
       if (res.ok && body.includes('type="dynamic"') && /timeShiftBufferDepth="PT(?!0(\.0)?S)/.test(body)) return body;
     } catch (e) {
@@ -240,6 +250,11 @@ export async function waitForLiveMpd(url, timeoutMs = 30_000) {
     await sleep(250);
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for a steady live MPD at ${url} (last: ${last})`);
+}
+
+async function fetchText(url) {
+  const res = await fetch(url, { signal: AbortSignal.timeout(3000) });
+  return { ok: res.ok, status: res.status, body: await res.text() };
 }
 
 /**
@@ -262,7 +277,7 @@ function isStartGapSkip(e) {
 
 /** samplePlayback + judge in one call; also returns samples for debugging. */
 export async function playAndJudge(browser, playOpts, judgeOpts) {
-  const { samples, console: consoleLines } = await samplePlayback(browser, playOpts);
+  const { samples, console: consoleLines, inspected } = await samplePlayback(browser, playOpts);
   const verdict = judge(samples, judgeOpts);
   // An exception thrown in the page (player.js or a player library) is a bug
   // even when playback looks fine.
@@ -271,7 +286,7 @@ export async function playAndJudge(browser, playOpts, judgeOpts) {
     verdict.failures.push(`${exceptions.length} uncaught exception(s) in the page: ${exceptions.slice(0, 3).join(' | ')}`);
     verdict.pass = false;
   }
-  return { ...verdict, samples, console: consoleLines };
+  return { ...verdict, samples, console: consoleLines, inspected };
 }
 
 /** One line per verdict for the test log. */

@@ -8,6 +8,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { h2Get } from './secure.mjs';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const PLAYER_DIR = path.join(REPO_ROOT, 'player');
@@ -77,12 +78,23 @@ export async function killAll() {
   })));
 }
 
-/** Poll `url` until it answers 200 or `timeoutMs` passes; returns the body text. */
-export async function waitForHttp(url, timeoutMs = 20_000, what = url) {
+/**
+ * Poll `url` until it answers 200 or `timeoutMs` passes; returns the body text.
+ * `get`: optional async (url) => {ok, status, body} instead of node's fetch
+ * (e.g. https with a test CA: lib/secure.mjs h2Get).
+ */
+export async function waitForHttp(url, timeoutMs = 20_000, what = url, get = null) {
   const end = Date.now() + timeoutMs;
   let last = 'no answer';
   while (Date.now() < end) {
     try {
+      if (get) {
+        const res = await get(url);
+        if (res.ok) return res.body;
+        last = `HTTP ${res.status}`;
+        await new Promise((r) => setTimeout(r, 200));
+        continue;
+      }
       const res = await fetch(url, { signal: AbortSignal.timeout(3000) });
       const body = await res.text();
       if (res.ok) return body;
@@ -103,9 +115,12 @@ export function originBinary() {
 /**
  * Start `casterpak serve` on free loopback ports with a temp data dir and
  * this repo's player/. Resolves once the egress serves /player/index.html.
+ * `egressTls`: {cert, key, ca} (PEM files, and the CA's PEM text, e.g. from
+ * lib/secure.mjs makeTestPki): egress speaks https (HTTP/2 by ALPN) and is
+ * checked with that CA; `origin.egress` is then an https:// URL.
  * Returns {child, dataDir, ingest, egress, api (the management API base URL), stop()}.
  */
-export async function startOrigin({ bin = originBinary(), extraArgs = [] } = {}) {
+export async function startOrigin({ bin = originBinary(), extraArgs = [], egressTls = null } = {}) {
   if (!fs.existsSync(bin)) throw new Error(`origin binary not found: ${bin} (build it, or set CASTERPAK_BIN)`);
   const ingestPort = await freePort();
   const egressPort = await freePort();
@@ -118,13 +133,14 @@ export async function startOrigin({ bin = originBinary(), extraArgs = [] } = {})
     '--api-addr', `127.0.0.1:${apiPort}`,
     '--data-dir', dataDir,
     '--player-dir', PLAYER_DIR,
+    ...(egressTls ? ['--egress-tls-cert', egressTls.cert, '--egress-tls-key', egressTls.key] : []),
     ...extraArgs,
   ], { env: { RUST_LOG: 'info', ...process.env } });
   const origin = {
     child,
     dataDir,
     ingest: `http://127.0.0.1:${ingestPort}`,
-    egress: `http://127.0.0.1:${egressPort}`,
+    egress: `${egressTls ? 'https' : 'http'}://127.0.0.1:${egressPort}`,
     api: `http://127.0.0.1:${apiPort}`,
     async stop() {
       await child.stop();
@@ -132,7 +148,8 @@ export async function startOrigin({ bin = originBinary(), extraArgs = [] } = {})
     },
   };
   try {
-    await waitForHttp(`${origin.egress}/player/index.html`, 15_000, 'the origin to serve /player/index.html');
+    const get = egressTls ? (url) => h2Get(url, { ca: egressTls.ca }) : null;
+    await waitForHttp(`${origin.egress}/player/index.html`, 15_000, 'the origin to serve /player/index.html', get);
   } catch (e) {
     await origin.stop();
     throw new Error(`${e.message}\n--- casterpak log tail ---\n${child.log()}`);
