@@ -446,3 +446,47 @@ fn second_sigterm_exits_at_once() {
     assert!(t.elapsed() < Duration::from_secs(2));
     assert_eq!(status.code(), Some(130));
 }
+
+/// Over `max_held_reloads`, a blocking reload is answered at once with 503 and
+/// `Retry-After`, not queued; the held one still gets its playlist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_reloads_are_capped() {
+    let o = Origin::start(&["--max-held-reloads", "1"]);
+    let c = reqwest::Client::new();
+    let _push = common::ffmpeg_ldash_push(&o, "cap", 16, &[]);
+    let media = o.egress_url("/live/cap/llhls_0.m3u8");
+    assert!(common::wait_for_200(&c, &media, Duration::from_secs(15)).await);
+    let text = common::get_text(&c, &media).await;
+    let next: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+        .unwrap()
+        .parse::<u64>()
+        .unwrap()
+        + text.lines().filter(|l| l.starts_with("#EXTINF")).count() as u64;
+    let url = format!("{media}?_HLS_msn={next}");
+    let held = tokio::spawn({
+        let (c, url) = (c.clone(), url.clone());
+        async move { c.get(url).send().await.unwrap().status().as_u16() }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let t = Instant::now();
+    let over = c.get(&url).send().await.unwrap();
+    assert_eq!(over.status(), 503);
+    assert_eq!(over.headers()["retry-after"], "1");
+    assert!(
+        t.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_eq!(
+        held.await.unwrap(),
+        200,
+        "the held reload is answered when the segment comes"
+    );
+    let metrics = common::get_text(&c, o.api_url("/metrics")).await;
+    assert!(
+        metrics.contains("casterpak_blocking_outcome_total{result=\"over_cap\"} 1"),
+        "{metrics}"
+    );
+}

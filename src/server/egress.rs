@@ -48,6 +48,17 @@ pub async fn handle<B>(
         peer,
         principal: None,
     };
+    // HTTP/2 requests name their host in `:authority`, not `Host`: absolute URLs the origin
+    // writes (MPD `UTCTiming`) must use what the client asked for either way.
+    if !req.headers().contains_key(header::HOST) {
+        if let Some(v) = req
+            .uri()
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        {
+            req.headers_mut().insert(header::HOST, v);
+        }
+    }
     // The token a manifest's URIs carry on, when it came in the query.
     let mut carry: Option<String> = None;
     if let Some(p) = &state.playback {
