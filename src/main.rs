@@ -33,6 +33,7 @@ fn main() -> anyhow::Result<()> {
         tracing_subscriber::fmt()
             .json()
             .with_env_filter(filter)
+            .with_writer(std::io::stderr)
             .init();
     } else {
         tracing_subscriber::fmt()

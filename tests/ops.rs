@@ -397,7 +397,17 @@ async fn sigterm_drains() {
         .unwrap();
     up.write_all(a).unwrap();
     up.write_all(b"\r\n").unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A reader of that segment while it is uploaded: its response must run to the end.
+    let reader = tokio::spawn({
+        let c = c.clone();
+        let url = o.egress_url("/live/up/seg.m4s");
+        async move {
+            let r = c.get(url).send().await.unwrap();
+            r.bytes().await.map(|b| b.to_vec())
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let signalled = Instant::now();
     o.terminate();
     let (status, retry, waited) = held.await.unwrap();
@@ -417,6 +427,11 @@ async fn sigterm_drains() {
     let mut answer = [0u8; 64];
     let n = up.read(&mut answer).unwrap();
     assert!(String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 201"));
+    let read = reader
+        .await
+        .unwrap()
+        .expect("the in-flight segment response was cut");
+    assert_eq!(read, seg, "the in-flight segment response ran to its end");
     let status = o
         .wait_exit(Duration::from_secs(12))
         .expect("the origin did not exit");

@@ -378,7 +378,7 @@ async fn playback_tokens() {
             "[auth.playback]\nkey = \"{KEY}\"\ncdn_header = \"x-cdn-secret\"\ncdn_secret = \"cdn-shared-1\"\n"
         ),
     );
-    let o = start_with(&cfg, &[]);
+    let o = start_with(&cfg, &["--log-json"]);
     let _push = common::ffmpeg_ldash_push(&o, "tok", 14, &[]);
     let c = reqwest::Client::new();
     let good = edgeauth_acl_token(KEY, "/live/tok/*", None, 300);
@@ -565,7 +565,19 @@ async fn playback_tokens() {
     );
     // /time and the player page stay open.
     assert_eq!(status(o.egress_url("/time")).await, 200);
-    assert!(!o.log().contains(&good), "a token reached the log");
+    let log = o.log();
+    assert!(!log.contains(&good), "a token reached the log");
+    // One JSON line per request, the token redacted.
+    let line = log
+        .lines()
+        .find(|l| l.contains("\"casterpak::access\"") && l.contains("hdnts=REDACTED"))
+        .expect("an access line with the token redacted");
+    let j: serde_json::Value = serde_json::from_str(line).unwrap();
+    for field in [
+        "listener", "method", "path", "status", "bytes", "ttfb_ms", "total_ms", "kind",
+    ] {
+        assert!(!j["fields"][field].is_null(), "{field} missing: {line}");
+    }
 }
 
 /// The HTTP authorization callback, with its decisions cached.
