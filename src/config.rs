@@ -592,6 +592,47 @@ impl Config {
                 });
             }
         }
+        for (key, v, max) in [
+            (
+                "limits.egress_max_connections",
+                l.egress_max_connections as u64,
+                1u64 << 24,
+            ),
+            (
+                "limits.ingest_max_connections",
+                l.ingest_max_connections as u64,
+                1 << 24,
+            ),
+            (
+                "limits.api_max_connections",
+                l.api_max_connections as u64,
+                1 << 24,
+            ),
+            ("limits.drain_timeout_secs", l.drain_timeout_secs, 3600),
+            ("limits.drain_start_wait_ms", l.drain_start_wait_ms, 600_000),
+            (
+                "limits.header_read_timeout_secs",
+                l.header_read_timeout_secs,
+                3600,
+            ),
+            (
+                "limits.ingest_header_timeout_secs",
+                l.ingest_header_timeout_secs,
+                3600,
+            ),
+            (
+                "limits.ingest_frame_gap_secs",
+                l.ingest_frame_gap_secs,
+                3600,
+            ),
+        ] {
+            if v > max {
+                return Err(ConfigError::Invalid {
+                    key,
+                    reason: format!("{v} is above {max}"),
+                });
+            }
+        }
         self.vod.validate()
     }
 }

@@ -28,6 +28,9 @@ pub enum ErrorKind {
     Upstream,
     /// The waited-for thing did not arrive in time (blocking reloads).
     Unavailable,
+    /// The client stopped sending in the middle of a request (a stalled upload:
+    /// RFC 9110 section 15.5.9).
+    TimedOut,
     /// The request conflicts with the current state (a recording already stopped, a start
     /// older than the archive).
     Conflict,

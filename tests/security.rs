@@ -233,6 +233,10 @@ fn ingest_credentials_with_real_ffmpeg() {
         put(format!("http://{host}/key/k3y-cam1/live/cam1/t/k.bin"), &[]),
         "201"
     );
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while !o.data_dir.join("live/cam1/t/k.bin").exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert!(
         o.data_dir.join("live/cam1/t/k.bin").exists(),
         "stream key stripped from the stored path"
@@ -283,7 +287,9 @@ fn ingest_credentials_with_real_ffmpeg() {
     );
     let log = o.log();
     assert!(log.contains("ingest authentication on"));
-    assert!(!log.contains("secret\""), "a password reached the log");
+    for secret in ["secret", "k3y-cam1", "Y2FtMTpzZWNyZXQ=", "pass9"] {
+        assert!(!log.contains(secret), "{secret} reached the log");
+    }
 }
 
 #[test]
@@ -494,6 +500,40 @@ async fn playback_tokens() {
         .unwrap();
     assert_eq!(r.status(), 200);
 
+    // Authorized answers are per viewer: never `public` to a shared cache.
+    let r = c
+        .get(o.egress_url("/live/tok/stream.mpd"))
+        .header("cookie", format!("hdnts={good}"))
+        .send()
+        .await
+        .unwrap();
+    let cc = r.headers()["cache-control"].to_str().unwrap().to_owned();
+    assert!(cc.contains("private") && !cc.contains("public"), "{cc}");
+    // HEAD of a tokenized manifest has the length of its GET.
+    let get_len = c
+        .get(&mv)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .len();
+    let head = c.head(&mv).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(
+        head.headers()["content-length"].to_str().unwrap(),
+        get_len.to_string()
+    );
+    // A stale token in the query does not hide a valid cookie.
+    let r = c
+        .get(o.egress_url(&format!("/live/tok/stream.mpd?hdnts={expired}")))
+        .header("cookie", format!("hdnts={good}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
     // The CDN trust header skips the check and the rewriting; a wrong secret does not.
     let r = c
         .get(o.egress_url("/live/tok/llhls.m3u8"))
@@ -531,6 +571,45 @@ async fn playback_tokens() {
         assert_eq!(line.matches("hdnts=").count(), 1, "{view}");
         assert_eq!(line.matches("start=").count(), 1, "{view}");
     }
+
+    // A recording's replay: its manifests and the archived segments they point at.
+    let created = c
+        .post(o.api_url("/api/v1/recordings"))
+        .header("content-type", "application/json")
+        .body(format!(r#"{{"stream":"live/tok","start":"{start}"}}"#))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let rec: serde_json::Value = serde_json::from_str(&created.text().await.unwrap()).unwrap();
+    let id = rec["id"].as_str().unwrap().to_owned();
+    let rtok = edgeauth_acl_token(KEY, &format!("/recordings/{id}/*!/archive/*"), None, 300);
+    assert_eq!(
+        status(o.egress_url(&format!("/recordings/{id}/master.m3u8"))).await,
+        403
+    );
+    let rmaster = common::get_text(
+        &c,
+        o.egress_url(&format!("/recordings/{id}/master.m3u8?hdnts={rtok}")),
+    )
+    .await;
+    let rmedia_uri = rmaster
+        .lines()
+        .find(|l| !l.starts_with('#') && !l.is_empty())
+        .unwrap_or_else(|| panic!("{rmaster}"));
+    let rmedia =
+        common::get_text(&c, o.egress_url(&format!("/recordings/{id}/{rmedia_uri}"))).await;
+    let rseg = rmedia
+        .lines()
+        .find(|l| !l.starts_with('#') && !l.is_empty())
+        .unwrap_or_else(|| panic!("{rmedia}"));
+    assert!(rseg.contains("hdnts="), "{rmedia}");
+    let rseg_url = if rseg.starts_with('/') {
+        o.egress_url(rseg)
+    } else {
+        o.egress_url(&format!("/recordings/{id}/{rseg}"))
+    };
+    assert_eq!(status(rseg_url).await, 200);
 
     // VOD: an ACL token for /i/* and a URL token for one exact path.
     let vod = "/i/clip_,360,540,p.mp4.csmil/master.m3u8";

@@ -118,6 +118,7 @@ fn sha256(bytes: &[u8]) -> [u8; 32] {
 #[derive(Debug, Clone)]
 struct Credential {
     user: String,
+    user_hash: [u8; 32],
     password_hash: [u8; 32],
     stream_key_hash: Option<[u8; 32]>,
     paths: Vec<String>,
@@ -133,10 +134,41 @@ pub enum IngestDecision {
     Allowed { path: String, principal: String },
     /// No credentials: 401 with `WWW-Authenticate: Basic` (for ffmpeg's Expect request).
     Challenge,
-    /// Wrong credentials, or a path they do not cover: 403. The reason is a metric label
-    /// (`wrong_credentials`, `path_not_allowed`, `unknown_stream_key`,
-    /// `malformed_credentials`, `unsupported_scheme`).
-    Refused(&'static str),
+    /// Wrong credentials, or a path they do not cover: 403.
+    Refused(Refusal),
+}
+
+/// Why ingest refused a push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// No credential has this user and password (or Bearer token).
+    WrongCredentials,
+    /// The credentials (or stream key) are right but do not cover the path.
+    PathNotAllowed,
+    /// No credential has this stream key.
+    UnknownStreamKey,
+    /// `Authorization: Basic` that is not base64 of `user:password`.
+    MalformedCredentials,
+    /// An `Authorization` scheme other than Basic and Bearer.
+    UnsupportedScheme,
+    /// A body sent with no credentials and no `Expect: 100-continue` (nothing to
+    /// challenge: the status would not be read).
+    NoCredentials,
+}
+
+impl Refusal {
+    /// The metric label and log word.
+    pub fn label(self) -> &'static str {
+        match self {
+            Refusal::WrongCredentials => "wrong_credentials",
+            Refusal::PathNotAllowed => "path_not_allowed",
+            Refusal::UnknownStreamKey => "unknown_stream_key",
+            Refusal::MalformedCredentials => "malformed_credentials",
+            Refusal::UnsupportedScheme => "unsupported_scheme",
+            Refusal::NoCredentials => "no_credentials",
+        }
+    }
 }
 
 /// Ingest credentials, ready to check.
@@ -192,6 +224,7 @@ impl IngestAuth {
             }
             creds.push(Credential {
                 user: e.user.clone(),
+                user_hash: sha256(e.user.as_bytes()),
                 password_hash,
                 stream_key_hash: e.stream_key.as_deref().map(|k| sha256(k.as_bytes())),
                 paths: e
@@ -220,21 +253,18 @@ impl IngestAuth {
         if let Some(rest) = path.strip_prefix("/key/") {
             let (key, target) = rest.split_once('/').unwrap_or((rest, ""));
             let h = sha256(key.as_bytes());
-            let mut found = None;
-            for c in &self.creds {
-                if let Some(kh) = &c.stream_key_hash {
-                    if bool::from(kh.ct_eq(&h)) && found.is_none() {
-                        found = Some(c);
-                    }
-                }
-            }
-            return match found {
-                None => IngestDecision::Refused("unknown_stream_key"),
-                Some(c) if covers(&c.paths, target) => IngestDecision::Allowed {
+            let matched = self.matching(target, |c| {
+                c.stream_key_hash
+                    .as_ref()
+                    .is_some_and(|kh| bool::from(kh.ct_eq(&h)))
+            });
+            return match matched {
+                Matched::Covered(c) => IngestDecision::Allowed {
                     path: format!("/{target}"),
                     principal: c.user.clone(),
                 },
-                Some(_) => IngestDecision::Refused("path_not_allowed"),
+                Matched::NotCovering => IngestDecision::Refused(Refusal::PathNotAllowed),
+                Matched::None => IngestDecision::Refused(Refusal::UnknownStreamKey),
             };
         }
         let Some(value) = authorization else {
@@ -244,47 +274,57 @@ impl IngestAuth {
         let value = String::from_utf8_lossy(value);
         let (scheme, rest) = value.trim().split_once(' ').unwrap_or((&value, ""));
         let rest = rest.trim();
-        let matched: Option<&Credential> = if scheme.eq_ignore_ascii_case("basic") {
+        let matched = if scheme.eq_ignore_ascii_case("basic") {
             let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(rest) else {
-                return IngestDecision::Refused("malformed_credentials");
+                return IngestDecision::Refused(Refusal::MalformedCredentials);
             };
             let Some(colon) = raw.iter().position(|&b| b == b':') else {
-                return IngestDecision::Refused("malformed_credentials");
+                return IngestDecision::Refused(Refusal::MalformedCredentials);
             };
-            let (user, pass) = (&raw[..colon], &raw[colon + 1..]);
-            let h = sha256(pass);
-            let mut found = None;
-            for c in &self.creds {
-                let ok = bool::from(c.password_hash.ct_eq(&h)) & (c.user.as_bytes() == user);
-                if ok && found.is_none() {
-                    found = Some(c);
-                }
-            }
-            found
+            let (user, pass) = (sha256(&raw[..colon]), sha256(&raw[colon + 1..]));
+            self.matching(rel, |c| {
+                bool::from(c.password_hash.ct_eq(&pass) & c.user_hash.ct_eq(&user))
+            })
         } else if scheme.eq_ignore_ascii_case("bearer") {
-            // The Bearer token is a credential's password; of several, the one whose paths
-            // cover the request.
+            // The Bearer token is a credential's password.
             let h = sha256(rest.as_bytes());
-            let mut found = None;
-            for c in &self.creds {
-                let ok = bool::from(c.password_hash.ct_eq(&h));
-                if ok && (found.is_none() || covers(&c.paths, rel)) {
-                    found = Some(c);
-                }
-            }
-            found
+            self.matching(rel, |c| bool::from(c.password_hash.ct_eq(&h)))
         } else {
-            return IngestDecision::Refused("unsupported_scheme");
+            return IngestDecision::Refused(Refusal::UnsupportedScheme);
         };
         match matched {
-            None => IngestDecision::Refused("wrong_credentials"),
-            Some(c) if covers(&c.paths, rel) => IngestDecision::Allowed {
+            Matched::Covered(c) => IngestDecision::Allowed {
                 path: path.to_owned(),
                 principal: c.user.clone(),
             },
-            Some(_) => IngestDecision::Refused("path_not_allowed"),
+            Matched::NotCovering => IngestDecision::Refused(Refusal::PathNotAllowed),
+            Matched::None => IngestDecision::Refused(Refusal::WrongCredentials),
         }
     }
+
+    /// The credential that `is_it` and whose paths cover `rel`; every credential is
+    /// compared (no early exit on the secret).
+    fn matching(&self, rel: &str, is_it: impl Fn(&Credential) -> bool) -> Matched<'_> {
+        let mut out = Matched::None;
+        for c in &self.creds {
+            if is_it(c) {
+                if covers(&c.paths, rel) {
+                    if !matches!(out, Matched::Covered(_)) {
+                        out = Matched::Covered(c);
+                    }
+                } else if matches!(out, Matched::None) {
+                    out = Matched::NotCovering;
+                }
+            }
+        }
+        out
+    }
+}
+
+enum Matched<'a> {
+    None,
+    NotCovering,
+    Covered(&'a Credential),
 }
 
 fn covers(patterns: &[String], rel: &str) -> bool {
@@ -353,30 +393,32 @@ impl PlaybackAuth {
             .is_some_and(|v| bool::from(sha256(v.as_bytes()).ct_eq(&sha256(secret.as_bytes()))))
     }
 
-    /// The token of a request, percent-decoded, and where it came from: the query
-    /// parameter first, then the cookie, then the header of the token name, then
-    /// `Authorization: Bearer`.
-    pub fn find_token(
+    /// Every token a request carries, percent-decoded, with where it came from, in the
+    /// order they are tried: the query parameter, the cookies, the header of the token
+    /// name, `Authorization: Bearer`. At most 8; tokens longer than
+    /// [`edgeauth::MAX_TOKEN_LEN`] are skipped.
+    pub fn find_tokens(
         &self,
         query: Option<&str>,
         headers: &http::HeaderMap,
-    ) -> Option<(String, TokenSource)> {
+    ) -> Vec<(String, TokenSource)> {
         let name = self.cfg.token_name.as_str();
+        let mut out = Vec::new();
         if let Some(v) = query.and_then(|q| query_param(q, name)) {
-            return Some((v, TokenSource::Query));
+            out.push((v, TokenSource::Query));
         }
         for cookies in headers.get_all(http::header::COOKIE) {
             let Ok(text) = cookies.to_str() else { continue };
             for c in text.split(';') {
                 if let Some((k, v)) = c.trim().split_once('=') {
                     if k == name {
-                        return Some((decode(v), TokenSource::Cookie));
+                        out.push((decode(v), TokenSource::Cookie));
                     }
                 }
             }
         }
         if let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) {
-            return Some((v.trim().to_owned(), TokenSource::Header));
+            out.push((v.trim().to_owned(), TokenSource::Header));
         }
         let bearer = headers
             .get(http::header::AUTHORIZATION)
@@ -385,7 +427,12 @@ impl PlaybackAuth {
                 v.strip_prefix("Bearer ")
                     .or_else(|| v.strip_prefix("bearer "))
             });
-        bearer.map(|v| (v.trim().to_owned(), TokenSource::Header))
+        if let Some(v) = bearer {
+            out.push((v.trim().to_owned(), TokenSource::Header));
+        }
+        out.retain(|(t, _)| t.len() <= edgeauth::MAX_TOKEN_LEN);
+        out.truncate(8);
+        out
     }
 
     /// Verifies an EdgeAuth token for `path` at `now` (Unix seconds).
@@ -445,7 +492,7 @@ pub struct ApiAuth {
 impl ApiAuth {
     /// Prepares `[[auth.api]]`.
     ///
-    /// Errors: an empty token.
+    /// Errors: a token shorter than 8 characters.
     pub fn new(entries: &[ApiToken]) -> Result<ApiAuth, AuthConfigError> {
         let mut tokens = Vec::new();
         for e in entries {

@@ -541,41 +541,59 @@ mod tests {
 /// callers percent-encode. Used to carry a playback token to every request (the
 /// alternative, `UrlQueryInfo` of ISO/IEC 23009-1 Annex I, is not read by every player).
 pub fn with_query(mpd: &str, query: &str) -> String {
+    const ATTRS: [&str; 4] = ["media", "initialization", "index", "sourceURL"];
     let escaped = query.replace('&', "&amp;");
     let mut out = String::with_capacity(mpd.len() + 256);
-    let mut rest = mpd;
-    const ATTRS: [&str; 4] = [
-        " media=\"",
-        " initialization=\"",
-        " index=\"",
-        " sourceURL=\"",
-    ];
-    loop {
-        // The next attribute or <Location> opening.
-        let next_attr = ATTRS
-            .iter()
-            .filter_map(|a| rest.find(a).map(|at| (at, a.len())))
-            .min();
-        let next_loc = rest.find("<Location>").map(|at| (at, "<Location>".len()));
-        let (at, len, closer) = match (next_attr, next_loc) {
-            (Some(a), Some(l)) if l.0 < a.0 => (l.0, l.1, '<'),
-            (Some(a), _) => (a.0, a.1, '"'),
-            (None, Some(l)) => (l.0, l.1, '<'),
-            (None, None) => break,
-        };
-        let start = at + len;
-        let Some(end) = rest[start..].find(closer).map(|e| start + e) else {
-            break;
-        };
-        let url = &rest[start..end];
-        out.push_str(&rest[..end]);
+    let add = |out: &mut String, url: &str| {
+        out.push_str(url);
         if !url.is_empty() {
             out.push_str(if url.contains('?') { "&amp;" } else { "?" });
             out.push_str(&escaped);
         }
-        rest = &rest[end..];
+    };
+    // One pass: every `="` opens an attribute value (its name is the word before it), every
+    // `<Location>` an element. Positions are absolute; the next `<Location>` is looked up
+    // again only once passed, so each byte is scanned a bounded number of times.
+    let find_loc = |from: usize| mpd[from..].find("<Location>").map(|l| from + l);
+    let mut pos = 0usize;
+    let mut next_loc = find_loc(0);
+    loop {
+        if next_loc.is_some_and(|l| l < pos) {
+            next_loc = find_loc(pos);
+        }
+        let attr = mpd[pos..].find("=\"").map(|a| pos + a);
+        match (attr, next_loc) {
+            (Some(a), l) if l.is_none_or(|l| a < l) => {
+                let start = a + 2;
+                let Some(len) = mpd[start..].find('"') else {
+                    break;
+                };
+                let name = mpd[pos..a]
+                    .rsplit(|c: char| c.is_ascii_whitespace())
+                    .next()
+                    .unwrap_or("");
+                out.push_str(&mpd[pos..start]);
+                let value = &mpd[start..start + len];
+                if ATTRS.contains(&name) {
+                    add(&mut out, value);
+                } else {
+                    out.push_str(value);
+                }
+                pos = start + len;
+            }
+            (_, Some(l)) => {
+                let start = l + "<Location>".len();
+                let Some(len) = mpd[start..].find('<') else {
+                    break;
+                };
+                out.push_str(&mpd[pos..start]);
+                add(&mut out, &mpd[start..start + len]);
+                pos = start + len;
+            }
+            (_, None) => break,
+        }
     }
-    out.push_str(rest);
+    out.push_str(&mpd[pos..]);
     out
 }
 
@@ -603,5 +621,23 @@ mod query_tests {
         );
         assert!(out.contains("<BaseURL>a/</BaseURL>"), "{out}");
         assert!(out.contains(r#"startNumber="1""#));
+    }
+
+    #[test]
+    fn linear_on_a_long_segment_list() {
+        let mut mpd = String::from("<MPD><Period><SegmentList>");
+        for n in 0..50_000 {
+            mpd.push_str(&format!("<SegmentURL media=\"s{n}.m4s\"/>"));
+        }
+        mpd.push_str("</SegmentList></Period></MPD>");
+        let t = std::time::Instant::now();
+        let out = with_query(&mpd, "t=1");
+        assert_eq!(out.matches("?t=1").count(), 50_000);
+        // Quadratic scanning took seconds here; linear takes milliseconds.
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            t.elapsed()
+        );
     }
 }

@@ -53,7 +53,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(kind: ErrorKind, message: impl Into<String>) -> ApiError {
+    pub(super) fn new(kind: ErrorKind, message: impl Into<String>) -> ApiError {
         ApiError {
             kind,
             message: message.into(),
@@ -78,6 +78,8 @@ pub(super) fn code(kind: ErrorKind) -> &'static str {
         ErrorKind::NotFound => "not_found",
         ErrorKind::Conflict => "conflict",
         ErrorKind::Unprocessable => "unprocessable",
+        ErrorKind::Unauthenticated => "unauthorized",
+        ErrorKind::Forbidden => "forbidden",
         _ => "internal",
     }
 }
@@ -89,7 +91,9 @@ impl IntoResponse for ApiError {
             k @ (ErrorKind::BadRequest
             | ErrorKind::NotFound
             | ErrorKind::Conflict
-            | ErrorKind::Unprocessable) => k,
+            | ErrorKind::Unprocessable
+            | ErrorKind::Unauthenticated
+            | ErrorKind::Forbidden) => k,
             _ => ErrorKind::Internal,
         };
         let body = json!({"error": {"code": code(kind), "message": self.message}});
@@ -383,12 +387,15 @@ async fn events(State(state): State<Shared>) -> Response {
     use axum::response::sse::{Event, KeepAlive, Sse};
     use futures_util::StreamExt;
     let rx = state.notifier.subscribe();
-    let stream = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(|n| async move {
-        let n = n.ok()?;
-        Some(Ok::<_, std::convert::Infallible>(
-            Event::default().event(n.kind).data(n.body.to_string()),
-        ))
-    });
+    // The stream ends when draining starts, so a subscriber never holds up shutdown.
+    let stream = tokio_stream::wrappers::BroadcastStream::new(rx)
+        .filter_map(|n| async move {
+            let n = n.ok()?;
+            Some(Ok::<_, std::convert::Infallible>(
+                Event::default().event(n.kind).data(n.body.to_string()),
+            ))
+        })
+        .take_until(state.drain.clone().cancelled_owned());
     Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()

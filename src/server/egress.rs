@@ -61,12 +61,18 @@ pub async fn handle<B>(
     }
     // The token a manifest's URIs carry on, when it came in the query.
     let mut carry: Option<String> = None;
+    // Whether the answer was authorized for this viewer (not cacheable by a shared cache).
+    let mut per_viewer = false;
+    let head = req.method() == Method::HEAD;
     if let Some(p) = &state.playback {
         let path = req.uri().path();
         let exempt = path == "/time" || path == "/player" || path.starts_with("/player/");
         if !exempt && !p.trusted_cdn(req.headers()) {
             match super::playback::authorize(&state, p, &req, peer).await {
-                Ok(c) => carry = c,
+                Ok(c) => {
+                    carry = c;
+                    per_viewer = true;
+                }
                 Err(resp) => return Ok(observe(&state.metrics, seen, resp)),
             }
         }
@@ -86,8 +92,11 @@ pub async fn handle<B>(
             }
         }
         if carry.is_some() {
-            // The rewrite needs the plain text.
+            // The rewrite needs the plain text, and the whole of it for HEAD's length.
             req.headers_mut().remove(header::ACCEPT_ENCODING);
+            if head {
+                *req.method_mut() = Method::GET;
+            }
         }
     }
     let resp = if matches!(kind, RequestKind::BlockingPlaylist | RequestKind::Part) {
@@ -96,8 +105,13 @@ pub async fn handle<B>(
         dispatch(Arc::clone(&state), req).await
     };
     let resp = match carry {
-        Some(pair) => super::playback::carry_token(resp, &pair).await,
+        Some(pair) => super::playback::carry_token(resp, &pair, head).await,
         None => resp,
+    };
+    let resp = if per_viewer {
+        super::playback::per_viewer(resp)
+    } else {
+        resp
     };
     Ok(observe(&state.metrics, seen, resp))
 }

@@ -16,10 +16,10 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::http::{error_response, Body, Reply};
-use super::metrics::{IngestLabels, ReasonLabels, RequestKind, StreamLabels};
+use super::metrics::{IngestBytesLabels, IngestLabels, ReasonLabels, RequestKind};
 use super::observe::{observe, redact_path, redact_query, Counted, Seen};
 use super::AppState;
-use crate::auth::IngestDecision;
+use crate::auth::{IngestDecision, Refusal};
 use crate::cmaf::{self, BoxScanner, InitInfo, ScanEvent};
 use crate::error::ErrorKind;
 use crate::events::{CompletedObject, IngestEvent};
@@ -72,12 +72,14 @@ pub async fn handle(
                 .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
             let bodyless = !matches!(*req.method(), Method::PUT | Method::POST);
             if expect || bodyless {
-                refuse(&state, &seen, ErrorKind::Unauthenticated, "no_credentials")
+                // ffmpeg's first request per connection: the normal start of an
+                // authenticated push, not a failure.
+                challenge(&seen)
             } else {
-                refuse(&state, &seen, ErrorKind::Forbidden, "no_credentials")
+                refuse(&state, &seen, Refusal::NoCredentials)
             }
         }
-        IngestDecision::Refused(reason) => refuse(&state, &seen, ErrorKind::Forbidden, reason),
+        IngestDecision::Refused(why) => refuse(&state, &seen, why),
     };
     Ok(observe(
         &state.metrics,
@@ -86,8 +88,24 @@ pub async fn handle(
     ))
 }
 
-/// A refused push: the status, `Connection: close`, nothing of the body read.
-fn refuse(state: &AppState, seen: &Seen, kind: ErrorKind, reason: &'static str) -> Reply {
+/// 401 with the Basic challenge and `Connection: close`, nothing of the body read.
+fn challenge(seen: &Seen) -> Reply {
+    tracing::debug!(peer = %seen.peer, path = %seen.path, "ingest challenge (401)");
+    let mut r = error_response(ErrorKind::Unauthenticated, "credentials required");
+    r.headers_mut().insert(
+        http::header::WWW_AUTHENTICATE,
+        http::HeaderValue::from_static("Basic realm=\"casterpak-ingest\", charset=\"UTF-8\""),
+    );
+    r.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
+    Ok(r)
+}
+
+/// A refused push: 403, `Connection: close`, nothing of the body read.
+fn refuse(state: &AppState, seen: &Seen, why: Refusal) -> Reply {
+    let reason = why.label();
     tracing::warn!(
         peer = %seen.peer,
         method = %seen.method,
@@ -100,13 +118,10 @@ fn refuse(state: &AppState, seen: &Seen, kind: ErrorKind, reason: &'static str) 
         .ingest_auth_failures
         .get_or_create(&ReasonLabels { reason })
         .inc();
-    let mut r = error_response(kind, format!("refused: {}", reason.replace('_', " ")));
-    if kind == ErrorKind::Unauthenticated {
-        r.headers_mut().insert(
-            http::header::WWW_AUTHENTICATE,
-            http::HeaderValue::from_static("Basic realm=\"casterpak-ingest\", charset=\"UTF-8\""),
-        );
-    }
+    let mut r = error_response(
+        ErrorKind::Forbidden,
+        format!("refused: {}", reason.replace('_', " ")),
+    );
     r.headers_mut().insert(
         http::header::CONNECTION,
         http::HeaderValue::from_static("close"),
@@ -277,16 +292,19 @@ async fn upload(state: &Arc<AppState>, key: ObjectKey, mut body: Incoming) -> Re
     // Frames that arrive before the type is known are kept here so the scanner sees them.
     let mut pending_head: Vec<Bytes> = Vec::new();
     let gap = Duration::from_secs(state.cfg.limits.ingest_frame_gap_secs);
+    // Before the first byte the wait may be a whole segment (ffmpeg without `-streaming`
+    // opens a segment's PUT when the segment starts and sends it when it ends).
+    let first = Duration::from_secs(state.cfg.limits.ingest_header_timeout_secs).max(gap);
     let count = |result: &'static str, object: &Object| {
         ingest_counted(state, &key, object, result);
     };
     loop {
-        let Ok(next) = tokio::time::timeout(gap, body.frame()).await else {
-            tracing::warn!(key = %key, gap_secs = gap.as_secs(), received = object.len(), "upload stalled past the frame-gap timeout; cut, readers aborted, connection closed");
+        let wait = if object.len() == 0 { first } else { gap };
+        let Ok(next) = tokio::time::timeout(wait, body.frame()).await else {
+            tracing::warn!(key = %key, gap_secs = wait.as_secs(), received = object.len(), "upload stalled past the frame-gap timeout; cut, readers aborted, connection closed");
             guard.abort();
             count("truncated", &object);
-            let mut r = error_response(ErrorKind::BadRequest, "upload stalled; cut");
-            *r.status_mut() = StatusCode::REQUEST_TIMEOUT;
+            let mut r = error_response(ErrorKind::TimedOut, "upload stalled; cut");
             r.headers_mut().insert(
                 http::header::CONNECTION,
                 http::HeaderValue::from_static("close"),
@@ -400,7 +418,7 @@ async fn upload(state: &Arc<AppState>, key: ObjectKey, mut body: Incoming) -> Re
 
 /// Counts an ended upload: its bytes and its result by stream and object kind.
 fn ingest_counted(state: &AppState, key: &ObjectKey, object: &Object, result: &'static str) {
-    let stream = key.dir().to_owned();
+    let stream = state.metrics.stream_label(key.dir());
     let kind = match key.extension().as_deref() {
         _ if object.init().is_some() => "init",
         Some("mpd" | "m3u8") => "manifest",
@@ -410,8 +428,9 @@ fn ingest_counted(state: &AppState, key: &ObjectKey, object: &Object, result: &'
     state
         .metrics
         .ingest_bytes
-        .get_or_create(&StreamLabels {
+        .get_or_create(&IngestBytesLabels {
             stream: stream.clone(),
+            result,
         })
         .inc_by(object.len());
     state

@@ -20,8 +20,107 @@ use tokio_util::either::Either;
 use super::metrics::{ListenerLabels, Metrics, RefusalLabels};
 use crate::config::TlsFiles;
 
-/// A connection's byte stream: plain TCP or TLS over it.
-pub type Io = Either<TcpStream, tokio_rustls::server::TlsStream<TcpStream>>;
+/// A connection's byte stream: plain TCP or TLS over it, under the opening deadline.
+pub type Io = Opening<Either<TcpStream, tokio_rustls::server::TlsStream<TcpStream>>>;
+
+/// Bytes a client must send before the opening deadline: the HTTP/2 connection preface
+/// (RFC 9113 section 3.4), longer than any HTTP/1.1 request line's start.
+const OPENING_BYTES: usize = 24;
+
+/// A stream whose reads fail with `TimedOut` when the client has not sent
+/// [`OPENING_BYTES`] bytes (or been answered) by the deadline. hyper's header-read timer
+/// covers HTTP/1.1 heads once parsing starts, but nothing covers hyper-util's protocol
+/// detection (a partial HTTP/2 preface would hold the connection forever). Disarmed by the
+/// first write (a request was read) or the 24th byte.
+pub struct Opening<T> {
+    inner: T,
+    read: usize,
+    deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    gate: Option<Gate>,
+}
+
+impl<T> Opening<T> {
+    fn new(inner: T, deadline: tokio::time::Instant, gate: Gate) -> Opening<T> {
+        Opening {
+            inner,
+            read: 0,
+            deadline: Some(Box::pin(tokio::time::sleep_until(deadline))),
+            gate: Some(gate),
+        }
+    }
+}
+
+impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Opening<T> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        let before = buf.filled().len();
+        let this = &mut *self;
+        match std::pin::Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(r) => {
+                this.read += buf.filled().len() - before;
+                if this.read >= OPENING_BYTES {
+                    this.deadline = None;
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                let expired = match this.deadline.as_mut() {
+                    Some(d) => std::future::Future::poll(d.as_mut(), cx).is_ready(),
+                    None => false,
+                };
+                if !expired {
+                    return Poll::Pending;
+                }
+                if let Some(g) = this.gate.take() {
+                    g.refuse("timeout");
+                }
+                Poll::Ready(Err(std::io::ErrorKind::TimedOut.into()))
+            }
+        }
+    }
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Opening<T> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.deadline = None;
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.deadline = None;
+        std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
 
 /// Why TLS could not be set up at start.
 #[derive(Debug, thiserror::Error)]
@@ -147,7 +246,7 @@ impl Gate {
         self.tls.is_some()
     }
 
-    fn refuse(&self, reason: &'static str) {
+    pub(crate) fn refuse(&self, reason: &'static str) {
         self.metrics
             .connections_refused
             .get_or_create(&RefusalLabels {
@@ -186,35 +285,28 @@ impl Gate {
         })
     }
 
-    /// Waits for the first byte (plain) or the whole handshake (TLS), within the
-    /// first-byte deadline; `None` (counted) when the client is too slow or the handshake
-    /// fails.
+    /// Finishes the TLS handshake (when TLS is on) and arms the opening deadline: the
+    /// handshake and the first [`OPENING_BYTES`] bytes must come within the first-byte
+    /// deadline; `None` (counted) when the handshake is too slow or fails.
     pub async fn open(&self, stream: TcpStream) -> Option<Io> {
-        let deadline = self.first_byte;
-        match &self.tls {
-            None => {
-                let mut b = [0u8; 1];
-                match tokio::time::timeout(deadline, stream.peek(&mut b)).await {
-                    Ok(Ok(n)) if n > 0 => Some(Either::Left(stream)),
-                    Ok(_) => None,
+        let deadline = tokio::time::Instant::now() + self.first_byte;
+        let io = match &self.tls {
+            None => Either::Left(stream),
+            Some(acceptor) => {
+                match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
+                    Ok(Ok(tls)) => Either::Right(tls),
+                    Ok(Err(e)) => {
+                        tracing::debug!(listener = self.name, error = %e, "TLS handshake failed");
+                        self.refuse("tls");
+                        return None;
+                    }
                     Err(_) => {
                         self.refuse("timeout");
-                        None
+                        return None;
                     }
                 }
             }
-            Some(acceptor) => match tokio::time::timeout(deadline, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => Some(Either::Right(tls)),
-                Ok(Err(e)) => {
-                    tracing::debug!(listener = self.name, error = %e, "TLS handshake failed");
-                    self.refuse("tls");
-                    None
-                }
-                Err(_) => {
-                    self.refuse("timeout");
-                    None
-                }
-            },
-        }
+        };
+        Some(Opening::new(io, deadline, self.clone()))
     }
 }

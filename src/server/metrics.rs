@@ -28,6 +28,18 @@ pub struct StreamLabels {
     pub stream: String,
 }
 
+/// `{stream, result}` of ingested bytes.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct IngestBytesLabels {
+    /// The stream's folder (see [`Metrics::stream_label`]).
+    pub stream: String,
+    /// `ok`, `truncated` or `rejected`.
+    pub result: &'static str,
+}
+
+/// Distinct `stream` label values kept; later streams are counted as `_other`.
+pub const MAX_STREAM_LABELS: usize = 1000;
+
 /// `{stream, representation}`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RepLabels {
@@ -122,7 +134,9 @@ fn wait_histogram() -> Histogram {
 pub struct Metrics {
     registry: Registry,
     /// Body bytes received by ingest.
-    pub ingest_bytes: Family<StreamLabels, Counter>,
+    pub ingest_bytes: Family<IngestBytesLabels, Counter>,
+    /// The stream label values given out so far.
+    stream_labels: dashmap::DashSet<String>,
     /// Objects ended at ingest.
     pub ingest_objects: Family<IngestLabels, Counter>,
     /// Refused ingest credentials.
@@ -184,6 +198,7 @@ impl Metrics {
         let m = Metrics {
             registry: Registry::default(),
             ingest_bytes: Family::default(),
+            stream_labels: dashmap::DashSet::new(),
             ingest_objects: Family::default(),
             ingest_auth_failures: Family::default(),
             playback_auth_failures: Family::default(),
@@ -204,7 +219,7 @@ impl Metrics {
         };
         registry.register(
             "ingest_bytes",
-            "Body bytes received by ingest, by stream",
+            "Body bytes received by ingest, by stream and result (ok, truncated, rejected)",
             m.ingest_bytes.clone(),
         );
         registry.register(
@@ -275,6 +290,20 @@ impl Metrics {
         let mut m = m;
         m.registry = registry;
         m
+    }
+
+    /// The `stream` label of a stream folder: the folder itself for the first
+    /// [`MAX_STREAM_LABELS`] streams seen, then `_other`, so that pushes to ever-new names
+    /// cannot grow the series without bound.
+    pub fn stream_label(&self, dir: &str) -> String {
+        if self.stream_labels.contains(dir) {
+            return dir.to_owned();
+        }
+        if self.stream_labels.len() < MAX_STREAM_LABELS {
+            self.stream_labels.insert(dir.to_owned());
+            return dir.to_owned();
+        }
+        "_other".to_owned()
     }
 
     /// Notes that a persistence write started; the returned id ends it.
@@ -348,6 +377,14 @@ impl Metrics {
 
     /// Renders the OpenMetrics text, after storing what the caller read from the rooms.
     pub fn render(&self, scraped: Scraped) -> String {
+        // Edge ages of streams that ended are dropped (they would read as stalled).
+        let live: std::collections::HashSet<&str> = scraped
+            .streams
+            .iter()
+            .filter(|(_, live)| *live)
+            .map(|(s, _)| s.as_str())
+            .collect();
+        self.edges.retain(|(s, _), _| live.contains(s.as_str()));
         if let Ok(mut s) = self.scraped.lock() {
             *s = scraped;
         }
@@ -521,14 +558,14 @@ fn read_proc() -> Option<ProcStats> {
     let rest = &stat[stat.rfind(')')? + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
     // utime and stime are fields 14 and 15 of proc(5), 11 and 12 here; rss is 24 (21).
-    let ticks = 100.0; // sysconf(_SC_CLK_TCK) on Linux.
+    let ticks = rustix::param::clock_ticks_per_second() as f64;
     let utime: f64 = f.get(11)?.parse().ok()?;
     let stime: f64 = f.get(12)?.parse().ok()?;
     let rss_pages: u64 = f.get(21)?.parse().ok()?;
     let open_fds = std::fs::read_dir("/proc/self/fd").ok()?.count() as u64;
     Some(ProcStats {
         cpu_secs: (utime + stime) / ticks,
-        rss_bytes: rss_pages * 4096,
+        rss_bytes: rss_pages * rustix::param::page_size() as u64,
         open_fds,
     })
 }
@@ -619,8 +656,9 @@ mod tests {
     fn renders_openmetrics() {
         let m = Metrics::new();
         m.ingest_bytes
-            .get_or_create(&StreamLabels {
+            .get_or_create(&IngestBytesLabels {
                 stream: "live/a".into(),
+                result: "ok",
             })
             .inc_by(10);
         m.edge_advanced("live/a", "0");
@@ -631,7 +669,7 @@ mod tests {
             draining: false,
         });
         assert!(
-            text.contains("casterpak_ingest_bytes_total{stream=\"live/a\"} 10"),
+            text.contains("casterpak_ingest_bytes_total{stream=\"live/a\",result=\"ok\"} 10"),
             "{text}"
         );
         assert!(

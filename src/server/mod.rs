@@ -109,8 +109,15 @@ pub struct AppState {
     pub playback: Option<crate::auth::PlaybackAuth>,
     /// Who may use the API.
     pub api_auth: crate::auth::ApiAuth,
-    /// Decisions of the playback authorization callback: (credential, stream) -> allowed.
-    pub auth_cache: moka::sync::Cache<(String, String), bool>,
+    /// Decisions of the playback authorization callback, by SHA-256 of (token, client
+    /// address, user agent, folder).
+    pub auth_cache: moka::future::Cache<[u8; 32], bool>,
+    /// Calls to the authorization callback in flight.
+    pub callback_slots: tokio::sync::Semaphore,
+    /// The HTTP client of the authorization callback.
+    pub http_client: reqwest::Client,
+    /// The archive's size and when it was summed (`/metrics` sums at most every 30 s).
+    pub archive_bytes: std::sync::Mutex<Option<(std::time::Instant, u64)>>,
     /// Prometheus metrics.
     pub metrics: Arc<metrics::Metrics>,
     /// Cancelled when draining starts (SIGTERM): `/readyz` fails, held requests are
@@ -285,7 +292,10 @@ impl Server {
                 archive,
                 notifier: notify::Notifier::default(),
                 replays: replay::ReplayCache::default(),
-                auth_cache: moka::sync::Cache::builder()
+                callback_slots: tokio::sync::Semaphore::new(playback::CALLBACK_CONCURRENCY),
+                http_client: reqwest::Client::new(),
+                archive_bytes: std::sync::Mutex::new(None),
+                auth_cache: moka::future::Cache::builder()
                     .max_capacity(100_000)
                     .time_to_live(Duration::from_secs(playback_cache_secs(&playback).max(1)))
                     .build(),
@@ -354,11 +364,12 @@ impl Server {
         }
         let [ingest_gate, egress_gate, api_gate] = self.gates;
         log_security(&state, &ingest_gate, &egress_gate, &api_gate);
-        let ingest_graceful = GracefulShutdown::new();
-        let egress_graceful = GracefulShutdown::new();
-        let api_graceful = GracefulShutdown::new();
+        let ingest_graceful = Arc::new(GracefulShutdown::new());
+        let egress_graceful = Arc::new(GracefulShutdown::new());
+        let api_graceful = Arc::new(GracefulShutdown::new());
         // Egress and the API stop accepting once draining has been announced for
-        // `drain_start_wait_ms`; ingest once the uploads in progress have ended.
+        // `drain_start_wait_ms`, then their open responses get `drain_timeout_secs` to end;
+        // ingest stops once the uploads in progress have ended (or the same timeout).
         let stop_front = CancellationToken::new();
         let stop_ingest = CancellationToken::new();
         let api_router = api::router(Arc::clone(&state));
@@ -366,34 +377,58 @@ impl Server {
             self.egress,
             egress_gate,
             stop_front.clone(),
-            &egress_graceful,
+            Arc::clone(&egress_graceful),
             {
                 let state = Arc::clone(&state);
                 move |io, peer, watcher| serve_egress(Arc::clone(&state), io, peer, watcher)
             },
         );
-        let api_loop = accept_loop(self.api, api_gate, stop_front.clone(), &api_graceful, {
-            let state = Arc::clone(&state);
-            move |io, peer, watcher| {
-                serve_api(Arc::clone(&state), api_router.clone(), io, peer, watcher)
-            }
-        });
+        let api_loop = accept_loop(
+            self.api,
+            api_gate,
+            stop_front.clone(),
+            Arc::clone(&api_graceful),
+            {
+                let state = Arc::clone(&state);
+                move |io, peer, watcher| {
+                    serve_api(Arc::clone(&state), api_router.clone(), io, peer, watcher)
+                }
+            },
+        );
         let ingest_loop = accept_loop(
             self.ingest,
             ingest_gate,
             stop_ingest.clone(),
-            &ingest_graceful,
+            Arc::clone(&ingest_graceful),
             {
                 let state = Arc::clone(&state);
                 move |io, peer, watcher| serve_ingest(Arc::clone(&state), io, peer, watcher)
             },
         );
+        let drain_timeout = Duration::from_secs(state.cfg.limits.drain_timeout_secs);
+        let front = async move {
+            tokio::join!(egress_loop, api_loop);
+            let conns = async {
+                tokio::join!(finish(egress_graceful), finish(api_graceful));
+            };
+            if tokio::time::timeout(drain_timeout, conns).await.is_err() {
+                tracing::warn!(
+                    "egress or API responses still open at the drain timeout; closing them"
+                );
+            }
+        };
+        let back = async move {
+            ingest_loop.await;
+            if tokio::time::timeout(drain_timeout, finish(ingest_graceful))
+                .await
+                .is_err()
+            {
+                tracing::warn!("ingest requests still open at the drain timeout; closing them");
+            }
+        };
         let drain = async {
             shutdown.cancelled().await;
             let l = state.cfg.limits.clone();
-            let deadline = tokio::time::Instant::now()
-                + Duration::from_millis(l.drain_start_wait_ms)
-                + Duration::from_secs(l.drain_timeout_secs);
             tracing::info!(
                 drain_start_wait_ms = l.drain_start_wait_ms,
                 drain_timeout_secs = l.drain_timeout_secs,
@@ -404,6 +439,7 @@ impl Server {
             stop_front.cancel();
             // Encoders finish the objects they are uploading (closing their connection would
             // kill them); then ingest stops too.
+            let deadline = tokio::time::Instant::now() + drain_timeout;
             let uploading: Vec<_> = state
                 .store
                 .snapshot()
@@ -424,19 +460,8 @@ impl Server {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             stop_ingest.cancel();
-            deadline
         };
-        let ((), (), (), deadline) = tokio::join!(egress_loop, api_loop, ingest_loop, drain);
-        let conns = async {
-            tokio::join!(
-                egress_graceful.shutdown(),
-                api_graceful.shutdown(),
-                ingest_graceful.shutdown()
-            );
-        };
-        if tokio::time::timeout_at(deadline, conns).await.is_err() {
-            tracing::warn!("connections still open at the drain timeout; closing them");
-        }
+        tokio::join!(front, back, drain);
         // Background work stops; persistence writes in flight are waited for.
         state.shutdown.cancel();
         state.tasks.close();
@@ -494,7 +519,7 @@ async fn accept_loop<F, Fut>(
     tcp: TcpListener,
     gate: listen::Gate,
     stop: CancellationToken,
-    graceful: &GracefulShutdown,
+    graceful: Arc<GracefulShutdown>,
     serve: F,
 ) where
     F: Fn(listen::Io, SocketAddr, Watcher) -> Fut + Send + Sync + 'static,
@@ -530,6 +555,16 @@ async fn accept_loop<F, Fut>(
     }
 }
 
+/// Signals every connection of a listener to finish (HTTP/1.1: after the response in
+/// progress; HTTP/2: GOAWAY) and waits for them; the accept loop has ended, so this holds
+/// the last reference.
+async fn finish(graceful: Arc<GracefulShutdown>) {
+    match Arc::try_unwrap(graceful) {
+        Ok(g) => g.shutdown().await,
+        Err(_) => tracing::warn!("a listener's connections could not be drained"),
+    }
+}
+
 /// Hands a connection to the listener's graceful shutdown.
 type Watcher = hyper_util::server::graceful::Watcher;
 
@@ -558,7 +593,9 @@ fn cors() -> CorsLayer {
             ::http::Method::HEAD,
             ::http::Method::OPTIONS,
         ])
-        .allow_headers(Any)
+        // Mirrored: `*` does not cover `Authorization` (Fetch standard), which a token in
+        // a Bearer header needs.
+        .allow_headers(tower_http::cors::AllowHeaders::mirror_request())
         .expose_headers([
             header::DATE,
             header::AGE,

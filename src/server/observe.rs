@@ -196,7 +196,11 @@ where
 
 /// Counts the request in the metrics and wraps the body so the access line is written
 /// when it ends.
-pub fn observe<B: http_body::Body>(metrics: &Arc<Metrics>, seen: Seen, resp: Response<B>) -> Response<Counted<B>> {
+pub fn observe<B: http_body::Body>(
+    metrics: &Arc<Metrics>,
+    seen: Seen,
+    resp: Response<B>,
+) -> Response<Counted<B>> {
     let status = resp.status().as_u16();
     let ttfb = seen.started.elapsed().as_secs_f64();
     metrics

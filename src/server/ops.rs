@@ -21,10 +21,12 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::api::ApiError;
 use super::metrics::{RequestKind, Scraped};
 use super::observe::{observe, redact_query, Seen};
 use super::AppState;
 use crate::auth::ApiRole;
+use crate::error::ErrorKind;
 
 /// The client address of an API request (put there by the listener).
 #[derive(Debug, Clone, Copy)]
@@ -61,34 +63,26 @@ pub async fn gate(State(state): State<Arc<AppState>>, req: Request, next: Next) 
         let reading = matches!(*req.method(), Method::GET | Method::HEAD);
         match role {
             None => {
-                let mut r = api_error(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthorized",
+                let mut r = ApiError::new(
+                    ErrorKind::Unauthenticated,
                     "an API token is required: Authorization: Bearer <token>",
-                );
+                )
+                .into_response();
                 r.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer realm=\"casterpak-api\""),
                 );
                 r
             }
-            Some(ApiRole::Read) if !reading => api_error(
-                StatusCode::FORBIDDEN,
-                "forbidden",
+            Some(ApiRole::Read) if !reading => ApiError::new(
+                ErrorKind::Forbidden,
                 "this token may only read (role read); changes need an admin token",
-            ),
+            )
+            .into_response(),
             Some(_) => next.run(req).await,
         }
     };
     observe(&state.metrics, seen, resp).map(axum::body::Body::new)
-}
-
-fn api_error(status: StatusCode, code: &str, message: &str) -> Response {
-    (
-        status,
-        axum::Json(json!({"error": {"code": code, "message": message}})),
-    )
-        .into_response()
 }
 
 /// `GET /livez`.
@@ -166,9 +160,6 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-/// The archive's size, summed at most every 30 s (a sum over the whole index).
-static ARCHIVE_BYTES: std::sync::Mutex<Option<(Instant, u64)>> = std::sync::Mutex::new(None);
-
 /// `GET /metrics`: OpenMetrics 1.0 text when the `Accept` header asks for it (Prometheus
 /// does), else the classic text format 0.0.4.
 pub async fn metrics(
@@ -186,7 +177,8 @@ pub async fn metrics(
         .into_iter()
         .map(|s| (s.name, s.state == "live"))
         .collect();
-    let cached = ARCHIVE_BYTES
+    let cached = state
+        .archive_bytes
         .lock()
         .ok()
         .and_then(|c| *c)
@@ -199,7 +191,7 @@ pub async fn metrics(
                 .await
                 .ok()
                 .flatten();
-            if let (Some(b), Ok(mut c)) = (b, ARCHIVE_BYTES.lock()) {
+            if let (Some(b), Ok(mut c)) = (b, state.archive_bytes.lock()) {
                 *c = Some((Instant::now(), b));
             }
             b

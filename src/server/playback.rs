@@ -9,7 +9,7 @@
 //! `EXT-X-MEDIA`), MPD `SegmentTemplate@media/@initialization`, `@sourceURL`, `Location`.
 //! Such answers are per viewer: `Cache-Control: private`.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -55,7 +55,8 @@ fn refuse(
 
 /// Decides on a request. `Ok(Some(pair))`: allowed by a query token, whose raw
 /// `name=value` pair (percent-encoded for safe reuse in playlists and MPDs) the manifest
-/// rewrite carries on; `Ok(None)`: allowed otherwise; `Err`: the 403 to send.
+/// rewrite carries on; `Ok(None)`: allowed otherwise; `Err`: the 403 to send. Every token
+/// the request carries is tried (query, cookies, header, Bearer), the first valid wins.
 pub async fn authorize<B>(
     state: &Arc<AppState>,
     p: &PlaybackAuth,
@@ -64,11 +65,12 @@ pub async fn authorize<B>(
 ) -> Result<Option<String>, Response<Body>> {
     let path = req.uri().path();
     let query = req.uri().query();
-    let found = p.find_token(query, req.headers());
+    let found = p.find_tokens(query, req.headers());
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs();
+    let ip = peer.ip().to_canonical().to_string();
     let carry = |source: TokenSource| -> Option<String> {
         (source == TokenSource::Query)
             .then(|| query.and_then(|q| crate::auth::query_pair(q, &p.cfg.token_name)))
@@ -76,57 +78,84 @@ pub async fn authorize<B>(
             .map(safe_pair)
     };
     let mut why = "missing_token";
-    if let Some((token, source)) = &found {
-        match p.verify(token, path, now, Some(&peer.ip().to_string())) {
+    for (token, source) in &found {
+        match p.verify(token, path, now, Some(&ip)) {
             Ok(()) => return Ok(carry(*source)),
-            Err(e) => why = reason(&e),
+            Err(e) if why == "missing_token" => why = reason(&e),
+            Err(_) => {}
         }
     }
     if let Some(url) = &p.cfg.callback_url {
-        let credential = found.as_ref().map(|(t, _)| t.clone()).unwrap_or_default();
-        let stream = path.rsplit_once('/').map_or(path, |(d, _)| d).to_owned();
-        let key = (credential.clone(), stream);
-        let allowed = match state.auth_cache.get(&key) {
-            Some(a) => a,
-            None => {
-                let a = ask_callback(url, path, &credential, peer, req.headers()).await;
-                state.auth_cache.insert(key, a);
-                a
+        let (token, source) = found
+            .first()
+            .map(|(t, s)| (t.clone(), Some(*s)))
+            .unwrap_or_default();
+        let user_agent = req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .chars()
+            .take(256)
+            .collect::<String>();
+        let folder = path.rsplit_once('/').map_or(path, |(d, _)| d).to_owned();
+        // One decision per (token, client address, user agent, folder): never reused for
+        // another client.
+        let key: [u8; 32] = {
+            use sha2::Digest;
+            let mut h = sha2::Sha256::new();
+            for part in [&token, &ip, &user_agent, &folder] {
+                h.update((part.len() as u64).to_be_bytes());
+                h.update(part.as_bytes());
             }
+            h.finalize().into()
         };
+        let ask = Callback {
+            url,
+            path,
+            token: &token,
+            ip: &ip,
+            user_agent: &user_agent,
+        };
+        // Concurrent misses for one key share one call (moka's get_with).
+        let allowed = state
+            .auth_cache
+            .get_with(key, ask_callback(state, ask))
+            .await;
         if allowed {
-            return Ok(found.and_then(|(_, s)| carry(s)));
+            return Ok(source.and_then(carry));
         }
         why = "callback_denied";
     }
     Err(refuse(state, peer, path, why))
 }
 
+struct Callback<'a> {
+    url: &'a str,
+    path: &'a str,
+    token: &'a str,
+    ip: &'a str,
+    user_agent: &'a str,
+}
+
 /// POSTs `{"action":"read","path","token","ip","user_agent"}` to the callback; any 2xx
-/// allows. Two seconds at most; an unreachable callback denies.
-async fn ask_callback(
-    url: &str,
-    path: &str,
-    token: &str,
-    peer: std::net::SocketAddr,
-    headers: &http::HeaderMap,
-) -> bool {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    let client = CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .timeout(Duration::from_secs(2))
-            .build()
-            .unwrap_or_default()
-    });
+/// allows. At most [`CALLBACK_CONCURRENCY`] calls at once, two seconds each; an
+/// unreachable callback denies.
+async fn ask_callback(state: &AppState, ask: Callback<'_>) -> bool {
+    let Ok(_slot) = state.callback_slots.acquire().await else {
+        return false;
+    };
     let body = serde_json::json!({
         "action": "read",
-        "path": path,
-        "token": token,
-        "ip": peer.ip().to_string(),
-        "user_agent": headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or(""),
+        "path": ask.path,
+        "token": ask.token,
+        "ip": ask.ip,
+        "user_agent": ask.user_agent,
     });
-    match client
-        .post(url)
+    match state
+        .http_client
+        .post(ask.url)
+        .timeout(Duration::from_secs(2))
         .header(header::CONTENT_TYPE, "application/json")
         .body(body.to_string())
         .send()
@@ -138,6 +167,28 @@ async fn ask_callback(
             false
         }
     }
+}
+
+/// Calls to the authorization callback in flight at most.
+pub const CALLBACK_CONCURRENCY: usize = 32;
+
+/// Marks an authorized answer as per-viewer: a shared cache that does not check tokens
+/// must not keep it (`public` becomes `private`).
+pub fn per_viewer(mut resp: Response<Body>) -> Response<Body> {
+    let cc = resp
+        .headers()
+        .get(header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.replace("public", "private"));
+    let value = match cc {
+        Some(v) if v.contains("private") || v.contains("no-store") => v,
+        Some(v) => format!("private, {v}"),
+        None => "private".to_owned(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        resp.headers_mut().insert(header::CACHE_CONTROL, v);
+    }
+    resp
 }
 
 /// A query pair made safe to write into playlists (inside `URI="..."`) and MPD templates:
@@ -155,9 +206,10 @@ fn safe_pair(pair: &str) -> String {
     out
 }
 
-/// Rewrites a successful HLS playlist or MPD so every URI in it carries `pair`.
-pub async fn carry_token(resp: Response<Body>, pair: &str) -> Response<Body> {
-    if !resp.status().is_success() {
+/// Rewrites a `200` HLS playlist or MPD so every URI in it carries `pair`; with `head`,
+/// the answer keeps the rewritten `Content-Length` and drops the body.
+pub async fn carry_token(resp: Response<Body>, pair: &str, head: bool) -> Response<Body> {
+    if resp.status() != http::StatusCode::OK {
         return resp;
     }
     let ct = resp
@@ -173,6 +225,8 @@ pub async fn carry_token(resp: Response<Body>, pair: &str) -> Response<Body> {
     }
     let (mut parts, body) = resp.into_parts();
     let Ok(collected) = body.collect().await else {
+        parts.headers.remove(header::CONTENT_LENGTH);
+        parts.status = http::StatusCode::INTERNAL_SERVER_ERROR;
         return Response::from_parts(parts, Body::empty());
     };
     let text = String::from_utf8_lossy(&collected.to_bytes()).into_owned();
@@ -192,6 +246,9 @@ pub async fn carry_token(resp: Response<Body>, pair: &str) -> Response<Body> {
     parts
         .headers
         .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    if head {
+        return Response::from_parts(parts, Body::empty());
+    }
     Response::from_parts(parts, Body::full(bytes))
 }
 
