@@ -299,7 +299,7 @@ async fn upload(state: &Arc<AppState>, key: ObjectKey, mut body: Incoming) -> Re
         ingest_counted(state, &key, object, result);
     };
     loop {
-        let wait = if object.len() == 0 { first } else { gap };
+        let wait = if object.is_empty() { first } else { gap };
         let Ok(next) = tokio::time::timeout(wait, body.frame()).await else {
             tracing::warn!(key = %key, gap_secs = wait.as_secs(), received = object.len(), "upload stalled past the frame-gap timeout; cut, readers aborted, connection closed");
             guard.abort();
