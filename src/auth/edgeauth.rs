@@ -182,12 +182,13 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
     let (mut pi, mut ti) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == b'?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == b'*' {
+        // A `*` is always a wildcard, even where the text has a `*` too.
+        if pi < p.len() && p[pi] == b'*' {
             star = Some((pi, ti));
             pi += 1;
+        } else if pi < p.len() && (p[pi] == b'?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
         } else if let Some((sp, st)) = star {
             pi = sp + 1;
             ti = st + 1;
@@ -288,6 +289,9 @@ mod tests {
         assert!(glob_match("/x/?", "/x/y"));
         assert!(!glob_match("/x/?", "/x/yz"));
         assert!(glob_match("*", ""));
+        // Found by fuzzing: a `*` in the text matched the pattern's `*` literally.
+        assert!(glob_match("*", "*//"));
+        assert!(glob_match("/a/*", "/a/*x/y"));
         assert!(!glob_match("/a", "/ab"));
         // Bounded even on a hostile pattern.
         let p = "*a".repeat(200);
