@@ -7,7 +7,8 @@
 # INTERVAL (default 10) s into OUT/soak.csv and prints at the end RSS at the mark against the
 # end (pass when within 10 %), open files and CPU. The mark is the 10-minute mark, or 1/6 of
 # the run when SOAK_SECS is under an hour (30 s for SOAK_SECS=180); MARK_SECS overrides it.
-# ORIGIN_ARGS adds `casterpak serve` flags (default settings otherwise).
+# ORIGIN_ARGS adds `casterpak serve` flags (default settings otherwise); ORIGIN_WRAP runs the
+# origin under a command, e.g. ORIGIN_WRAP="heaptrack -o /tmp/origin" (its heap at the end).
 # See examples/soak.rs.
 #
 #   SOAK_SECS=180 bench/soak.sh                     # a 3-minute check
@@ -35,6 +36,7 @@ echo "commit $commit, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loada
 extra=()
 if [ -n "${MARK_SECS:-}" ]; then extra+=(--mark-secs "$MARK_SECS"); fi
 if [ -n "${ORIGIN_ARGS:-}" ]; then extra+=(--origin-args "$ORIGIN_ARGS"); echo "origin flags: $ORIGIN_ARGS"; fi
+if [ -n "${ORIGIN_WRAP:-}" ]; then extra+=(--origin-wrap "$ORIGIN_WRAP"); echo "origin under: $ORIGIN_WRAP"; fi
 "$TARGET/release/examples/soak" --bin "$TARGET/release/casterpak" --secs "$SOAK_SECS" \
   --readers "$READERS" --llhls "$LLHLS" --interval "$INTERVAL" --out "$OUT" "${extra[@]}" \
   | tee "$OUT/summary.txt"

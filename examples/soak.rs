@@ -4,8 +4,11 @@
 //! ```text
 //! soak --bin target/release/casterpak --secs 3600 [--readers 200] [--llhls 50]
 //!      [--interval 10] [--mark-secs 600] [--out /tmp/casterpak-soak]
-//!      [--origin-args "--delete-retention-secs 0 ..."]
+//!      [--origin-args "--delete-retention-secs 0 ..."] [--origin-wrap "heaptrack -o FILE"]
 //! ```
+//! With `--origin-wrap` the origin runs under that command (a heap profiler); the casterpak
+//! process below it is the one sampled, and at the end it is killed with SIGKILL (its heap as
+//! it was then) and the wrapper is given up to 5 minutes to write its output.
 //! (`bench/soak.sh` builds and runs it.)
 //!
 //! - The origin: the release binary on free loopback ports, default settings, a fresh data dir
@@ -55,6 +58,8 @@ struct Args {
     out: PathBuf,
     /// Extra `casterpak serve` flags (whitespace-separated), e.g. to try other settings.
     origin_args: Vec<String>,
+    /// A command the origin is started under (whitespace-separated), e.g. `heaptrack -o F`.
+    wrap: Vec<String>,
 }
 
 fn args() -> Args {
@@ -68,6 +73,7 @@ fn args() -> Args {
         mark: None,
         out: std::env::temp_dir().join("casterpak-soak"),
         origin_args: Vec::new(),
+        wrap: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -82,6 +88,7 @@ fn args() -> Args {
             "--mark-secs" => a.mark = Some(v.parse().expect("--mark-secs")),
             "--out" => a.out = PathBuf::from(v),
             "--origin-args" => a.origin_args = v.split_whitespace().map(str::to_owned).collect(),
+            "--origin-wrap" => a.wrap = v.split_whitespace().map(str::to_owned).collect(),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -426,12 +433,60 @@ async fn llhls_client(egress: SocketAddr, stats: Arc<Stats>, stop: Arc<AtomicBoo
     }
 }
 
-fn start_origin(a: &Args, data: &Path) -> (Kill, SocketAddr, SocketAddr, SocketAddr) {
+/// The first process named `name` below `root` (itself included), from /proc.
+fn descendant_named(root: u32, name: &str) -> Option<u32> {
+    let mut parent = std::collections::HashMap::new();
+    let mut named = Vec::new();
+    for e in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let comm = head.split_once('(').map_or("", |(_, c)| c);
+        let ppid: u32 = rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        parent.insert(pid, ppid);
+        if comm == name {
+            named.push(pid);
+        }
+    }
+    named.into_iter().find(|&pid| {
+        let mut p = pid;
+        for _ in 0..64 {
+            if p == root {
+                return true;
+            }
+            match parent.get(&p) {
+                Some(&pp) if pp != 0 => p = pp,
+                _ => return false,
+            }
+        }
+        false
+    })
+}
+
+/// Starts the origin (under `--origin-wrap` if given); returns it, the casterpak pid and its
+/// ingest, egress and API addresses.
+fn start_origin(a: &Args, data: &Path) -> (Kill, u32, SocketAddr, SocketAddr, SocketAddr) {
     let ingest = free_addr();
     let egress = free_addr();
     let api = free_addr();
     let log = std::fs::File::create(a.out.join("origin.log")).unwrap();
-    let child = Command::new(&a.bin)
+    let mut cmd = match a.wrap.split_first() {
+        Some((w, rest)) => {
+            let mut c = Command::new(w);
+            c.args(rest).arg(&a.bin);
+            c
+        }
+        None => Command::new(&a.bin),
+    };
+    let child = cmd
         .args(["serve", "--ingest-addr", &ingest.to_string()])
         .args(["--egress-addr", &egress.to_string()])
         .args(["--api-addr", &api.to_string()])
@@ -443,13 +498,18 @@ fn start_origin(a: &Args, data: &Path) -> (Kill, SocketAddr, SocketAddr, SocketA
         .stderr(log)
         .spawn()
         .expect("start casterpak (build it with cargo build --release)");
-    for _ in 0..250 {
+    for _ in 0..1500 {
         if std::net::TcpStream::connect(egress).is_ok() {
             break;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    (Kill(child), ingest, egress, api)
+    let pid = if a.wrap.is_empty() {
+        child.id()
+    } else {
+        descendant_named(child.id(), "casterpak").expect("no casterpak process under the wrapper")
+    };
+    (Kill(child), pid, ingest, egress, api)
 }
 
 /// The README's LL-DASH push, from a synthetic source at real-time pace.
@@ -562,8 +622,7 @@ fn main() {
         .mark
         .unwrap_or(if a.secs >= 3600 { 600 } else { a.secs / 6 });
     let mark = mark / a.interval * a.interval;
-    let (origin, ingest, egress, api) = start_origin(&a, &data);
-    let pid = origin.0.id();
+    let (mut origin, pid, ingest, egress, api) = start_origin(&a, &data);
     let mut ffmpeg = start_ffmpeg(&a, ingest, egress);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -736,6 +795,18 @@ fn main() {
         eprintln!("CSV: {}", csv_path.display());
     });
     drop(ffmpeg);
+    if !a.wrap.is_empty() {
+        // The profiler keeps what the heap held at the kill; let it write its output.
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+        for _ in 0..300 {
+            if origin.0.try_wait().ok().flatten().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
     drop(origin);
     let _ = std::fs::remove_dir_all(&data);
 }
