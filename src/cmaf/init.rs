@@ -67,6 +67,7 @@ impl InitInfo {
     ///
     /// Errors: [`InitError::Decode`] for a malformed box, [`InitError::ZeroTimescale`].
     pub fn from_moov(moov: &[u8]) -> Result<InitInfo, InitError> {
+        super::guard::check(moov).map_err(|e| InitError::Decode(e.to_string()))?;
         let moov = Moov::decode(&mut &moov[..]).map_err(|e| InitError::Decode(e.to_string()))?;
         let mut tracks = Vec::with_capacity(moov.trak.len());
         for trak in &moov.trak {

@@ -3,6 +3,7 @@
 //! [`scan`] finds CMAF chunk boundaries and timing in a growing upload; [`init`] reads the
 //! track facts of an init segment. Pure code: bytes in, facts out.
 
+pub mod guard;
 pub mod init;
 pub mod mux;
 pub mod scan;

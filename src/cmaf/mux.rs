@@ -518,6 +518,11 @@ fn read_init<'a>(
         reason: e.to_string(),
     };
     Ftyp::decode(&mut ftyp_box.bytes(init)).map_err(|e| decode_err(&ftyp_box, e))?;
+    crate::cmaf::guard::check(moov_box.bytes(init)).map_err(|e| MuxError::Decode {
+        path: moov_box.path(name),
+        offset: moov_box.start as u64,
+        reason: e.to_string(),
+    })?;
     let moov = Moov::decode(&mut moov_box.bytes(init)).map_err(|e| decode_err(&moov_box, e))?;
 
     let moov_path = moov_box.path(name);

@@ -371,6 +371,10 @@ impl BoxScanner {
 ///
 /// `offset` is only for the error message. Errors: [`ScanError::BadMoof`].
 pub fn parse_moof(bytes: &[u8], offset: u64) -> Result<CmafChunk, ScanError> {
+    super::guard::check(bytes).map_err(|e| ScanError::BadMoof {
+        offset,
+        reason: e.to_string(),
+    })?;
     let moof = Moof::decode(&mut &bytes[..]).map_err(|e| ScanError::BadMoof {
         offset,
         reason: e.to_string(),

@@ -166,6 +166,12 @@ pub enum IndexError {
 /// `file_size` is the size of the whole file in bytes; every sample must lie inside it.
 /// Errors: see [`IndexError`].
 pub fn index_moov(moov: &[u8], file_size: u64) -> Result<MovieIndex, IndexError> {
+    crate::cmaf::guard::check(moov).map_err(|e| IndexError::Corrupt {
+        track_id: 0,
+        box_path: "sgpd",
+        sample: None,
+        reason: e.to_string(),
+    })?;
     let moov = match Moov::decode(&mut &moov[..]) {
         Ok(m) => m,
         // mp4-atom has no `stz2`: a track using it lacks `stsz`. Rewrite `stz2` as the
