@@ -734,7 +734,7 @@ pub fn multivariant_playlist(variants: &[VariantInfo]) -> String {
         );
     }
     for v in &video {
-        let bw = v.bandwidth.unwrap_or(1_000_000) + audio_bw;
+        let bw = v.bandwidth.unwrap_or(1_000_000).saturating_add(audio_bw);
         let _ = write!(out, "#EXT-X-STREAM-INF:BANDWIDTH={bw}");
         let codecs: Vec<&str> = v
             .codecs
