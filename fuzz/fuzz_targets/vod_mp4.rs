@@ -12,9 +12,6 @@ use casterpak::vod::index::{self, MAX_MOOV_BYTES};
 use casterpak::vod::segment::{self, Clip, SampleData};
 use libfuzzer_sys::fuzz_target;
 
-#[path = "common/known.rs"]
-mod known;
-
 /// Target segment duration: the default 6 s in 90 kHz ticks.
 const SEGMENT_90K: i64 = 6 * 90_000;
 /// Ranges closer than this are read together (as the server does).
@@ -49,9 +46,6 @@ fn find_moov(file: &[u8]) -> Option<&[u8]> {
 }
 
 fuzz_target!(|file: &[u8]| {
-    if known::isobmff(file) {
-        return;
-    }
     let Some(moov) = find_moov(file) else { return };
     let Ok(index) = index::index_moov(moov, file.len() as u64) else {
         return;
