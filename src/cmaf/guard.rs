@@ -8,17 +8,7 @@
 //! `Moov`/`Moof` decode of outside input (live uploads, persisted files at recovery, VOD
 //! files, recording downloads) calls [`check`] first.
 //!
-//! Pure: reads box headers only, depth-limited, no allocation.
-
-/// Container boxes walked into (their children are boxes).
-const CONTAINERS: [&[u8; 4]; 12] = [
-    b"moov", b"trak", b"mdia", b"minf", b"stbl", b"mvex", b"edts", b"dinf", b"moof", b"traf",
-    b"udta", b"mfra",
-];
-
-/// Deepest nesting walked; deeper boxes are left to the decoder (which recurses no further
-/// than the box types it knows).
-const MAX_DEPTH: usize = 16;
+//! Pure: reads bytes only, no allocation.
 
 /// Why a box was refused before decoding.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -32,48 +22,45 @@ pub struct GuardError {
     pub reason: &'static str,
 }
 
-/// Checks every `sgpd` inside `buf` (one whole box, header included): its entry count must
-/// fit the bytes it has (each entry at least one byte; with version 1, `default_length`
-/// bytes, or a 4-byte length when that is 0).
+/// Checks every `sgpd` inside `buf` (a whole `moov` or `moof`, header included): its entry
+/// count must fit the bytes it has (each entry at least one byte; with version 1,
+/// `default_length` bytes, or a 4-byte length when that is 0).
+///
+/// mp4-atom decodes child boxes inside sample entries and other leaf-looking boxes too, so
+/// the box types are found by their four bytes at any offset, not by walking known
+/// containers; a candidate whose size field does not fit is not a box and is skipped.
 ///
 /// Errors: [`GuardError`] naming the box and its offset.
 pub fn check(buf: &[u8]) -> Result<(), GuardError> {
-    walk(buf, 0, 0)
-}
-
-fn walk(buf: &[u8], base: usize, depth: usize) -> Result<(), GuardError> {
-    let mut at = 0usize;
-    while at + 8 <= buf.len() {
-        let size32 = u32::from_be_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]);
-        let kind: [u8; 4] = [buf[at + 4], buf[at + 5], buf[at + 6], buf[at + 7]];
-        let (header, size) = match size32 {
-            0 => (8usize, buf.len() - at),
+    let mut from = 4usize;
+    while let Some(i) = buf
+        .get(from..)
+        .and_then(|rest| rest.windows(4).position(|w| w == b"sgpd"))
+    {
+        let at = from + i; // the type field; the box starts 4 bytes before
+        from = at + 1;
+        let start = at - 4;
+        let size = u32::from_be_bytes([buf[start], buf[start + 1], buf[start + 2], buf[start + 3]]);
+        let (header, end) = match size {
+            0 => (8, buf.len()),
             1 => {
-                if at + 16 > buf.len() {
-                    return Ok(());
+                let Some(b) = buf.get(at + 4..at + 12) else {
+                    continue;
+                };
+                let s = u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+                match usize::try_from(s) {
+                    Ok(s) if s >= 16 && s <= buf.len() - start => (16, start + s),
+                    _ => continue,
                 }
-                let mut b = [0u8; 8];
-                b.copy_from_slice(&buf[at + 8..at + 16]);
-                let s = u64::from_be_bytes(b);
-                (16, usize::try_from(s).unwrap_or(usize::MAX))
             }
-            n => (8, n as usize),
+            n if (n as usize) >= 8 && (n as usize) <= buf.len() - start => (8, start + n as usize),
+            _ => continue,
         };
-        if size < header || size > buf.len() - at {
-            // The decoder reports a truncated or oversized box itself.
-            return Ok(());
-        }
-        let body = &buf[at + header..at + size];
-        if &kind == b"sgpd" {
-            check_sgpd(body).map_err(|reason| GuardError {
-                box_type: "sgpd".into(),
-                offset: base + at,
-                reason,
-            })?;
-        } else if depth < MAX_DEPTH && CONTAINERS.contains(&&kind) {
-            walk(body, base + at + header, depth + 1)?;
-        }
-        at += size;
+        check_sgpd(&buf[start + header..end]).map_err(|reason| GuardError {
+            box_type: "sgpd".into(),
+            offset: start,
+            reason,
+        })?;
     }
     Ok(())
 }
@@ -155,6 +142,19 @@ mod tests {
             ],
         );
         assert!(check(&boxed(b"moof", &boxed(b"traf", &v1))).is_err());
+    }
+
+    #[test]
+    fn finds_an_sgpd_inside_a_sample_entry() {
+        // mp4-atom decodes children of a PCM sample entry (`sowt`) as boxes too.
+        let sgpd = boxed(
+            b"sgpd",
+            &[0, 0, 0, 0, b'a', b'b', b'c', b'd', 0x7f, 0xff, 0xff, 0xff],
+        );
+        let mut sowt_body = vec![0u8; 28];
+        sowt_body.extend_from_slice(&sgpd);
+        let moov = boxed(b"moov", &boxed(b"sowt", &sowt_body));
+        assert!(check(&moov).is_err());
     }
 
     #[test]
