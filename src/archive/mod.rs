@@ -283,6 +283,11 @@ struct Writer {
     inits: HashMap<ObjectKey, (Bytes, u64)>,
     /// Variants of pushed HLS multivariant playlists: media playlist key -> facts.
     hls_variants: HashMap<ObjectKey, crate::hls::parse::ParsedVariant>,
+    /// Pushed HLS media playlists that listed a segment not persisted yet: playlist key ->
+    /// (body, upload end). ffmpeg's last playlist can arrive before its last segment is
+    /// complete (two connections), and no later playlist lists it again; the segment's own
+    /// completion archives it from here.
+    hls_pending: HashMap<ObjectKey, (Bytes, std::time::SystemTime)>,
     warned: HashSet<String>,
 }
 
@@ -554,6 +559,32 @@ impl Archive {
         if obj.key.extension().as_deref() == Some("m3u8") && registry.mpd(&stream).is_none() {
             return self.on_hls_playlist(&mut w, obj);
         }
+        let pending: Vec<ObjectKey> = w
+            .hls_pending
+            .keys()
+            .filter(|k| k.dir() == stream)
+            .cloned()
+            .collect();
+        if !pending.is_empty() {
+            let mut last = None;
+            for key in pending {
+                let Some((bytes, finished_at)) = w.hls_pending.remove(&key) else {
+                    continue;
+                };
+                let playlist = CompletedObject {
+                    key,
+                    bytes,
+                    chunks: Vec::new(),
+                    init: None,
+                    finished_at,
+                    persisted: true,
+                };
+                if let Some(row) = self.on_hls_playlist(&mut w, &playlist)? {
+                    last = Some(row);
+                }
+            }
+            return Ok(last);
+        }
         let Some((rep, number)) = registry.segment_of(&obj.key) else {
             return Ok(None);
         };
@@ -748,6 +779,8 @@ impl Archive {
         let Some(media) = parse::parse_media(text) else {
             return Ok(None);
         };
+        // This playlist supersedes an earlier one still waiting for a segment.
+        w.hls_pending.remove(&obj.key);
         let file_name = obj.key.file_name();
         let rep = file_name
             .rsplit_once('.')
@@ -801,7 +834,10 @@ impl Archive {
             }
             let src = seg_key.to_path(&self.data_dir);
             let Ok(meta) = std::fs::metadata(&src) else {
-                // Not persisted yet: the next playlist lists it again.
+                // Not persisted yet: the next playlist lists it again, or, for the last
+                // playlist, the segment's own completion re-reads this one.
+                w.hls_pending
+                    .insert(obj.key.clone(), (obj.bytes.clone(), obj.finished_at));
                 break;
             };
             std::fs::create_dir_all(&session_dir).map_err(io_err(&session_dir))?;
