@@ -704,10 +704,12 @@ async fn sweeper(state: Arc<AppState>) {
             let drop_it = match object.state() {
                 ObjectState::Aborted => true,
                 ObjectState::Uploading => false,
+                // A DELETEd object is served from its file for the rest of its retention
+                // (the delete timer removes the file): memory holds it no longer than any
+                // other (it held every ffmpeg segment for the whole 10-minute retention).
                 ObjectState::Complete => {
                     state.persister.is_some()
                         && object.is_persisted()
-                        && object.deleted_at().is_none()
                         && object.completed_for().is_some_and(|d| d >= window)
                 }
             };
