@@ -44,7 +44,11 @@ fuzz_target!(|data: &[u8]| {
         let _ = t.verify(KEY, b, 1_000, Some(c));
     }
     // A token signed here over a fuzzed ACL verifies for the paths the ACL covers.
-    let acl: String = b.chars().filter(|ch| *ch != '~' && *ch != '!').take(200).collect();
+    let acl: String = b
+        .chars()
+        .filter(|ch| *ch != '~' && *ch != '!')
+        .take(200)
+        .collect();
     if !acl.is_empty() && !acl.contains('=') {
         let tok = sign(&format!("exp=2000~acl={acl}"));
         let t = Token::parse(&tok).expect("own token parses");
