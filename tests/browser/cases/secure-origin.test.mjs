@@ -47,7 +47,8 @@ const NET_PROBE = () => {
       const status = e.responseStatus || 0;
       net.byStatus[status] = (net.byStatus[status] || 0) + 1;
       if (!u.searchParams.has('hdnts') && net.withoutToken.length < 10) net.withoutToken.push(e.name);
-      if (proto !== 'h2' && net.notH2.length < 10) net.notH2.push(`${proto} ${e.name}`);
+      // A request the player cancelled (status 0) never reports a protocol: not a finding.
+      if (proto !== 'h2' && status !== 0 && net.notH2.length < 10) net.notH2.push(`${proto} ${e.name}`);
     }
   }).observe({ type: 'resource', buffered: true });
 };
