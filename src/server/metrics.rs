@@ -391,10 +391,9 @@ impl Metrics {
         let mut out = String::with_capacity(16 * 1024);
         if prometheus_client::encoding::text::encode_registry(&mut out, &self.registry).is_ok() {
             let mut rest = String::new();
-            let dynamic = Dynamic(self);
             let mut reg = Registry::with_prefix("casterpak");
             // Collected per scrape; no state kept between scrapes.
-            reg.register_collector(Box::new(DynamicOwned::from(&dynamic)));
+            reg.register_collector(Box::new(self.snapshot()));
             let _ = prometheus_client::encoding::text::encode_registry(&mut rest, &reg);
             out.push_str(&rest);
             let mut proc = String::new();
@@ -408,8 +407,6 @@ impl Metrics {
     }
 }
 
-struct Dynamic<'a>(&'a Metrics);
-
 /// A snapshot of the values read at scrape time, owned so it can be a [`Collector`].
 #[derive(Debug)]
 struct DynamicOwned {
@@ -418,23 +415,24 @@ struct DynamicOwned {
     persist_lag: f64,
 }
 
-impl From<&Dynamic<'_>> for DynamicOwned {
-    fn from(d: &Dynamic<'_>) -> Self {
+impl Metrics {
+    /// The values read at scrape time, owned so they can be a [`Collector`].
+    fn snapshot(&self) -> DynamicOwned {
         let now = SystemTime::now();
-        let mut edges: Vec<(String, String, f64)> =
-            d.0.edges
-                .iter()
-                .map(|e| {
-                    let (s, r) = e.key();
-                    let age = now.duration_since(*e.value()).unwrap_or_default();
-                    (s.clone(), r.clone(), age.as_secs_f64())
-                })
-                .collect();
+        let mut edges: Vec<(String, String, f64)> = self
+            .edges
+            .iter()
+            .map(|e| {
+                let (s, r) = e.key();
+                let age = now.duration_since(*e.value()).unwrap_or_default();
+                (s.clone(), r.clone(), age.as_secs_f64())
+            })
+            .collect();
         edges.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
         DynamicOwned {
-            scraped: d.0.scraped.lock().map(|s| s.clone()).unwrap_or_default(),
+            scraped: self.scraped.lock().map(|s| s.clone()).unwrap_or_default(),
             edges,
-            persist_lag: d.0.persist_lag().as_secs_f64(),
+            persist_lag: self.persist_lag().as_secs_f64(),
         }
     }
 }
