@@ -4,7 +4,9 @@
 //! Ingest appends each HTTP body frame (`Bytes`, never copied) and bumps a `watch` counter;
 //! every reader holds its own position and clones the `Bytes` handles it has not sent yet, so
 //! fan-out costs one reference count per frame per reader and a slow reader holds nothing up:
-//! the frames are shared, not queued per reader.
+//! the frames are shared, not queued per reader. Once the upload completes the frames are
+//! joined into one body and dropped (they pin the HTTP read buffers they were cut from), and
+//! readers continue from their byte position in that body.
 
 use std::sync::{Arc, RwLock};
 use std::time::{Instant, SystemTime};
@@ -203,7 +205,7 @@ impl Object {
         self.read().init.clone()
     }
 
-    /// Marks the upload complete: joins the frames into one body (one copy per object, so
+    /// Marks the upload complete: joins the frames into one body and drops them (one copy per object, so
     /// ranges and repeated GETs are a slice) and wakes readers. Returns the body, or `None`
     /// when the object was not uploading.
     pub fn complete(&self) -> Option<CompleteBody> {
@@ -212,20 +214,18 @@ impl Object {
             if inner.state != ObjectState::Uploading {
                 return None;
             }
-            let body = match inner.frames.len() {
-                0 => Bytes::new(),
-                1 => inner.frames[0].clone(),
-                _ => {
-                    let mut buf = BytesMut::with_capacity(inner.len as usize);
-                    for f in &inner.frames {
-                        buf.extend_from_slice(f);
-                    }
-                    buf.freeze()
-                }
-            };
+            // Copied even for one frame: a frame is a slice of a larger HTTP read buffer.
+            let mut buf = BytesMut::with_capacity(inner.len as usize);
+            for f in &inner.frames {
+                buf.extend_from_slice(f);
+            }
+            let body = buf.freeze();
             let now = SystemTime::now();
             inner.state = ObjectState::Complete;
             inner.body = Some(body.clone());
+            // The joined body replaces the frames: each frame is a slice of an HTTP read
+            // buffer and would keep that whole buffer alive for the object's life.
+            inner.frames = Vec::new();
             inner.finished_at = Some(now);
             inner.finished_instant = Some(Instant::now());
             CompleteBody {
@@ -297,6 +297,7 @@ impl Object {
         ObjectReader {
             object: Arc::clone(self),
             next_frame: 0,
+            pos: 0,
             version: self.version.subscribe(),
         }
     }
@@ -306,7 +307,10 @@ impl Object {
 #[derive(Debug)]
 pub struct ObjectReader {
     object: Arc<Object>,
+    /// Index of the next frame while the upload is in progress.
     next_frame: usize,
+    /// Bytes handed out so far (where to continue in the body once the frames are joined).
+    pos: u64,
     version: watch::Receiver<u64>,
 }
 
@@ -330,14 +334,21 @@ impl ObjectReader {
         let inner = self.object.read();
         match inner.state {
             ObjectState::Aborted => Some(ReadStep::Aborted),
-            state => {
-                if let Some(frame) = inner.frames.get(self.next_frame) {
-                    self.next_frame += 1;
-                    Some(ReadStep::Data(frame.clone()))
-                } else if state == ObjectState::Complete {
-                    Some(ReadStep::End)
+            ObjectState::Uploading => {
+                let frame = inner.frames.get(self.next_frame)?;
+                self.next_frame += 1;
+                self.pos += frame.len() as u64;
+                Some(ReadStep::Data(frame.clone()))
+            }
+            ObjectState::Complete => {
+                let body = inner.body.as_ref()?;
+                let len = body.len() as u64;
+                if self.pos < len {
+                    let rest = body.slice(self.pos as usize..);
+                    self.pos = len;
+                    Some(ReadStep::Data(rest))
                 } else {
-                    None
+                    Some(ReadStep::End)
                 }
             }
         }
@@ -390,15 +401,14 @@ mod tests {
         let (got, end) = waiter.await.unwrap();
         assert_eq!(got, b"abcdef");
         assert_eq!(end, ReadStep::End);
+        // A reader behind at completion gets the rest of the joined body in one piece: the
+        // frames themselves are gone.
         assert_eq!(
             early.next().await,
-            ReadStep::Data(Bytes::from_static(b"cd"))
-        );
-        assert_eq!(
-            early.next().await,
-            ReadStep::Data(Bytes::from_static(b"ef"))
+            ReadStep::Data(Bytes::from_static(b"cdef"))
         );
         assert_eq!(early.next().await, ReadStep::End);
+        assert!(o.read().frames.is_empty(), "frames dropped at completion");
     }
 
     #[test]
