@@ -78,6 +78,8 @@ pub struct Config {
     pub tls: TlsConfig,
     /// Timeouts, connection caps, caps on held requests, drain and readiness thresholds.
     pub limits: LimitsConfig,
+    /// The media library (uploads, transcodes).
+    pub library: crate::library::LibraryConfig,
 }
 
 /// `[tls]`: a certificate and key per listener; a listener without one speaks plain HTTP.
@@ -202,6 +204,7 @@ impl Default for Config {
             auth: crate::auth::AuthConfig::default(),
             tls: TlsConfig::default(),
             limits: LimitsConfig::default(),
+            library: crate::library::LibraryConfig::default(),
         }
     }
 }
@@ -444,6 +447,8 @@ pub struct ServeArgs {
     pub max_persist_lag_secs: Option<u64>,
     #[command(flatten)]
     pub vod: VodArgs,
+    #[command(flatten)]
+    pub library: crate::library::config::LibraryArgs,
 }
 
 impl Config {
@@ -484,6 +489,7 @@ impl Config {
         set(&mut live.llhls_window_secs, args.llhls_window_secs);
         set(&mut live.dvr_window_secs, args.dvr_window_secs);
         args.vod.apply(&mut cfg.vod);
+        args.library.apply(&mut cfg.library);
         let tls = |cert: &Option<PathBuf>, key: &Option<PathBuf>| match (cert, key) {
             (Some(cert), Some(key)) => Some(TlsFiles {
                 cert: cert.clone(),
@@ -633,6 +639,7 @@ impl Config {
                 });
             }
         }
+        self.library.check()?;
         self.vod.validate()
     }
 }

@@ -36,6 +36,11 @@ pub enum ErrorKind {
     Conflict,
     /// The request is well-formed but cannot be done (an end before the start).
     Unprocessable,
+    /// A precondition of the protocol is not met (tus `Tus-Resumable` version: tus 1.0
+    /// section 3.2; RFC 9110 section 15.5.13).
+    PreconditionFailed,
+    /// Not enough storage to take the request (RFC 4918 section 11.5).
+    InsufficientStorage,
     /// A bug or an I/O failure on our side.
     Internal,
 }

@@ -12,6 +12,9 @@
 //!          sessions, retention, recordings) --> archive::replay (HLS/DASH of a time range)
 //!          server::api (its own listener: streams, ranges, recordings)
 //!
+//! library: server::library_api (tus, multipart, assets) --> library (SQLite, ffprobe,
+//!          one ffmpeg per asset) --> <media_root>/assets/<id>/ --> served by vod below
+//!
 //! vod:   GET /i/... --> vod::csmil --> vod::source --> vod::index --> vod::segmenter
 //!                   --> vod::ts (mux) --> vod::cache --> server::egress
 //! ```
@@ -28,6 +31,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod hls;
+pub mod library;
 pub mod live;
 pub mod server;
 pub mod store;

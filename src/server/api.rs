@@ -80,6 +80,11 @@ pub(super) fn code(kind: ErrorKind) -> &'static str {
         ErrorKind::Unprocessable => "unprocessable",
         ErrorKind::Unauthenticated => "unauthorized",
         ErrorKind::Forbidden => "forbidden",
+        ErrorKind::TooLarge => "too_large",
+        ErrorKind::Unsupported => "unsupported_media_type",
+        ErrorKind::PreconditionFailed => "precondition_failed",
+        ErrorKind::InsufficientStorage => "insufficient_storage",
+        ErrorKind::Unavailable => "unavailable",
         _ => "internal",
     }
 }
@@ -93,7 +98,12 @@ impl IntoResponse for ApiError {
             | ErrorKind::Conflict
             | ErrorKind::Unprocessable
             | ErrorKind::Unauthenticated
-            | ErrorKind::Forbidden) => k,
+            | ErrorKind::Forbidden
+            | ErrorKind::TooLarge
+            | ErrorKind::Unsupported
+            | ErrorKind::PreconditionFailed
+            | ErrorKind::InsufficientStorage
+            | ErrorKind::Unavailable) => k,
             _ => ErrorKind::Internal,
         };
         let body = json!({"error": {"code": code(kind), "message": self.message}});
@@ -104,7 +114,7 @@ impl IntoResponse for ApiError {
 type ApiResult = Result<Response, ApiError>;
 
 /// A path parameter, with a JSON 400 (not axum's text) when it is not valid UTF-8.
-struct ApiPath(String);
+pub(super) struct ApiPath(pub(super) String);
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ApiPath {
     type Rejection = ApiError;
@@ -156,6 +166,7 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/recordings/{id}/stop", post(stop_recording))
         .route("/api/v1/events", get(events))
         .merge(super::livemix::routes())
+        .merge(super::library_api::routes())
         .route("/metrics", get(super::ops::metrics))
         .route("/livez", get(super::ops::livez))
         .route("/readyz", get(super::ops::readyz))
@@ -173,7 +184,7 @@ async fn openapi() -> Response {
 
 /// `http://host:port` of the egress listener as this client can reach it: the host of the
 /// API request when egress listens on every address, else the egress address.
-fn egress_base(state: &AppState, headers: &HeaderMap) -> String {
+pub(super) fn egress_base(state: &AppState, headers: &HeaderMap) -> String {
     let addr = state.egress_addr;
     let scheme = if state.cfg.tls.egress.is_some() {
         "https"

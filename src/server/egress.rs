@@ -276,6 +276,7 @@ async fn route<B>(state: Arc<AppState>, req: Request<B>) -> Reply {
         Route::Archive { session, file } => {
             super::replay::file(&state, session, &file, &method, headers).await
         }
+        Route::Asset { id, file } => asset_file(&state, &id, &file, &method, headers).await,
         Route::Object(key) if disabled(&state, key.dir()) => disabled_response(key.dir()),
         Route::Object(key)
             if key.extension().as_deref() == Some("mpd")
@@ -350,6 +351,41 @@ async fn player_file(
         bytes: Bytes::from(bytes),
         content_type: content_type(rel, None),
         cache_control: "no-cache",
+        last_modified: modified,
+        method,
+        request: headers,
+    })
+}
+
+/// A library asset's poster, sprite or thumbnails track (the route admits only those
+/// names and hex ids).
+async fn asset_file(
+    state: &AppState,
+    id: &str,
+    file: &str,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Response<Body> {
+    let Ok(library) = &state.library else {
+        return error_response(ErrorKind::NotFound, "the media library is off");
+    };
+    let path = library.asset_dir(id).join(file);
+    let (Ok(meta), Ok(bytes)) = (
+        tokio::fs::metadata(&path).await,
+        tokio::fs::read(&path).await,
+    ) else {
+        return error_response(ErrorKind::NotFound, format!("no {file} for asset {id}"));
+    };
+    let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+    complete_response(Complete {
+        etag: h::etag(modified, bytes.len() as u64),
+        bytes: Bytes::from(bytes),
+        content_type: if file.ends_with(".vtt") {
+            "text/vtt"
+        } else {
+            "image/jpeg"
+        },
+        cache_control: "public, max-age=60",
         last_modified: modified,
         method,
         request: headers,

@@ -12,6 +12,7 @@ pub mod api;
 pub mod egress;
 pub mod http;
 pub mod ingest;
+pub mod library_api;
 pub mod listen;
 pub mod livemix;
 pub mod llhls;
@@ -24,6 +25,7 @@ pub mod replay;
 pub mod route;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -71,6 +73,9 @@ pub enum ServerError {
     /// A certificate or key could not be loaded.
     #[error(transparent)]
     Tls(#[from] listen::TlsSetupError),
+    /// The media library could not be opened (its database or folders).
+    #[error("media library: {0}")]
+    Library(String),
 }
 
 /// State shared by every request of both listeners.
@@ -103,6 +108,8 @@ pub struct AppState {
     pub notifier: notify::Notifier,
     /// Rendered manifests of closed recordings.
     pub replays: replay::ReplayCache,
+    /// The media library (uploads, transcodes), or why it is off (no local media root).
+    pub library: Result<Arc<crate::library::Library>, String>,
     /// Who may push.
     pub ingest_auth: crate::auth::IngestAuth,
     /// Who may play (signed URLs), when configured.
@@ -151,6 +158,66 @@ pub async fn archive_blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| crate::archive::ArchiveError::Db(format!("archive task failed: {e}")))?
+}
+
+/// Opens the media library under the local media root, or says why it is off (a remote
+/// or missing media root: the library publishes by writing files there).
+async fn open_library(
+    cfg: &Config,
+    vod: &Result<Arc<crate::vod::Vod>, String>,
+) -> Result<Result<Arc<crate::library::Library>, String>, ServerError> {
+    let root = &cfg.vod.media_root;
+    if root.starts_with("http://") || root.starts_with("https://") {
+        tracing::info!("media library off: the media root is remote");
+        return Ok(Err("the media library needs a local media root".into()));
+    }
+    if let Err(e) = vod {
+        return Ok(Err(format!("the media library is off: {e}")));
+    }
+    let (lcfg, data, media, floor) = (
+        cfg.library.clone(),
+        cfg.data_dir.clone(),
+        PathBuf::from(root),
+        cfg.limits.min_free_bytes,
+    );
+    let opened = tokio::task::spawn_blocking(move || {
+        crate::library::Library::open(lcfg, &data, &media, floor)
+    })
+    .await
+    .map_err(|e| ServerError::Library(e.to_string()))?
+    .map_err(|e| ServerError::Library(e.to_string()))?;
+    tracing::info!(jobs = opened.config().jobs(), "media library on");
+    Ok(Ok(Arc::new(opened)))
+}
+
+/// Forwards asset events to the notification hub (SSE, webhooks).
+async fn library_notices(
+    state: Arc<AppState>,
+    mut rx: tokio::sync::broadcast::Receiver<crate::library::AssetEvent>,
+) {
+    loop {
+        let ev = tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            ev = rx.recv() => match ev {
+                Ok(ev) => ev,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(lost = n, "asset events dropped (notifier too slow)");
+                    continue;
+                }
+                Err(_) => return,
+            },
+        };
+        let base = library_api::egress_base_default(&state);
+        state.notifier.publish(notify::Notice {
+            kind: ev.kind,
+            body: serde_json::json!({
+                "type": ev.kind,
+                "time": crate::archive::format_ms(crate::archive::now_ms()),
+                "asset_id": ev.id,
+                "asset": ev.asset.as_ref().map(|a| library_api::asset_json(a, &base)),
+            }),
+        });
+    }
 }
 
 /// A server with its three listeners bound, ready to [`Server::run`].
@@ -277,6 +344,7 @@ impl Server {
             }
             Err(e) => return Err(e.into()),
         };
+        let library = open_library(&cfg, &vod).await?;
         Ok(Server {
             state: Arc::new(AppState {
                 cfg,
@@ -299,6 +367,7 @@ impl Server {
                     .max_capacity(100_000)
                     .time_to_live(Duration::from_secs(playback_cache_secs(&playback).max(1)))
                     .build(),
+                library,
                 ingest_auth,
                 playback,
                 api_auth,
@@ -353,6 +422,12 @@ impl Server {
             state
                 .tasks
                 .spawn(recording_notices(Arc::clone(&state), archive.transitions()));
+        }
+        if let Ok(library) = state.library.clone() {
+            state
+                .tasks
+                .spawn(library_notices(Arc::clone(&state), library.subscribe()));
+            state.tasks.spawn(library.run(state.shutdown.clone()));
         }
         for url in state.cfg.webhooks.urls.clone() {
             state.tasks.spawn(notify::webhook_worker(

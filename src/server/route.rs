@@ -33,6 +33,9 @@ pub enum Route {
         id: String,
         file: String,
     },
+    /// `/assets/<asset id>/poster.jpg`, `.../sprite.jpg`, `.../thumbnails.vtt`: the images
+    /// and WebVTT thumbnails track of a library asset (its rungs are served under `/i/`).
+    Asset { id: String, file: String },
     /// Anything else: an object pushed to the ingest listener.
     Object(ObjectKey),
 }
@@ -74,6 +77,15 @@ impl Route {
             match first {
                 "recordings" => {
                     return Ok(Route::Recording {
+                        id: id.to_owned(),
+                        file: file.to_owned(),
+                    })
+                }
+                "assets"
+                    if crate::library::valid_id(id)
+                        && matches!(file, "poster.jpg" | "sprite.jpg" | "thumbnails.vtt") =>
+                {
+                    return Ok(Route::Asset {
                         id: id.to_owned(),
                         file: file.to_owned(),
                     })
