@@ -60,6 +60,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Folder holding the player page and its npm dependencies.
     pub player_dir: PathBuf,
+    /// Folder holding the dashboard page (`/dashboard/` on the API listener) and its npm
+    /// dependencies.
+    pub dashboard_dir: PathBuf,
     /// Live ingest and egress settings.
     pub live: LiveConfig,
     /// On-demand packaging settings.
@@ -196,6 +199,7 @@ impl Default for Config {
             api_addr: SocketAddr::from(([127, 0, 0, 1], 5002)),
             data_dir: PathBuf::from("./data"),
             player_dir: PathBuf::from("player"),
+            dashboard_dir: PathBuf::from("dashboard"),
             live: LiveConfig::default(),
             vod: VodConfig::default(),
             archive: ArchiveConfig::default(),
@@ -294,6 +298,9 @@ pub struct ServeArgs {
     /// Folder of the player page served at /player [default: player].
     #[arg(long, env = "CASTERPAK_PLAYER_DIR", value_name = "DIR")]
     pub player_dir: Option<PathBuf>,
+    /// Folder of the dashboard served at /dashboard/ on the API listener [default: dashboard].
+    #[arg(long, env = "CASTERPAK_DASHBOARD_DIR", value_name = "DIR")]
+    pub dashboard_dir: Option<PathBuf>,
     /// Largest accepted upload in bytes; larger bodies get 413 and are not stored
     /// [default: 67108864].
     #[arg(long, env = "CASTERPAK_MAX_OBJECT_BYTES", value_name = "BYTES")]
@@ -477,6 +484,7 @@ impl Config {
             cfg.livemix.allowed_roots = args.livemix_allowed_roots.clone();
         }
         set(&mut cfg.player_dir, args.player_dir.clone());
+        set(&mut cfg.dashboard_dir, args.dashboard_dir.clone());
         let live = &mut cfg.live;
         set(&mut live.max_object_bytes, args.max_object_bytes);
         set(&mut live.delete_retention_secs, args.delete_retention_secs);

@@ -167,6 +167,7 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/events", get(events))
         .merge(super::livemix::routes())
         .merge(super::library_api::routes())
+        .merge(super::dashboard::routes())
         .route("/metrics", get(super::ops::metrics))
         .route("/livez", get(super::ops::livez))
         .route("/readyz", get(super::ops::readyz))

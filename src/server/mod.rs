@@ -9,6 +9,7 @@
 //! the memory sweeper all run on one [`TaskTracker`] and stop with one [`CancellationToken`].
 
 pub mod api;
+pub mod dashboard;
 pub mod egress;
 pub mod http;
 pub mod ingest;

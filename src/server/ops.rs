@@ -51,7 +51,9 @@ pub async fn gate(State(state): State<Arc<AppState>>, req: Request, next: Next) 
         peer,
         principal: None,
     };
-    let open = matches!(path.as_str(), "/livez" | "/readyz") || !state.api_auth.enabled();
+    let open = matches!(path.as_str(), "/livez" | "/readyz")
+        || super::dashboard::is_dashboard(&path)
+        || !state.api_auth.enabled();
     let resp = if open {
         next.run(req).await
     } else {
