@@ -263,6 +263,25 @@ async fn a_tus_upload_interrupted_and_resumed_becomes_ready_and_is_published() {
         .contains("creation-with-upload"));
     assert_eq!(r.headers()["tus-max-size"], "17179869184");
 
+    // Asset events over SSE, read from before the creation.
+    let mut sse = client
+        .get(o.api_url("/api/v1/events"))
+        .send()
+        .await
+        .unwrap();
+    let events = tokio::spawn(async move {
+        let mut text = String::new();
+        while let Ok(Ok(Some(chunk))) =
+            tokio::time::timeout(Duration::from_secs(120), sse.chunk()).await
+        {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            if text.contains("event: asset.ready") {
+                break;
+            }
+        }
+        text
+    });
+
     let id = tus_create(&client, &o, len, "My clip").await;
     let a = asset(&client, &o, &id).await;
     assert_eq!(
@@ -354,6 +373,27 @@ async fn a_tus_upload_interrupted_and_resumed_becomes_ready_and_is_published() {
         .map(|r| r["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["240p", "360p"], "no rung above the 360p source");
+
+    let events = events.await.unwrap();
+    for kind in [
+        "asset.created",
+        "asset.progress",
+        "asset.updated",
+        "asset.ready",
+    ] {
+        assert!(
+            events.contains(&format!("event: {kind}\n")),
+            "{kind} in {events}"
+        );
+    }
+    let ready = events
+        .lines()
+        .skip_while(|l| *l != "event: asset.ready")
+        .find_map(|l| l.strip_prefix("data: "))
+        .unwrap();
+    let ready: Value = serde_json::from_str(ready).unwrap();
+    assert_eq!(ready["asset"]["id"], id.as_str());
+    assert_eq!(ready["asset"]["status"], "ready");
 
     // Every rung decodes, at its height, with keyframes at the same times.
     let out = media.join("assets").join(&id);

@@ -115,6 +115,10 @@ async fn prometheus_scrapes_the_origin() {
         .await
         .is_some());
     assert!(query("process_resident_memory_bytes").await.is_some());
+    let jobs = query("casterpak_library_jobs{state=\"queued\"}")
+        .await
+        .expect("the library's job queue");
+    assert_eq!(jobs[0]["value"][1], "0");
     let _ = prom.0.kill();
 
     // promtool, lint included, on both formats; and it must be able to fail.

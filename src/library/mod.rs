@@ -193,11 +193,11 @@ impl Library {
         let sources_dir = data_dir.join(".library/sources");
         let media_dir = media_root.join("assets");
         let tmp_dir = media_dir.join(".tmp");
-        for d in [&uploads_dir, &sources_dir, &media_dir] {
+        for d in [&uploads_dir, &sources_dir] {
             std::fs::create_dir_all(d)?;
         }
+        // The media root gets `assets/` with the first transcode, not before.
         let _ = std::fs::remove_dir_all(&tmp_dir);
-        std::fs::create_dir_all(&tmp_dir)?;
         let conn = db::open(&data_dir.join(".casterpak-library.db"))?;
         let now = now_ms();
         for (id, attempt, pid) in db::running_jobs(&conn)? {
@@ -292,7 +292,11 @@ impl Library {
     fn check_space(&self, length: u64) -> Result<(), LibraryError> {
         let need_src = length.saturating_add(self.min_free_bytes);
         let need_out = length.saturating_add(self.min_free_bytes);
-        for (dir, need) in [(&self.uploads_dir, need_src), (&self.media_dir, need_out)] {
+        let media_root = self.media_dir.parent().unwrap_or(&self.media_dir);
+        for (dir, need) in [
+            (self.uploads_dir.as_path(), need_src),
+            (media_root, need_out),
+        ] {
             if let Some(free) = free_bytes(dir) {
                 if free < need {
                     return Err(LibraryError::InsufficientStorage(format!(

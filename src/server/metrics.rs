@@ -183,6 +183,8 @@ pub struct Scraped {
     pub disk_free_bytes: Option<u64>,
     /// Whether the origin is draining.
     pub draining: bool,
+    /// Transcode jobs (queued, running), when the media library is on.
+    pub library_jobs: Option<(u64, u64)>,
 }
 
 impl Default for Metrics {
@@ -495,6 +497,18 @@ impl Collector for DynamicOwned {
                 g.metric_type(),
             )?)?;
         }
+        if let Some((queued, running)) = self.scraped.library_jobs {
+            let g = ConstGauge::new(0i64);
+            let mut fam = enc.encode_descriptor(
+                "library_jobs",
+                "Transcode jobs of the media library by state (queued, running)",
+                None,
+                g.metric_type(),
+            )?;
+            for (state, n) in [("queued", queued), ("running", running)] {
+                ConstGauge::new(n as i64).encode(fam.encode_family(&[("state", state)])?)?;
+            }
+        }
         let g = ConstGauge::new(i64::from(!self.scraped.draining));
         g.encode(enc.encode_descriptor(
             "ready",
@@ -665,7 +679,12 @@ mod tests {
             archive_bytes: Some(5),
             disk_free_bytes: Some(7),
             draining: false,
+            library_jobs: Some((3, 1)),
         });
+        assert!(
+            text.contains("casterpak_library_jobs{state=\"queued\"} 3"),
+            "{text}"
+        );
         assert!(
             text.contains("casterpak_ingest_bytes_total{stream=\"live/a\",result=\"ok\"} 10"),
             "{text}"

@@ -210,7 +210,18 @@ pub async fn metrics(
         }
         None => None,
     };
+    let library_jobs = match &state.library {
+        Ok(l) => {
+            let l = Arc::clone(l);
+            let running = l.running() as u64;
+            tokio::task::spawn_blocking(move || (l.queued(), running))
+                .await
+                .ok()
+        }
+        Err(_) => None,
+    };
     let scraped = Scraped {
+        library_jobs,
         streams,
         archive_bytes,
         disk_free_bytes,
