@@ -304,6 +304,53 @@ fn event_data_schema() {
         &json!({"type": "stream.paused", "time": "2026-01-01T10:00:00.000Z", "stream": "a"})
     ));
     assert!(!v.is_valid(&json!({"type": "stream.ended", "stream": "a"})));
+
+    // Asset events: the asset as the API returns it, null once deleted.
+    let asset = json!({
+        "id": "0123456789abcdef0123456789abcdef", "title": "Clip", "filename": "clip.mp4",
+        "status": "uploading",
+        "progress": {"phase": "upload", "percent": 5.0, "eta_secs": null},
+        "duration_secs": null, "source": null, "renditions": [], "playback": null,
+        "poster": null, "thumbnails": null, "error": null,
+        "created_at": "2026-01-01T10:00:00.000Z", "updated_at": "2026-01-01T10:00:01.000Z"
+    });
+    let id = "0123456789abcdef0123456789abcdef";
+    for kind in [
+        "asset.created",
+        "asset.updated",
+        "asset.progress",
+        "asset.ready",
+        "asset.errored",
+        "upload.expired",
+    ] {
+        let ev = json!({"type": kind, "time": "2026-01-01T10:00:00.000Z", "asset_id": id,
+                        "asset": asset});
+        assert!(v.is_valid(&ev), "{kind}");
+    }
+    let deleted = json!({"type": "asset.deleted", "time": "2026-01-01T10:00:00.000Z",
+                         "asset_id": id, "asset": null});
+    assert!(v.is_valid(&deleted));
+    // Must fail: an asset event without asset_id or asset, a stream event type with asset
+    // fields, an asset event type with stream fields, a malformed asset.
+    assert!(!v.is_valid(
+        &json!({"type": "asset.ready", "time": "2026-01-01T10:00:00.000Z", "asset": asset})
+    ));
+    assert!(!v.is_valid(
+        &json!({"type": "asset.deleted", "time": "2026-01-01T10:00:00.000Z", "asset_id": id})
+    ));
+    assert!(!v.is_valid(
+        &json!({"type": "stream.started", "time": "2026-01-01T10:00:00.000Z",
+                                "asset_id": id, "asset": null})
+    ));
+    assert!(!v.is_valid(
+        &json!({"type": "asset.created", "time": "2026-01-01T10:00:00.000Z", "stream": "live/a"})
+    ));
+    let mut bad = asset.clone();
+    bad["status"] = json!("done");
+    assert!(!v.is_valid(
+        &json!({"type": "asset.updated", "time": "2026-01-01T10:00:00.000Z",
+                                "asset_id": id, "asset": bad})
+    ));
 }
 
 /// Every schema the document uses compiles as JSON Schema, and every `$ref` resolves.
@@ -341,13 +388,16 @@ fn collect_refs(v: &Value, out: &mut Vec<String>) {
     }
 }
 
-/// The routes of `api::router` (path and methods, read from its source) are exactly the
-/// documented operations.
-#[test]
-fn every_route_of_the_api_is_documented() {
-    let src = include_str!("../src/server/api.rs");
-    let router = &src[src.find("pub fn router").expect("api.rs has pub fn router")..];
+/// The routes (path and methods) of `router` in `src`, read from the source: the
+/// `.route("path", method(handler).method(handler))` calls of `fn_marker`'s body, up to
+/// `.fallback(` when there is one.
+fn routes_in(src: &str, fn_marker: &str) -> Vec<(String, Vec<String>)> {
+    let router = &src[src
+        .find(fn_marker)
+        .unwrap_or_else(|| panic!("no {fn_marker}"))..];
     let router = &router[..router.find(".fallback(").unwrap_or(router.len())];
+    // The function's body only: up to the first line that closes it.
+    let router = &router[..router.find("\n}").unwrap_or(router.len())];
     let mut routes: Vec<(String, Vec<String>)> = Vec::new();
     for chunk in router.split(".route(").skip(1) {
         let path = chunk
@@ -356,7 +406,7 @@ fn every_route_of_the_api_is_documented() {
             .expect("a route path literal")
             .to_owned();
         let mut methods = Vec::new();
-        for m in ["get", "post", "put", "patch", "delete"] {
+        for m in ["get", "post", "put", "patch", "delete", "head", "options"] {
             let pat = format!("{m}(");
             let found = chunk.match_indices(&pat).any(|(i, _)| {
                 let before = if i == 0 {
@@ -372,15 +422,32 @@ fn every_route_of_the_api_is_documented() {
         }
         routes.push((path, methods));
     }
+    routes
+}
+
+/// The routes of `api::router` and of the media library's `library_api::routes` (path and
+/// methods, read from their source) are exactly the documented operations.
+#[test]
+fn every_route_of_the_api_is_documented() {
+    let mut routes = routes_in(include_str!("../src/server/api.rs"), "pub fn router");
     assert!(
         routes.len() >= 10,
         "could not read the routes of api.rs: {routes:?}"
     );
+    let library = routes_in(
+        include_str!("../src/server/library_api.rs"),
+        "pub fn routes",
+    );
+    assert!(
+        library.len() >= 4,
+        "could not read the routes of library_api.rs: {library:?}"
+    );
+    routes.extend(library);
     let paths = document()["paths"].as_object().unwrap();
     for (path, methods) in &routes {
         let item = paths
             .get(path)
-            .unwrap_or_else(|| panic!("route {path} of api.rs is not in openapi.json"));
+            .unwrap_or_else(|| panic!("route {path} of the API is not in openapi.json"));
         let mut documented: Vec<String> = item
             .as_object()
             .unwrap()
@@ -395,13 +462,13 @@ fn every_route_of_the_api_is_documented() {
         methods.sort();
         assert_eq!(
             documented, methods,
-            "methods of {path}: openapi.json vs api.rs"
+            "methods of {path}: openapi.json vs the router"
         );
     }
     for path in paths.keys() {
         assert!(
             routes.iter().any(|(p, _)| p == path),
-            "openapi.json documents {path}, which api.rs does not route"
+            "openapi.json documents {path}, which the API does not route"
         );
     }
 }
