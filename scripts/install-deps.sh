@@ -64,3 +64,15 @@ if ! "$EDGEAUTH_VENV/bin/python" -m pip show akamai-edgeauth 2>/dev/null |
   "$EDGEAUTH_VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
     "akamai-edgeauth==$EDGEAUTH_VERSION"
 fi
+
+# tuspy (the Python tus 1.0 client of the tus project) for the library's upload tests
+# (tests/library.rs reads the folder from here).
+TUSPY_VERSION=1.1.0
+TUSPY_VENV="${CASTERPAK_TUSPY_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/casterpak/tuspy-$TUSPY_VERSION}"
+if ! "$TUSPY_VENV/bin/python" -m pip show tuspy 2>/dev/null |
+     grep -x "Version: $TUSPY_VERSION" >/dev/null; then
+  echo "installing tuspy $TUSPY_VERSION into $TUSPY_VENV"
+  python3 -m venv "$TUSPY_VENV"
+  "$TUSPY_VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+    "tuspy==$TUSPY_VERSION"
+fi

@@ -634,6 +634,62 @@ async fn multipart_uploads_and_bad_inputs() {
     assert_eq!(list["assets"].as_array().unwrap().len(), 1);
 }
 
+/// The Python of the virtualenv holding tuspy (scripts/install-deps.sh).
+fn tuspy_python() -> PathBuf {
+    if let Ok(v) = std::env::var("CASTERPAK_TUSPY_VENV") {
+        return PathBuf::from(v).join("bin/python");
+    }
+    let cache = std::env::var("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache"));
+    cache.join("casterpak/tuspy-1.1.0/bin/python")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tuspy_uploads_in_chunks_and_resumes_with_a_new_client() {
+    let (o, _media, _keep) = library_origin("ultrafast");
+    let dir = tempfile::tempdir().unwrap();
+    let src = clip(dir.path(), "src.mp4", 6, "426x240");
+    // tus's own Python client: three 32 KiB chunks, then a new uploader for the same URL
+    // (which asks the server for the offset with HEAD) sends the rest.
+    let script = format!(
+        r#"
+from tusclient import client
+c = client.TusClient("{endpoint}")
+u = c.uploader("{path}", chunk_size=32768, metadata={{"filename": "phone.mp4", "title": "From tuspy"}})
+for _ in range(3):
+    u.upload_chunk()
+assert u.offset == 3 * 32768, u.offset
+again = c.uploader("{path}", url=u.url, chunk_size=32768)
+assert again.offset == 3 * 32768, again.offset
+again.upload()
+print(u.url)
+"#,
+        endpoint = o.api_url("/api/v1/uploads"),
+        path = src.display()
+    );
+    let out = Command::new(tuspy_python())
+        .args(["-c", &script])
+        .output()
+        .expect("tuspy (scripts/install-deps.sh)");
+    assert!(
+        out.status.success(),
+        "tuspy: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let id = url.rsplit('/').next().unwrap().to_owned();
+    assert_eq!(
+        std::fs::read(o.data_dir.join(".library/sources").join(&id)).unwrap(),
+        std::fs::read(&src).unwrap()
+    );
+    let client = reqwest::Client::new();
+    let a = wait_status(&client, &o, &id, "ready", 120).await;
+    assert_eq!(a["status"], "ready", "{a:#}");
+    assert_eq!(a["title"], "From tuspy");
+    assert_eq!(a["filename"], "phone.mp4");
+}
+
 /// A clip long enough that its transcode is still running when the test acts.
 fn long_clip(dir: &Path) -> PathBuf {
     clip(dir, "long.mp4", 120, "1280x720")
