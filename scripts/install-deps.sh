@@ -3,10 +3,11 @@
 # what is already there:
 #   scripts/install-deps.sh            ffmpeg, chromium, node packages, schemathesis (demo + tests)
 #   scripts/install-deps.sh --bench    also nginx, wrk, hyperfine (benchmarks)
-# System packages come from Debian (apt-get, as root); dash.js, hls.js and playwright-core
-# from npm, pinned by the lockfiles in player/ and tests/browser/. Nothing downloads a
-# browser of its own: the tests drive Debian's /usr/bin/chromium. schemathesis (the API fuzzer
-# of tests/api/schemathesis.sh) comes from PyPI, pinned below.
+# System packages come from Debian (apt-get, as root); dash.js, hls.js, Shaka Player,
+# tus-js-client and playwright-core from npm, pinned by the lockfiles in player/, dashboard/
+# and tests/browser/. Nothing downloads a browser of its own: the tests drive Debian's
+# /usr/bin/chromium. schemathesis (the API fuzzer of tests/api/schemathesis.sh) comes from
+# PyPI, pinned below.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,6 +37,7 @@ if [ "${#need[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 npm ci --prefix player --no-audit --no-fund --loglevel=error
+npm ci --prefix dashboard --no-audit --no-fund --loglevel=error
 npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 
 # schemathesis and openapi-spec-validator for tests/api/schemathesis.sh (which reads the

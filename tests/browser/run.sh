@@ -4,7 +4,7 @@
 #   tests/browser/run.sh                 # every case in tests/browser/cases/
 #   tests/browser/run.sh cases/live-origin.test.mjs
 #
-# Installs the pinned node packages (player/ and tests/browser/), then runs
+# Installs the pinned node packages (player/, dashboard/ and tests/browser/), then runs
 # node's built-in test runner; the closing lines are its "# pass N / # fail N".
 # Expects the origin binary already built: $CASTERPAK_BIN (absolute, or
 # relative to the repo root), default target/debug/casterpak. Needs ffmpeg and
@@ -12,6 +12,7 @@
 set -eu
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 npm ci --prefix "$root/player" --no-audit --no-fund
+npm ci --prefix "$root/dashboard" --no-audit --no-fund
 npm ci --prefix "$root/tests/browser" --no-audit --no-fund
 cd "$root/tests/browser"
 if [ "$#" -eq 0 ]; then set -- cases/; fi
