@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Fuzzes the management API with schemathesis against the OpenAPI document the origin serves
 # (GET /api/v1/openapi.json, first checked with openapi-spec-validator): starts the origin on
-# free loopback ports with a temporary data dir, pushes a few seconds of LL-DASH with ffmpeg
-# (stream live/demo, so the stream operations meet a real archive) and makes one recording,
-# then runs schemathesis (examples, coverage, fuzzing and stateful phases, following the
-# document's links) with the checks:
+# free loopback ports with a temporary data dir and a temporary media root (the media library
+# writes its assets there, never in the checkout), pushes a few seconds of LL-DASH with ffmpeg
+# (stream live/demo, so the stream operations meet a real archive), makes one recording and
+# uploads one short clip to the media library (transcoded to a ready asset, so the asset
+# operations meet one), then runs schemathesis (examples, coverage, fuzzing and stateful
+# phases, following the document's links) with the checks:
 #   not_a_server_error            no 5xx (but the documented 503 of GET /readyz)
 #   status_code_conformance       every status is documented for its operation
 #   content_type_conformance      the documented media type
 #   response_headers_conformance  documented headers (Location on 201, WWW-Authenticate on 401)
 #   response_schema_conformance   bodies match the documented schemas
-# Every operation but GET /api/v1/events (a never-ending event stream) is fuzzed.
+# Every operation but GET /api/v1/events (a never-ending event stream) is fuzzed; tus bodies
+# (application/offset+octet-stream) come from tests/api/schemathesis_hooks.py.
 # Then API tokens: the origin is restarted on the same data dir with a configuration file of
 # two [[auth.api]] tokens (role admin and role read), and
 #   - curl must-fail checks: no token or an unknown one is a 401 with the bearer challenge,
@@ -47,6 +50,8 @@ bin="${CASTERPAK_BIN:-target/debug/casterpak}"
 command -v ffmpeg >/dev/null || { echo "ffmpeg is missing: run scripts/install-deps.sh" >&2; exit 1; }
 
 tmp="$(mktemp -d)"
+mkdir -p "$tmp/media"
+hooks="$PWD/tests/api/schemathesis_hooks.py"
 origin_pid=""
 ffmpeg_pid=""
 origin_log="$tmp/origin.log"
@@ -72,8 +77,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # start_origin LOG [serve options...]: starts the origin on three free loopback ports (bound
-# once by the kernel, then released for the origin) with the data dir $tmp/data, and waits
-# until GET /livez answers. Sets ingest, egress, api, api_url and origin_pid.
+# once by the kernel, then released for the origin) with the data dir $tmp/data and the media
+# root $tmp/media, and waits until GET /livez answers. Sets ingest, egress, api, api_url and
+# origin_pid.
 start_origin() {
   origin_log="$1"
   shift
@@ -89,7 +95,8 @@ for s in socks:
   api_url="http://127.0.0.1:$api"
   RUST_LOG="${RUST_LOG:-info}" NO_COLOR=1 "$bin" serve \
     --ingest-addr "127.0.0.1:$ingest" --egress-addr "127.0.0.1:$egress" \
-    --api-addr "127.0.0.1:$api" --data-dir "$tmp/data" --drain-start-wait-ms 0 "$@" \
+    --api-addr "127.0.0.1:$api" --data-dir "$tmp/data" --media-root "$tmp/media" \
+    --library-preset ultrafast --drain-start-wait-ms 0 "$@" \
     >"$origin_log" 2>&1 &
   origin_pid=$!
   for _ in $(seq 100); do
@@ -101,11 +108,21 @@ for s in socks:
   exit 1
 }
 
-# The documented 503 of GET /readyz (a full disk, say) is an answer, not a server error.
+# The documented 503 of GET /readyz (a full disk, say) is an answer, not a server error; so is
+# the documented 507 of an upload bigger than the free space (schemathesis asks for uploads of up
+# to Tus-Max-Size, 16 GiB).
 cat >"$tmp/schemathesis.toml" <<'EOF'
 [[operations]]
 include-operation-id = "getReadiness"
 checks.not_a_server_error.expected-statuses = ["2xx", "3xx", "4xx", "503"]
+
+[[operations]]
+include-operation-id = "createUpload"
+checks.not_a_server_error.expected-statuses = ["2xx", "3xx", "4xx", "507"]
+
+[[operations]]
+include-operation-id = "createAsset"
+checks.not_a_server_error.expected-statuses = ["2xx", "3xx", "4xx", "507"]
 EOF
 
 # run_schemathesis NAME MAX_TIME [schemathesis run options...]: one schemathesis run (the
@@ -139,7 +156,7 @@ run_schemathesis() {
   st_rc=0
   # Run from the temp dir: schemathesis keeps a .schemathesis/ cache in its working directory.
   # The hard stop is well above --max-time: schemathesis ends itself unless it hangs.
-  (cd "$tmp" && timeout --signal=INT --kill-after=10 "$((max_time + 40))" \
+  (cd "$tmp" && SCHEMATHESIS_HOOKS="$hooks" timeout --signal=INT --kill-after=10 "$((max_time + 40))" \
     "$st" "${args[@]}") || st_rc=$?
   if ! kill -0 "$origin_pid" 2>/dev/null; then
     echo "the origin died during the $name run" >&2
@@ -192,6 +209,21 @@ now="$(date +%s)"
 created="$(curl -fsS -X POST "$api_url/api/v1/recordings" -H 'Content-Type: application/json' \
   -d "{\"stream\":\"live/demo\",\"start\":$((now - 4)),\"end\":$now,\"title\":\"schemathesis seed\"}")"
 echo "recording: $created"
+# One short clip uploaded to the media library and transcoded, so the asset operations list a
+# ready asset (renditions, playback URLs, poster) from the start.
+ffmpeg -hide_banner -loglevel error -y -f lavfi -i testsrc2=size=160x90:rate=25:duration=2 \
+  -f lavfi -i sine=frequency=440:sample_rate=44100:duration=2 -c:v libx264 -preset ultrafast \
+  -threads 1 -c:a aac -shortest "$tmp/clip.mp4" </dev/null
+asset="$(curl -fsS -F "file=@$tmp/clip.mp4" -F "title=schemathesis seed" "$api_url/api/v1/assets")"
+asset_id="$(printf '%s' "$asset" | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')"
+status=""
+for _ in $(seq 150); do
+  status="$(curl -fsS "$api_url/api/v1/assets/$asset_id" | python3 -c 'import json, sys; print(json.load(sys.stdin)["status"])')"
+  case "$status" in ready | errored) break ;; esac
+  sleep 0.2
+done
+[ "$status" = ready ] || { echo "the seed asset is $status, not ready: $(curl -sS "$api_url/api/v1/assets/$asset_id")" >&2; exit 1; }
+echo "asset: $asset_id ready"
 
 run_schemathesis open "${SCHEMATHESIS_MAX_TIME:-70}" "$api_url/api/v1/openapi.json"
 
@@ -281,6 +313,23 @@ expect 403 forbidden POST /api/v1/recordings "${reader[@]}" -H 'Content-Type: ap
   -d '{"stream":"live/demo","title":"refused to a read token"}'
 expect 403 forbidden POST /api/v1/streams/live%2Fdemo/disable "${reader[@]}"
 expect 403 forbidden DELETE /api/v1/streams/live%2Fdemo/archive "${reader[@]}"
+# The media library behind the same gate: tus and assets (an asset uploaded with the admin
+# token: the open run may have renamed or deleted the seed one).
+asset="$(curl -fsS "${admin[@]}" -F "file=@$tmp/clip.mp4" -F "title=schemathesis auth seed" "$api_url/api/v1/assets")"
+asset_id="$(printf '%s' "$asset" | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')"
+expect 401 unauthorized OPTIONS /api/v1/uploads
+expect 401 unauthorized POST /api/v1/uploads -H 'Tus-Resumable: 1.0.0' -H 'Upload-Length: 10'
+expect 401 unauthorized GET "/api/v1/assets/$asset_id"
+expect 401 unauthorized POST /api/v1/assets -F "file=@$tmp/clip.mp4"
+expect 200 - GET "/api/v1/assets/$asset_id" "${reader[@]}"
+expect 403 forbidden POST /api/v1/uploads "${reader[@]}" -H 'Tus-Resumable: 1.0.0' -H 'Upload-Length: 10'
+expect 403 forbidden PATCH "/api/v1/assets/$asset_id" "${reader[@]}" -H 'Content-Type: application/json' \
+  -d '{"title":"renamed by a read token"}'
+expect 403 forbidden DELETE "/api/v1/assets/$asset_id" "${reader[@]}"
+case "$(curl -fsS "${reader[@]}" "$api_url/api/v1/assets/$asset_id")" in
+  *'"title":"schemathesis auth seed"'*) ;;
+  *) echo "auth check: a read token's refused PATCH or DELETE changed the seed asset" >&2; exit 1 ;;
+esac
 # The admin token changes: a recording (pending until live/demo is live again), so the
 # recording operations list something.
 expect 201 - POST /api/v1/recordings "${admin[@]}" -H 'Content-Type: application/json' \
@@ -293,7 +342,7 @@ esac
 case "$listed" in
   *"refused "*) echo "auth check: a refused POST made a recording: $listed" >&2; exit 1 ;;
 esac
-echo "auth checks: 401 without a known token, 403 to a read token's changes, /livez and /readyz open"
+echo "auth checks: 401 without a known token, 403 to a read token's changes (streams, recordings, uploads, assets), /livez and /readyz open"
 
 auth_time="${SCHEMATHESIS_AUTH_MAX_TIME:-35}"
 # The admin token: every operation authenticated, and ignored_auth sends the same requests
