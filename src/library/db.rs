@@ -55,6 +55,24 @@ CREATE TABLE IF NOT EXISTS events(
     detail TEXT
 );
 CREATE INDEX IF NOT EXISTS events_by_asset ON events(asset_id, seq);
+CREATE TABLE IF NOT EXISTS nus_videos(
+    video_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    title TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    segment_count INTEGER NOT NULL DEFAULT -1,
+    ended INTEGER NOT NULL DEFAULT 0,
+    rungs TEXT
+);
+CREATE TABLE IF NOT EXISTS nus_segments(
+    video_id INTEGER NOT NULL,
+    segment_id INTEGER NOT NULL,
+    ext TEXT NOT NULL,
+    status TEXT NOT NULL,
+    duration_secs REAL,
+    error TEXT,
+    created_ms INTEGER NOT NULL,
+    PRIMARY KEY(video_id, segment_id)
+) WITHOUT ROWID;
 ";
 
 /// Opens (creating when needed) the library database at `path`.

@@ -148,20 +148,8 @@ pub fn output_fps(src: &SourceInfo) -> f64 {
     }
 }
 
-/// The argv (without the program) of the one ffmpeg that encodes every rung of `rungs`
-/// from `input` into `out_dir/<prefix><rung name>.mp4`, printing `-progress` blocks on
-/// stdout. Every value comes from the server (paths it made, numbers it chose): nothing a
-/// client sent, so nothing to escape, and no shell.
-pub fn ffmpeg_args(
-    input: &str,
-    src: &SourceInfo,
-    rungs: &[Rung],
-    opts: &EncodeOptions,
-    out_dir: &str,
-    prefix: &str,
-) -> Vec<String> {
-    let fps = output_fps(src);
-    let gop_frames = ((fps * f64::from(opts.gop_secs)).round() as u64).max(1);
+/// `-filter_complex` of one decode split to every rung: `[v0]`, `[v1]`, ... scaled.
+fn split_filter(fps: f64, rungs: &[Rung]) -> String {
     let mut filter = format!("[0:v:0]fps={fps},format=yuv420p,split={}", rungs.len());
     for i in 0..rungs.len() {
         filter.push_str(&format!("[s{i}]"));
@@ -172,7 +160,13 @@ pub fn ffmpeg_args(
             r.width, r.height
         ));
     }
-    let mut a: Vec<String> = [
+    filter
+}
+
+/// The input half of the argv: one input, one decode split to every rung.
+fn input_args(input: &str, src: &SourceInfo, rungs: &[Rung], opts: &EncodeOptions) -> Vec<String> {
+    let filter = split_filter(output_fps(src), rungs);
+    [
         "-hide_banner",
         "-nostdin",
         "-y",
@@ -185,59 +179,123 @@ pub fn ffmpeg_args(
     ]
     .iter()
     .map(|s| s.to_string())
-    .collect();
+    .collect()
+}
+
+/// The encoder options of rung `i` (its `[v<i>]` output and the first audio stream): x264
+/// High with closed GOPs of `gop_secs` forced on the same timestamps in every rung, capped
+/// VBR, AAC-LC 128 kb/s 48 kHz stereo.
+fn rung_args(i: usize, r: &Rung, src: &SourceInfo, opts: &EncodeOptions) -> Vec<String> {
+    let gop_frames = ((output_fps(src) * f64::from(opts.gop_secs)).round() as u64).max(1);
+    let b = r.bitrate;
+    vec![
+        "-map".to_owned(),
+        format!("[v{i}]"),
+        "-map".into(),
+        "0:a:0?".into(),
+        "-c:v".into(),
+        "libx264".into(),
+        "-preset".into(),
+        opts.preset.clone(),
+        "-profile:v".into(),
+        "high".into(),
+        "-threads".into(),
+        opts.threads.to_string(),
+        "-g".into(),
+        gop_frames.to_string(),
+        "-keyint_min".into(),
+        gop_frames.to_string(),
+        "-sc_threshold".into(),
+        "0".into(),
+        "-force_key_frames".into(),
+        format!("expr:gte(t,n_forced*{})", opts.gop_secs),
+        "-x264-params".into(),
+        "open_gop=0".into(),
+        "-b:v".into(),
+        b.to_string(),
+        "-maxrate".into(),
+        (b * 11 / 10).to_string(),
+        "-bufsize".into(),
+        (b * 2).to_string(),
+        "-c:a".into(),
+        "aac".into(),
+        "-b:a".into(),
+        "128k".into(),
+        "-ac".into(),
+        "2".into(),
+        "-ar".into(),
+        "48000".into(),
+        "-map_metadata".into(),
+        "-1".into(),
+    ]
+}
+
+/// The argv (without the program) of the one ffmpeg that encodes every rung of `rungs`
+/// from `input` into `out_dir/<prefix><rung name>.mp4`, printing `-progress` blocks on
+/// stdout. Every value comes from the server (paths it made, numbers it chose): nothing a
+/// client sent, so nothing to escape, and no shell.
+pub fn ffmpeg_args(
+    input: &str,
+    src: &SourceInfo,
+    rungs: &[Rung],
+    opts: &EncodeOptions,
+    out_dir: &str,
+    prefix: &str,
+) -> Vec<String> {
+    let mut a = input_args(input, src, rungs, opts);
     for (i, r) in rungs.iter().enumerate() {
-        let b = r.bitrate;
-        let args = [
-            "-map".to_owned(),
-            format!("[v{i}]"),
-            "-map".into(),
-            "0:a:0?".into(),
-            "-c:v".into(),
-            "libx264".into(),
-            "-preset".into(),
-            opts.preset.clone(),
-            "-profile:v".into(),
-            "high".into(),
-            "-threads".into(),
-            opts.threads.to_string(),
-            "-g".into(),
-            gop_frames.to_string(),
-            "-keyint_min".into(),
-            gop_frames.to_string(),
-            "-sc_threshold".into(),
-            "0".into(),
-            "-force_key_frames".into(),
-            format!("expr:gte(t,n_forced*{})", opts.gop_secs),
-            "-x264-params".into(),
-            "open_gop=0".into(),
-            "-b:v".into(),
-            b.to_string(),
-            "-maxrate".into(),
-            (b * 11 / 10).to_string(),
-            "-bufsize".into(),
-            (b * 2).to_string(),
-            "-c:a".into(),
-            "aac".into(),
-            "-b:a".into(),
-            "128k".into(),
-            "-ac".into(),
-            "2".into(),
-            "-ar".into(),
-            "48000".into(),
-            "-map_metadata".into(),
-            "-1".into(),
-            "-movflags".into(),
+        a.extend(rung_args(i, r, src, opts));
+        a.extend([
+            "-movflags".to_owned(),
             "+faststart".into(),
             format!("{out_dir}/{prefix}{}.mp4", r.name),
-        ];
-        a.extend(args);
+        ]);
     }
     a.extend(
         ["-progress", "pipe:1", "-nostats", "-stats_period", "1"]
             .iter()
             .map(|s| s.to_string()),
     );
+    a
+}
+
+/// The argv of the ffmpeg that encodes one recorded segment (the NUS app's uploads) into
+/// one MPEG-TS file per rung (`outputs[i]` for `rungs[i]`), its timestamps shifted by
+/// [`SEGMENT_TS_BASE_SECS`] + `start_secs` (the sum of the earlier segments' durations) so
+/// the segments of every rung follow each other on one timeline (ISO/IEC 13818-1 PTS,
+/// 90 kHz).
+/// Where the timeline of recorded segments starts, seconds: AAC's priming puts each
+/// segment's first audio frame about 23 ms before its video, and below zero ffmpeg would
+/// shift the first segment's timestamps (and only that one's) to make them positive.
+pub const SEGMENT_TS_BASE_SECS: f64 = 1.0;
+
+pub fn segment_ts_args(
+    input: &str,
+    src: &SourceInfo,
+    rungs: &[Rung],
+    opts: &EncodeOptions,
+    start_secs: f64,
+    outputs: &[String],
+) -> Vec<String> {
+    let mut a = input_args(input, src, rungs, opts);
+    for (i, (r, out)) in rungs.iter().zip(outputs).enumerate() {
+        a.extend(rung_args(i, r, src, opts));
+        // No B-frames: with them the first DTS of a segment is one frame before its PTS,
+        // into the previous segment's last frame, and the joined timeline goes backwards.
+        a.extend([
+            "-bf".to_owned(),
+            "0".into(),
+            "-output_ts_offset".into(),
+            format!("{:.6}", SEGMENT_TS_BASE_SECS + start_secs),
+            "-muxdelay".into(),
+            "0".into(),
+            "-muxpreload".into(),
+            "0".into(),
+            "-f".into(),
+            "mpegts".into(),
+            out.clone(),
+        ]);
+    }
     a
 }
 

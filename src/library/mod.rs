@@ -21,6 +21,7 @@
 pub mod config;
 pub mod db;
 pub mod ladder;
+pub mod nus;
 pub mod probe;
 pub mod progress;
 pub mod tus;
@@ -140,6 +141,10 @@ pub struct Library {
     wake: Notify,
     running: Mutex<HashMap<String, Running>>,
     writing: Mutex<HashSet<String>>,
+    /// Segment transcodes of recorded videos at once (as many as jobs).
+    segment_slots: tokio::sync::Semaphore,
+    /// Recorded videos whose segment transcoder runs.
+    nus_busy: nus::Busy,
 }
 
 /// Marks an upload as being written; removed on drop.
@@ -211,6 +216,11 @@ impl Library {
             )?;
             tracing::info!(asset = id, "library: interrupted transcode queued again");
         }
+        // Segment transcodes of recorded videos cut by the stop run again.
+        conn.execute(
+            "UPDATE nus_segments SET status='NIL' WHERE status='PROCESSING'",
+            [],
+        )?;
         let ids = db::asset_ids(&conn)?;
         if let Ok(rd) = std::fs::read_dir(&uploads_dir) {
             for e in rd.flatten() {
@@ -222,7 +232,6 @@ impl Library {
             }
         }
         Ok(Library {
-            cfg,
             min_free_bytes,
             db: Mutex::new(conn),
             uploads_dir,
@@ -233,6 +242,9 @@ impl Library {
             wake: Notify::new(),
             running: Mutex::new(HashMap::new()),
             writing: Mutex::new(HashSet::new()),
+            segment_slots: tokio::sync::Semaphore::new(cfg.jobs()),
+            nus_busy: Default::default(),
+            cfg,
         })
     }
 
@@ -804,6 +816,20 @@ impl Library {
     /// they are queued again for the next start).
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let mut sweep = tokio::time::interval(Duration::from_secs(60));
+        let waiting = self
+            .blocking(|l| {
+                l.with_db(|c| {
+                    let mut st =
+                        c.prepare("SELECT DISTINCT video_id FROM nus_segments WHERE status='NIL'")?;
+                    let rows = st.query_map([], |r| r.get::<_, i64>(0))?;
+                    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+                })
+            })
+            .await
+            .unwrap_or_default();
+        for id in waiting {
+            self.nus_pump(id);
+        }
         loop {
             while !shutdown.is_cancelled() && self.running() < self.cfg.jobs() {
                 let next = self

@@ -168,6 +168,7 @@ pub fn router(state: Shared) -> Router {
         .merge(super::livemix::routes())
         .merge(super::library_api::routes())
         .merge(super::dashboard::routes())
+        .merge(super::nus_api::routes())
         .route("/metrics", get(super::ops::metrics))
         .route("/livez", get(super::ops::livez))
         .route("/readyz", get(super::ops::readyz))

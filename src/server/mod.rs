@@ -19,6 +19,7 @@ pub mod livemix;
 pub mod llhls;
 pub mod metrics;
 pub mod notify;
+pub mod nus_api;
 pub mod observe;
 pub mod ops;
 pub mod playback;
