@@ -45,6 +45,12 @@ function el(tag, props = {}, ...children) {
   return e;
 }
 
+/** A list the API would not give (e.g. 503 with the media library off): said in its table. */
+function renderUnavailable(table, cols, err) {
+  $(`${table} tbody`).replaceChildren(el('tr', { class: 'empty unavailable' },
+    el('td', { colspan: cols }, `(unavailable: ${err.status ? `${err.status} ` : ''}${err.message})`)));
+}
+
 function button(label, action, props = {}) {
   return el('button', { type: 'button', dataset: { action }, ...props }, label);
 }
@@ -675,6 +681,9 @@ async function refreshStreams() {
     if (gen !== session.gen) return;
     streams.list = r.streams || [];
     renderStreams();
+  } catch (err) {
+    if (gen === session.gen && err.status !== 401) renderUnavailable('#streams', 5, err);
+    throw err;
   } finally {
     streams.loading = false;
   }
@@ -723,6 +732,9 @@ async function refreshRecordings() {
     if (gen !== session.gen) return;
     recordings.list = r.recordings || [];
     renderRecordings();
+  } catch (err) {
+    if (gen === session.gen && err.status !== 401) renderUnavailable('#recordings', 7, err);
+    throw err;
   } finally {
     recordings.loading = false;
   }
@@ -834,8 +846,7 @@ function startUpload(file, title) {
   // An interrupted upload of the same file (from this browser) resumes where it stopped.
   upload.findPreviousUploads().then((previous) => {
     if (previous.length) upload.resumeFromPreviousUpload(previous[0]);
-    upload.start();
-  });
+  }).catch(() => { /* no storage: a fresh upload */ }).then(() => upload.start());
 }
 
 $('#upload').addEventListener('submit', (ev) => {
@@ -1016,6 +1027,9 @@ async function refreshAssets({ more = false } = {}) {
     }
     if (more || !assets.next) assets.next = r.next_cursor || null;
     renderAssets();
+  } catch (err) {
+    if (gen === session.gen && err.status !== 401 && !more) renderUnavailable('#assets', 8, err);
+    throw err;
   } finally {
     assets.loading = false;
   }
@@ -1174,25 +1188,29 @@ let pollTimer = null;
 async function start() {
   const gen = ++session.gen;
   session.blocked = false;
+  streams.loading = false;   // an answer for the previous start is dropped anyway
   stopEvents();
   clearInterval(pollTimer);
   clearNotice('auth');
   setAuthState('', 'connecting…');
-  // One call first: a missing token gives one 401, not one per list.
+  // One call first: a missing token gives one 401, not one per list. Another error
+  // status is the streams list's own trouble (shown in its table): the API answered.
   try {
-    const r = await api('GET', '/api/v1/streams');
-    if (gen !== session.gen) return;
-    streams.list = r.streams || [];
-    renderStreams();
+    await refreshStreams();
   } catch (err) {
     if (gen !== session.gen) return;
     if (err.status === 401) return;   // unauthorized() said so
+    if (err.status) return startLists(gen);
     setAuthState('bad', 'API unreachable');
     showNotice('error', `The API did not answer GET /api/v1/streams: ${err.status || ''} ${err.message}`.trim(), err.status || null);
     setTimeout(() => { if (gen === session.gen) start(); }, POLL_MS);
     return;
   }
   if (gen !== session.gen) return;
+  startLists(gen);
+}
+
+function startLists(gen) {
   clearNotice('error');
   setAuthState('ok', `connected ${describeToken()}`);
   runEvents(gen);   // its connection reads the recordings and the assets
