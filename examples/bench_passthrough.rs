@@ -23,6 +23,13 @@
 //! alternate between the values of `--recordings` (0, 10, 0, 10, ...), and each row also
 //! reports how many creates and stops were answered and their median latency.
 //!
+//! A transcode beside the push (issue 8): `--transcode 0,1 --transcode-clip FILE [--runs 3]`
+//! runs alternate between no transcode and one library transcode running during the
+//! measured segments: the clip is uploaded by tus to the origin's media library (media root
+//! in the run's temporary folder) and the measurement starts once the asset is
+//! `processing` (ffmpeg encoding the ladder at its nice level); a row says whether it was
+//! still processing at the end.
+//!
 //! Floor mode (issue 9): `--floor target/release/examples/floor_server [--runs 3]` runs every
 //! reader count against the origin and against `examples/floor_server.rs` (one task writing
 //! each received buffer of the upload to N reader sockets, no HTTP beyond the request
@@ -56,6 +63,10 @@ struct Args {
     preroll: usize,
     /// The floor server binary (floor mode).
     floor: Option<PathBuf>,
+    /// Runs without (0) and with (1) a library transcode, alternated (empty: off).
+    transcode: Vec<usize>,
+    /// The clip uploaded for the transcode.
+    transcode_clip: Option<PathBuf>,
 }
 
 fn args() -> Args {
@@ -68,6 +79,8 @@ fn args() -> Args {
         runs: 1,
         preroll: 6,
         floor: None,
+        transcode: Vec::new(),
+        transcode_clip: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -81,6 +94,8 @@ fn args() -> Args {
             "--runs" => a.runs = v.parse().unwrap_or(1),
             "--preroll" => a.preroll = v.parse().unwrap_or(6),
             "--floor" => a.floor = Some(PathBuf::from(v)),
+            "--transcode" => a.transcode = v.split(',').filter_map(|s| s.parse().ok()).collect(),
+            "--transcode-clip" => a.transcode_clip = Some(PathBuf::from(v)),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -141,6 +156,12 @@ impl Origin {
                 .args(["--api-addr", &api.to_string()])
                 .arg("--data-dir")
                 .arg(dir.join("data"))
+                .arg("--media-root")
+                .arg({
+                    let m = dir.join("media");
+                    let _ = std::fs::create_dir_all(&m);
+                    m
+                })
                 .env("RUST_LOG", "warn")
                 .stdout(Stdio::null())
                 .stderr(Stdio::inherit())
@@ -387,6 +408,58 @@ struct Measured {
     hwm: u64,
     missing: usize,
     api: ApiLoad,
+    /// The library's transcode was still running when the measurement ended.
+    still_transcoding: bool,
+}
+
+/// Uploads `clip` to the origin's library by tus and waits until its transcode runs;
+/// returns the asset id.
+async fn start_transcode(api: SocketAddr, clip: &std::path::Path) -> String {
+    let client = reqwest::Client::new();
+    let bytes = std::fs::read(clip).expect("read the transcode clip");
+    let r = client
+        .post(format!("http://{api}/api/v1/uploads"))
+        .header("tus-resumable", "1.0.0")
+        .header("upload-length", bytes.len().to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "tus creation");
+    let id = r.headers()["location"]
+        .to_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let r = client
+        .patch(format!("http://{api}/api/v1/uploads/{id}"))
+        .header("tus-resumable", "1.0.0")
+        .header("upload-offset", "0")
+        .header("content-type", "application/offset+octet-stream")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204, "tus upload");
+    for _ in 0..600 {
+        if asset_status(api, &id).await == "processing" {
+            return id;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the transcode of {id} never started");
+}
+
+async fn asset_status(api: SocketAddr, id: &str) -> String {
+    let body = reqwest::get(format!("http://{api}/api/v1/assets/{id}"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    v["status"].as_str().unwrap_or("").to_owned()
 }
 
 /// One fresh origin: `preroll` unmeasured segments (only with `recordings`: a live MPD is
@@ -400,9 +473,14 @@ async fn run_once(
     timescale: u32,
     recordings: Option<usize>,
     preroll: usize,
+    transcode: Option<&std::path::Path>,
 ) -> Measured {
     let origin = Origin::start(server);
     let client = reqwest::Client::new();
+    let asset = match transcode {
+        Some(clip) => Some(start_transcode(origin.api, clip).await),
+        None => None,
+    };
     client
         .put(format!(
             "http://{}/live/bench/init-stream0.m4s",
@@ -538,8 +616,13 @@ async fn run_once(
         api.create_ms.extend(w.create_ms);
         api.stop_ms.extend(w.stop_ms);
     }
+    let still_transcoding = match &asset {
+        Some(id) => asset_status(origin.api, id).await == "processing",
+        None => false,
+    };
     delays.sort_by(|a, b| a.total_cmp(b));
     Measured {
+        still_transcoding,
         p50: percentile(&delays, 0.5),
         p99: percentile(&delays, 0.99),
         max: delays.last().copied().unwrap_or(f64::NAN),
@@ -587,7 +670,9 @@ fn main() {
                     order.reverse();
                 }
                 for server in order {
-                    let m = rt.block_on(run_once(server, n, &segments, &init, timescale, None, 0));
+                    let m = rt.block_on(run_once(
+                        server, n, &segments, &init, timescale, None, 0, None,
+                    ));
                     println!(
                         "| {run} | {n} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} | {} |",
                         server.name(),
@@ -597,6 +682,51 @@ fn main() {
                         m.cpu,
                         m.hwm as f64 / 1024.0,
                         m.missing
+                    );
+                }
+            }
+        }
+        return;
+    }
+    if !a.transcode.is_empty() {
+        let clip = a
+            .transcode_clip
+            .clone()
+            .expect("--transcode needs --transcode-clip");
+        println!(
+            "| run | readers | transcode | p50 ms | p99 ms | max ms | origin CPU s | origin peak RSS MiB | missing | still transcoding at the end |"
+        );
+        println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        for run in 1..=a.runs {
+            for &n in &a.readers {
+                for &t in &a.transcode {
+                    let m = rt.block_on(run_once(
+                        Server::Origin(&a.bin),
+                        n,
+                        &segments,
+                        &init,
+                        timescale,
+                        None,
+                        0,
+                        (t > 0).then_some(clip.as_path()),
+                    ));
+                    println!(
+                        "| {run} | {n} | {t} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {} |",
+                        m.p50,
+                        m.p99,
+                        m.max,
+                        m.cpu,
+                        m.hwm as f64 / 1024.0,
+                        m.missing,
+                        if t > 0 {
+                            if m.still_transcoding {
+                                "yes"
+                            } else {
+                                "no"
+                            }
+                        } else {
+                            "-"
+                        }
                     );
                 }
             }
@@ -617,6 +747,7 @@ fn main() {
                 timescale,
                 None,
                 0,
+                None,
             ));
             println!(
                 "| {n} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} | {} |",
@@ -645,6 +776,7 @@ fn main() {
                     timescale,
                     Some(recs),
                     a.preroll,
+                    None,
                 ));
                 println!(
                     "| {run} | {n} | {recs} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {} | {} | {} | {:.2} | {:.2} |",
