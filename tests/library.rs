@@ -781,3 +781,71 @@ async fn a_restart_mid_transcode_finishes_the_job() {
         .next()
         .is_none());
 }
+
+/// A stand-in for the ffmpeg program that runs the real one except as told: `hang_first`
+/// makes the first call hang without a progress line (a stalled encoder), otherwise every
+/// call fails like a crashed encoder. Fault injection around the real ffmpeg.
+fn faulty_ffmpeg(dir: &Path, hang_first: bool) -> PathBuf {
+    let path = dir.join(if hang_first {
+        "ffmpeg-hangs-once"
+    } else {
+        "ffmpeg-fails"
+    });
+    let mark = dir.join("hung");
+    let body = if hang_first {
+        format!(
+            "#!/bin/sh\nif [ ! -e '{m}' ]; then touch '{m}'; exec sleep 600; fi\nexec ffmpeg \"$@\"\n",
+            m = mark.display()
+        )
+    } else {
+        "#!/bin/sh\necho 'encoder crashed (injected)' >&2\nexit 1\n".to_owned()
+    };
+    std::fs::write(&path, body).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_ffmpeg_is_killed_and_retried_once_and_a_failing_one_ends_errored() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = clip(dir.path(), "src.mp4", 4, "320x180");
+    let client = reqwest::Client::new();
+    for hang_first in [true, false] {
+        let media = tempfile::tempdir().unwrap();
+        let ffmpeg = faulty_ffmpeg(dir.path(), hang_first);
+        let o = Origin::start(&[
+            "--media-root",
+            media.path().to_str().unwrap(),
+            "--library-preset",
+            "ultrafast",
+            "--library-stall-secs",
+            "5",
+            "--library-ffmpeg",
+            ffmpeg.to_str().unwrap(),
+        ]);
+        let id = upload_whole(&client, &o, &src).await;
+        let a = wait_status(&client, &o, &id, "ready", 90).await;
+        if hang_first {
+            assert_eq!(a["status"], "ready", "{a:#}");
+            assert!(
+                o.log().contains("retrying once"),
+                "the stall was a failed attempt"
+            );
+            assert!(o.log().contains("made no progress for 5 s"));
+        } else {
+            assert_eq!(a["status"], "errored", "{a:#}");
+            assert_eq!(a["error"]["code"], "transcode_failed");
+            assert!(a["error"]["log_tail"]
+                .as_str()
+                .unwrap()
+                .contains("encoder crashed (injected)"));
+            assert_eq!(
+                o.log().matches("retrying once").count(),
+                1,
+                "one retry, then errored"
+            );
+            assert!(!media.path().join("assets").join(&id).exists());
+        }
+    }
+}

@@ -916,3 +916,46 @@ fn kill_stale(pid: u32, tmp: &Path) {
 fn clip(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unfinished_uploads_expire_and_lose_their_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let lib = Library::open(
+            LibraryConfig::default(),
+            &dir.path().join("data"),
+            &dir.path().join("media"),
+            0,
+        )
+        .unwrap();
+        let (a, _) = lib
+            .create_upload(100, Some("t".into()), None, None)
+            .unwrap();
+        let (b, _) = lib.create_upload(100, None, None, None).unwrap();
+        assert!(lib.part_path(&a.id).exists());
+        lib.with_db(|c| {
+            c.execute("UPDATE uploads SET expires_ms=1 WHERE id=?1", [&a.id])?;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(lib.sweep().unwrap(), 1);
+        assert!(!lib.part_path(&a.id).exists());
+        let a = lib.get(&a.id).unwrap();
+        assert_eq!(a.status, "errored");
+        assert_eq!(a.error_code.as_deref(), Some("upload_expired"));
+        assert!(matches!(lib.upload(&a.id), Err(LibraryError::NotFound(_))));
+        assert_eq!(
+            lib.get(&b.id).unwrap().status,
+            "waiting",
+            "the other one stays"
+        );
+        assert!(lib.part_path(&b.id).exists());
+        assert!(matches!(
+            lib.create_upload(u64::MAX, None, None, None),
+            Err(LibraryError::TooLarge(_))
+        ));
+    }
+}
