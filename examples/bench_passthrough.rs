@@ -465,6 +465,8 @@ async fn asset_status(api: SocketAddr, id: &str) -> String {
 /// One fresh origin: `preroll` unmeasured segments (only with `recordings`: a live MPD is
 /// pushed first), then `segments` measured ones with `readers` readers; `recordings`
 /// create/stop workers run during the measured segments.
+// The modes' settings, passed as they are (an example, not an API).
+#[allow(clippy::too_many_arguments)]
 async fn run_once(
     server: Server<'_>,
     readers: usize,

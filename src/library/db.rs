@@ -295,9 +295,10 @@ pub fn delete_upload(c: &Connection, id: &str) -> Result<(), LibraryError> {
     Ok(())
 }
 
-/// Uploads whose expiry passed before `now_ms`.
+/// Unfinished uploads whose expiry passed before `now_ms`.
 pub fn expired_uploads(c: &Connection, now_ms: i64) -> Result<Vec<String>, LibraryError> {
-    let mut st = c.prepare_cached("SELECT id FROM uploads WHERE expires_ms < ?1")?;
+    let mut st =
+        c.prepare_cached("SELECT id FROM uploads WHERE expires_ms < ?1 AND offset < length")?;
     let rows = st.query_map([now_ms], |r| r.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -374,7 +374,9 @@ impl Library {
         ladder: Option<String>,
     ) -> AssetRow {
         let now = now_ms();
-        let filename = filename.map(|f| clip(&f, 255));
+        let filename = filename
+            .map(|f| clip(f.trim(), 255))
+            .filter(|f| !f.is_empty());
         let title = title
             .filter(|t| !t.trim().is_empty())
             .or_else(|| filename.clone())
@@ -419,10 +421,24 @@ impl Library {
         let u = self
             .with_db(|c| db::get_upload(c, id))?
             .ok_or_else(|| LibraryError::NotFound(format!("no upload {id}")))?;
-        if u.expires_ms < now_ms() {
+        if u.offset < u.length && u.expires_ms < now_ms() {
             return Err(LibraryError::NotFound(format!("upload {id} expired")));
         }
         Ok(u)
+    }
+
+    /// Whether the upload `id` is whole and already the asset's source.
+    ///
+    /// Errors: [`LibraryError::NotFound`] as [`Library::upload`].
+    pub fn upload_is_whole(&self, id: &str) -> Result<bool, LibraryError> {
+        let u = self.upload(id)?;
+        Ok(u.offset == u.length && !self.part_path(id).exists())
+    }
+
+    /// Forgets a whole upload (tus termination after the end): `HEAD` answers 404 from
+    /// then on; the asset stays.
+    pub fn forget_upload(&self, id: &str) -> Result<(), LibraryError> {
+        self.with_db(|c| db::delete_upload(c, id))
     }
 
     /// Appends a tus `PATCH` body at `offset` (tus 1.0 core): checks the offset, writes
@@ -457,6 +473,19 @@ impl Library {
             ));
         }
         let _guard = WriteGuard(self, id.to_owned());
+        if up.offset == up.length && !self.part_path(id).exists() {
+            // Already whole and renamed to the source (a client resuming a finished
+            // upload): nothing more is taken.
+            let mut body = body;
+            if let Some(Ok(f)) = body.next().await {
+                if !f.is_empty() {
+                    return Err(LibraryError::TooLarge(
+                        "the upload is already complete".into(),
+                    ));
+                }
+            }
+            return Ok(up);
+        }
         if up.offset == 0 {
             self.set_status(id, "uploading", "upload", 0.0)?;
         }
@@ -466,10 +495,12 @@ impl Library {
             .await?;
         let pct = percent::PROBE * up.offset as f64 / up.length.max(1) as f64;
         self.set_status(id, "uploading", "upload", pct)?;
-        result?;
         if up.offset == up.length {
+            // Whole, even when a chunked body went on past the length (refused below).
             self.finish_upload(id).await?;
+            result?;
         } else {
+            result?;
             self.announce("asset.progress", id);
         }
         Ok(up)
@@ -591,9 +622,8 @@ impl Library {
     async fn finish_upload(self: &Arc<Self>, id: &str) -> Result<(), LibraryError> {
         let src = self.source_path(id);
         tokio::fs::rename(self.part_path(id), &src).await?;
-        let idc = id.to_owned();
-        self.blocking(move |l| l.with_db(|c| db::delete_upload(c, &idc)))
-            .await?;
+        // The upload row stays (offset = length), so a client resuming it learns from
+        // HEAD that it is whole; it leaves with the asset.
         self.set_status(id, "uploading", "probe", percent::PROBE)?;
         match self.probe(&src).await {
             Ok(info) => {

@@ -9,7 +9,8 @@
 //! HEAD    /api/v1/uploads/{id}            200 Upload-Offset, Upload-Length, Upload-Expires
 //! PATCH   /api/v1/uploads/{id}            204 Upload-Offset (Content-Type:
 //!                                         application/offset+octet-stream)
-//! DELETE  /api/v1/uploads/{id}            204 (tus termination: the asset goes too)
+//! DELETE  /api/v1/uploads/{id}            204 (tus termination: an unfinished upload's asset
+//!                                         goes too; a whole one's asset stays)
 //! POST    /api/v1/assets                  201 Asset (multipart: `file`, optional `title`)
 //! GET     /api/v1/assets[?status=&q=&limit=&cursor=]   {"assets":[Asset],"next_cursor"}
 //! GET|PATCH|DELETE /api/v1/assets/{id}    Asset | Asset | 204
@@ -164,6 +165,12 @@ fn tus_result(r: Result<Response, ApiError>) -> Response {
         Err(e) => e.into_response(),
     };
     tus_headers(resp.headers_mut());
+    if resp.status() == StatusCode::PRECONDITION_FAILED {
+        // tus 1.0 section 3.2: a version the server does not serve is answered with the
+        // versions it does.
+        resp.headers_mut()
+            .insert("tus-version", HeaderValue::from_static(tus::VERSION));
+    }
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
@@ -328,6 +335,20 @@ async fn tus_patch(
                 })?,
             )?;
             let lib = library_of(&state)?;
+            // A body announced past Upload-Length is refused before a byte is read (tus 1.0
+            // core: 413), so nothing of it is kept.
+            if let Some(n) =
+                header_str(&headers, "content-length").and_then(|n| n.parse::<u64>().ok())
+            {
+                let idc = id.clone();
+                let u = lib.blocking(move |l| l.upload(&idc)).await?;
+                if offset.checked_add(n).is_none_or(|end| end > u.length) {
+                    return Err(ApiError::new(
+                        ErrorKind::TooLarge,
+                        format!("the body goes past Upload-Length {}", u.length),
+                    ));
+                }
+            }
             let u = lib.append(&id, offset, body.into_data_stream()).await?;
             let mut r = StatusCode::NO_CONTENT.into_response();
             r.headers_mut()
@@ -350,8 +371,14 @@ async fn tus_delete(
             check_id(&id)?;
             let lib = library_of(&state)?;
             let idc = id.clone();
-            lib.blocking(move |l| l.upload(&idc)).await?;
-            lib.delete(&id).await?;
+            let whole = lib.blocking(move |l| l.upload_is_whole(&idc)).await?;
+            if whole {
+                // tus termination frees the upload; the asset it became goes on.
+                let idc = id.clone();
+                lib.blocking(move |l| l.forget_upload(&idc)).await?;
+            } else {
+                lib.delete(&id).await?;
+            }
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         .await,
@@ -409,7 +436,9 @@ async fn create_asset(
             "the multipart body has no `file` field",
         ));
     };
-    if let Some(t) = title.filter(|t| !t.trim().is_empty() && *t != asset.title) {
+    // A title part after the file is taken like one before it: cut to 255 characters.
+    let title = title.map(|t| t.trim().chars().take(255).collect::<String>());
+    if let Some(t) = title.filter(|t| !t.is_empty() && *t != asset.title) {
         let id = asset.id.clone();
         asset = lib.blocking(move |l| l.rename(&id, &t)).await?;
     }

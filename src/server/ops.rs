@@ -62,7 +62,8 @@ pub async fn gate(State(state): State<Arc<AppState>>, req: Request, next: Next) 
                 .get(header::AUTHORIZATION)
                 .map(HeaderValue::as_bytes),
         );
-        let reading = matches!(*req.method(), Method::GET | Method::HEAD);
+        // OPTIONS only asks what is served (tus discovery): a read token may.
+        let reading = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
         match role {
             None => {
                 let mut r = ApiError::new(
