@@ -519,15 +519,17 @@ async fn delete(state: &Arc<AppState>, key: ObjectKey) {
         })
         .await;
     }
-    schedule_delete(state, key, object, deleted_at, retention);
+    schedule_delete(state, key, object.map(|o| o.id()), deleted_at, retention);
 }
 
 /// Removes `key` from memory and disk after `wait`, unless a newer upload took the name
-/// (`object`: the object the DELETE saw, `None` after a restart).
+/// (`object`: the id of the upload the DELETE saw, `None` after a restart). The timer
+/// keeps the id, not the object: holding the object kept every DELETEd segment's body in
+/// memory for the whole retention, after the sweeper had dropped it (the soak's climb).
 pub(super) fn schedule_delete(
     state: &Arc<AppState>,
     key: ObjectKey,
-    object: Option<Arc<Object>>,
+    object: Option<u64>,
     deleted_at: SystemTime,
     wait: Duration,
 ) {
@@ -545,8 +547,8 @@ pub(super) fn schedule_delete(
             let _ = tokio::task::spawn_blocking(move || a.done_delete(&k)).await;
         }
         let current = state2.store.get(&key);
-        let replaced = match (&object, &current) {
-            (Some(o), Some(c)) => !Arc::ptr_eq(o, c),
+        let replaced = match (object, &current) {
+            (Some(id), Some(c)) => id != c.id(),
             (None, Some(c)) => c.complete_body().is_none_or(|b| b.finished_at > deleted_at),
             _ => false,
         };
