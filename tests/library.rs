@@ -28,46 +28,14 @@ fn curl(args: &[&str]) -> String {
 
 /// A clip made by ffmpeg: `secs` seconds of `testsrc2` at `size` with a sine tone.
 fn clip(dir: &Path, name: &str, secs: u32, size: &str) -> PathBuf {
-    let out = dir.join(name);
-    let (ok, log) = run(Command::new("ffmpeg").args([
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-y",
-        "-f",
-        "lavfi",
-        "-i",
-        &format!("testsrc2=size={size}:rate=25:duration={secs}"),
-        "-f",
-        "lavfi",
-        "-i",
-        &format!("sine=frequency=440:sample_rate=44100:duration={secs}"),
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-threads",
-        "1",
-        "-c:a",
-        "aac",
-        "-shortest",
-        out.to_str().unwrap(),
-    ]));
-    assert!(ok, "ffmpeg clip: {log}");
-    out
+    common::lavfi_clip(&dir.join(name), f64::from(secs), size, 25, 440)
 }
 
 /// An origin whose media root is a fresh folder, transcoding with x264 `preset`.
 fn library_origin(preset: &str) -> (Origin, PathBuf, tempfile::TempDir) {
-    let keep = tempfile::tempdir().unwrap();
+    let (o, keep) = common::library_origin(preset, &[]);
     let media = keep.path().to_owned();
-    let args = vec![
-        "--media-root",
-        media.to_str().unwrap(),
-        "--library-preset",
-        preset,
-    ];
-    (Origin::start(&args), media, keep)
+    (o, media, keep)
 }
 
 fn b64(s: &str) -> String {

@@ -15,57 +15,22 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use common::openapi::{assert_conforms, check_conforms, document, to_json_schema_document};
-use common::{config_file, run, Origin};
+use common::{config_file, Origin};
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
 
 /// A clip made by ffmpeg: `secs` seconds of `testsrc2` at 160x90 with a sine tone.
 fn clip(dir: &Path, secs: u32) -> PathBuf {
-    let out = dir.join("clip.mp4");
-    let (ok, log) = run(Command::new("ffmpeg").args([
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-y",
-        "-f",
-        "lavfi",
-        "-i",
-        &format!("testsrc2=size=160x90:rate=25:duration={secs}"),
-        "-f",
-        "lavfi",
-        "-i",
-        &format!("sine=frequency=440:sample_rate=44100:duration={secs}"),
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-threads",
-        "1",
-        "-c:a",
-        "aac",
-        "-shortest",
-        out.to_str().unwrap(),
-    ]));
-    assert!(ok, "ffmpeg clip: {log}");
-    out
+    common::lavfi_clip(&dir.join("clip.mp4"), f64::from(secs), "160x90", 25, 440)
 }
 
 /// An origin whose media library writes under a fresh media root; `extra` flags after.
 fn library_origin(extra: &[&str]) -> (Origin, tempfile::TempDir) {
-    let media = tempfile::tempdir().unwrap();
-    let mut args = vec![
-        "--media-root",
-        media.path().to_str().unwrap(),
-        "--library-preset",
-        "ultrafast",
-    ];
-    args.extend_from_slice(extra);
-    (Origin::start(&args), media)
+    common::library_origin("ultrafast", extra)
 }
 
 fn b64(s: &str) -> String {

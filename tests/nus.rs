@@ -13,34 +13,13 @@ use serde_json::Value;
 
 /// A recorded segment as the phone makes it: `secs` seconds of video and sound.
 fn segment(dir: &Path, n: u32, secs: f64) -> PathBuf {
-    let out = dir.join(format!("seg{n}.mp4"));
-    let (ok, log) = run(Command::new("ffmpeg").args([
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-y",
-        "-f",
-        "lavfi",
-        "-i",
-        &format!("testsrc2=size=640x480:rate=30:duration={secs}"),
-        "-f",
-        "lavfi",
-        "-i",
-        &format!(
-            "sine=frequency={}:sample_rate=44100:duration={secs}",
-            300 + 100 * n
-        ),
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-c:a",
-        "aac",
-        "-shortest",
-        out.to_str().unwrap(),
-    ]));
-    assert!(ok, "{log}");
-    out
+    common::lavfi_clip(
+        &dir.join(format!("seg{n}.mp4")),
+        secs,
+        "640x480",
+        30,
+        300 + 100 * n,
+    )
 }
 
 fn curl(args: &[&str]) -> (u16, String) {
@@ -135,13 +114,7 @@ fn ffprobe_duration(url: &str) -> f64 {
 
 #[test]
 fn the_nus_flow_plays_live_then_as_vod() {
-    let media = tempfile::tempdir().unwrap();
-    let o = Origin::start(&[
-        "--media-root",
-        media.path().to_str().unwrap(),
-        "--library-preset",
-        "ultrafast",
-    ]);
+    let (o, _media) = common::library_origin("ultrafast", &[]);
     let dir = tempfile::tempdir().unwrap();
     let durs = [3.0, 2.5, 3.2];
     let files: Vec<PathBuf> = durs

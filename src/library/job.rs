@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
 use super::ladder::{self, EncodeOptions, Rung, RungSpec};
@@ -258,20 +257,10 @@ async fn ffmpeg(
     duration_secs: f64,
     progress: bool,
 ) -> Result<Run, LibraryError> {
-    let mut cmd = if lib.cfg.nice > 0 {
-        let mut c = Command::new("nice");
-        c.arg("-n")
-            .arg(lib.cfg.nice.to_string())
-            .arg(&lib.cfg.ffmpeg);
-        c
-    } else {
-        Command::new(&lib.cfg.ffmpeg)
-    };
+    let mut cmd = lib.ffmpeg_command();
     cmd.args(&args)
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+        .stderr(Stdio::piped());
     let mut child = cmd
         .spawn()
         .map_err(|e| LibraryError::Io(format!("cannot start ffmpeg: {e}")))?;

@@ -248,6 +248,22 @@ impl Library {
         })
     }
 
+    /// The ffmpeg program under `nice -n <library.nice>` (the nice program execs it, so
+    /// the child's pid is ffmpeg's), its output to be set by the caller.
+    fn ffmpeg_command(&self) -> tokio::process::Command {
+        let mut c = if self.cfg.nice > 0 {
+            let mut c = tokio::process::Command::new("nice");
+            c.arg("-n")
+                .arg(self.cfg.nice.to_string())
+                .arg(&self.cfg.ffmpeg);
+            c
+        } else {
+            tokio::process::Command::new(&self.cfg.ffmpeg)
+        };
+        c.stdin(std::process::Stdio::null()).kill_on_drop(true);
+        c
+    }
+
     /// The settings.
     pub fn config(&self) -> &LibraryConfig {
         &self.cfg

@@ -510,21 +510,11 @@ impl Library {
             start,
             &outs,
         );
-        let mut cmd = if self.cfg.nice > 0 {
-            let mut c = tokio::process::Command::new("nice");
-            c.arg("-n")
-                .arg(self.cfg.nice.to_string())
-                .arg(&self.cfg.ffmpeg);
-            c
-        } else {
-            tokio::process::Command::new(&self.cfg.ffmpeg)
-        };
-        let run = cmd
+        let run = self
+            .ffmpeg_command()
             .args(&args)
-            .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
             .output();
         let limit = Duration::from_secs(self.cfg.stall_secs.max(30) * 4);
         let ok = match tokio::time::timeout(limit, run).await {

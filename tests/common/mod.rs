@@ -384,3 +384,49 @@ pub fn config_file(dir: &Path, text: &str) -> [String; 2] {
     std::fs::write(&path, text).unwrap();
     ["--config".to_owned(), path.display().to_string()]
 }
+
+/// A clip made by ffmpeg at `out`: `secs` seconds of `testsrc2` at `size` (`WxH`) and
+/// `rate` frames per second, H.264 (x264 `ultrafast`, one thread), with a sine tone of
+/// `tone_hz` in AAC.
+pub fn lavfi_clip(out: &Path, secs: f64, size: &str, rate: u32, tone_hz: u32) -> PathBuf {
+    let (ok, log) = run(Command::new("ffmpeg").args([
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("testsrc2=size={size}:rate={rate}:duration={secs}"),
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("sine=frequency={tone_hz}:sample_rate=44100:duration={secs}"),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-threads",
+        "1",
+        "-c:a",
+        "aac",
+        "-shortest",
+        out.to_str().unwrap(),
+    ]));
+    assert!(ok, "ffmpeg clip: {log}");
+    out.to_owned()
+}
+
+/// An origin whose media library writes under a fresh media root (kept with the returned
+/// folder), transcoding with x264 `preset`; `extra` flags after.
+pub fn library_origin(preset: &str, extra: &[&str]) -> (Origin, tempfile::TempDir) {
+    let media = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "--media-root",
+        media.path().to_str().unwrap(),
+        "--library-preset",
+        preset,
+    ];
+    args.extend_from_slice(extra);
+    (Origin::start(&args), media)
+}
