@@ -8,6 +8,11 @@
 # ...; READERS defaults to 100 there); prints every run, the medians per value and the
 # ratios to the first value.
 #
+# TRANSCODE=1 (issue 8): runs alternating without and with a media-library transcode (a
+# 1280x720 clip of TRANSCODE_SECS, default 300, uploaded by tus, ffmpeg at its nice level)
+# during the measured segments, READERS defaults to 100; prints every run, the medians per
+# value and the ratios to the runs without.
+#
 # FLOOR=1 (issue 9): every reader count against the origin and against the floor server
 # (examples/floor_server.rs: one task writing each received buffer to N sockets, no HTTP
 # beyond the request line and chunk sizes), same publisher and readers, back to back in each
@@ -21,7 +26,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
 RECORDINGS=${RECORDINGS:-}
-if [ -n "$RECORDINGS" ]; then READERS=${READERS:-100}; else READERS=${READERS:-1,100,1000}; fi
+TRANSCODE=${TRANSCODE:-}
+if [ -n "$RECORDINGS$TRANSCODE" ]; then READERS=${READERS:-100}; else READERS=${READERS:-1,100,1000}; fi
 SEGMENTS=${SEGMENTS:-3}
 PREROLL=${PREROLL:-6}
 FIXTURE=${FIXTURE:-ffmpeg_ldash_640x360}   # or ffmpeg_ldash_everyframe_640x360 (one CMAF chunk per frame)
@@ -84,6 +90,37 @@ for readers in sorted({k[0] for k in per_run}):
               f"{statistics.median(r50):.2f} | {statistics.median(r99):.2f} |")
 PY
   rm -f "$out"
+  exit 0
+fi
+if [ -n "$TRANSCODE" ]; then
+  clip=$(mktemp --suffix=.mp4)
+  trap 'rm -f "$clip"' EXIT
+  ffmpeg -hide_banner -loglevel error -y -f lavfi -i "testsrc2=size=1280x720:rate=30:duration=${TRANSCODE_SECS:-300}" \
+    -f lavfi -i "sine=frequency=440:sample_rate=48000:duration=${TRANSCODE_SECS:-300}" \
+    -c:v libx264 -preset ultrafast -crf 20 -c:a aac -shortest "$clip"
+  "$TARGET/release/examples/bench_passthrough" --readers "$READERS" --segments "$SEGMENTS" \
+    --fixture "$FIXTURE" --bin "$TARGET/release/casterpak" --transcode 0,1 --transcode-clip "$clip" \
+    --runs "$RUNS" | tee "$out"
+  echo
+  echo "median of $RUNS runs:"
+  echo "| readers | transcode | p50 ms | p99 ms | max ms | origin CPU s | p50 ratio | p99 ratio |"
+  echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
+  python3 - "$out" <<'PY'
+import sys, statistics, collections
+rows = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    cells = [c.strip() for c in line.split('|')[1:-1]]
+    if len(cells) < 10 or not cells[0].isdigit():
+        continue
+    rows[(int(cells[1]), int(cells[2]))].append([float(c) for c in cells[3:8]])
+base = {}
+for key in sorted(rows):
+    readers, t = key
+    med = [statistics.median(c) for c in zip(*rows[key])]
+    base.setdefault(readers, med)
+    b = base[readers]
+    print(f"| {readers} | {t} | {med[0]:.2f} | {med[1]:.2f} | {med[2]:.2f} | {med[3]:.2f} | {med[0]/b[0]:.2f} | {med[1]/b[1]:.2f} |")
+PY
   exit 0
 fi
 if [ -n "$RECORDINGS" ]; then
