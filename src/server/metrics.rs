@@ -517,9 +517,19 @@ impl Collector for DynamicOwned {
             g.metric_type(),
         )?)?;
         let g = ConstGauge::new(1i64);
-        let mut fam =
-            enc.encode_descriptor("build_info", "The running version", None, g.metric_type())?;
-        g.encode(fam.encode_family(&[("version", env!("CARGO_PKG_VERSION"))])?)?;
+        let mut fam = enc.encode_descriptor(
+            "build_info",
+            "The running version and git commit",
+            None,
+            g.metric_type(),
+        )?;
+        g.encode(fam.encode_family(&[
+            ("version", env!("CARGO_PKG_VERSION")),
+            (
+                "commit",
+                option_env!("CASTERPAK_COMMIT").unwrap_or("unknown"),
+            ),
+        ])?)?;
         Ok(())
     }
 }
