@@ -709,6 +709,14 @@ async fn deleting_during_a_transcode_kills_ffmpeg_and_removes_everything() {
         "ffmpeg was killed"
     );
     assert!(pids_with(&id).is_empty());
+    // And none starts again: the cancelled job must not queue itself again (it once did,
+    // and a new ffmpeg ran on the files being deleted).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        pids_with(&id).is_empty(),
+        "an ffmpeg started after the DELETE"
+    );
+    assert!(!o.log().contains("retrying once"), "{}", o.log());
     assert!(!media.join("assets").join(&id).exists());
     assert!(!media.join("assets/.tmp").join(&id).exists());
     assert!(!o.data_dir.join(".library/sources").join(&id).exists());

@@ -303,10 +303,12 @@ pub fn expired_uploads(c: &Connection, now_ms: i64) -> Result<Vec<String>, Libra
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Queues (or re-queues) the job of an asset with `attempt` attempts already made.
+/// Queues (or re-queues) the job of an asset with `attempt` attempts already made; nothing
+/// when the asset is gone (deleted while its job ran).
 pub fn queue_job(c: &Connection, id: &str, attempt: i64, now_ms: i64) -> Result<(), LibraryError> {
     c.execute(
-        "INSERT INTO jobs(asset_id, state, attempt, queued_ms, updated_ms) VALUES(?1,'queued',?2,?3,?3) \
+        "INSERT INTO jobs(asset_id, state, attempt, queued_ms, updated_ms) \
+         SELECT ?1,'queued',?2,?3,?3 WHERE EXISTS (SELECT 1 FROM assets WHERE id=?1) \
          ON CONFLICT(asset_id) DO UPDATE SET state='queued', attempt=?2, pid=NULL, queued_ms=?3, updated_ms=?3",
         params![id, attempt, now_ms],
     )?;

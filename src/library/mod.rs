@@ -800,8 +800,16 @@ impl Library {
     ///
     /// Errors: [`LibraryError::NotFound`].
     pub async fn delete(self: &Arc<Self>, id: &str) -> Result<(), LibraryError> {
+        // The rows go first: a cancelled job then finds no asset to queue again, and the
+        // worker no job to start (cancelling first let the job re-queue itself and a new
+        // ffmpeg start on the files being deleted).
         let idc = id.to_owned();
-        self.blocking(move |l| l.get(&idc)).await?;
+        let existed = self
+            .blocking(move |l| l.with_db(|c| db::delete_asset(c, &idc)))
+            .await?;
+        if !existed {
+            return Err(LibraryError::NotFound(format!("no asset {id}")));
+        }
         let done = lock(&self.running).get(id).map(|r| {
             r.cancel.cancel();
             r.done.clone()
@@ -809,9 +817,6 @@ impl Library {
         if let Some(mut done) = done {
             let _ = tokio::time::timeout(Duration::from_secs(30), done.wait_for(|d| *d)).await;
         }
-        let idc = id.to_owned();
-        self.blocking(move |l| l.with_db(|c| db::delete_asset(c, &idc)))
-            .await?;
         for f in [self.part_path(id), self.source_path(id)] {
             let _ = tokio::fs::remove_file(f).await;
         }
