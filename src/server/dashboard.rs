@@ -5,16 +5,14 @@
 //! carries the API token its user typed in (the `[[auth.api]]` bearer tokens).
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
-use bytes::Bytes;
 
-use super::http::{complete_response, content_type, error_response, etag, Complete};
+use super::http::{content_type, error_response, file_response};
 use super::AppState;
 use crate::error::ErrorKind;
 use crate::store::ObjectKey;
@@ -57,26 +55,14 @@ async fn serve(state: &AppState, rel: &str, method: &Method, headers: &HeaderMap
         Err(e) => return error_response(e.kind(), e).into_response(),
     };
     let path = key.to_path(&state.cfg.dashboard_dir);
-    let (Ok(meta), Ok(bytes)) = (
-        tokio::fs::metadata(&path).await,
-        tokio::fs::read(&path).await,
-    ) else {
-        return error_response(ErrorKind::NotFound, format!("no dashboard file {key}"))
-            .into_response();
-    };
-    let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
     let ct = match key.extension().as_deref() {
         Some("ico") => "image/x-icon",
         _ => content_type(&key, None),
     };
-    complete_response(Complete {
-        etag: etag(modified, bytes.len() as u64),
-        bytes: Bytes::from(bytes),
-        content_type: ct,
-        cache_control: "no-cache",
-        last_modified: modified,
-        method,
-        request: headers,
-    })
-    .into_response()
+    match file_response(&path, ct, "no-cache", method, headers).await {
+        Some(r) => r.into_response(),
+        None => {
+            error_response(ErrorKind::NotFound, format!("no dashboard file {key}")).into_response()
+        }
+    }
 }

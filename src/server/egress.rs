@@ -370,26 +370,14 @@ async fn asset_file(
         return error_response(ErrorKind::NotFound, "the media library is off");
     };
     let path = library.asset_dir(id).join(file);
-    let (Ok(meta), Ok(bytes)) = (
-        tokio::fs::metadata(&path).await,
-        tokio::fs::read(&path).await,
-    ) else {
-        return error_response(ErrorKind::NotFound, format!("no {file} for asset {id}"));
+    let content_type = if file.ends_with(".vtt") {
+        "text/vtt"
+    } else {
+        "image/jpeg"
     };
-    let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-    complete_response(Complete {
-        etag: h::etag(modified, bytes.len() as u64),
-        bytes: Bytes::from(bytes),
-        content_type: if file.ends_with(".vtt") {
-            "text/vtt"
-        } else {
-            "image/jpeg"
-        },
-        cache_control: "public, max-age=60",
-        last_modified: modified,
-        method,
-        request: headers,
-    })
+    super::http::file_response(&path, content_type, "public, max-age=60", method, headers)
+        .await
+        .unwrap_or_else(|| error_response(ErrorKind::NotFound, format!("no {file} for asset {id}")))
 }
 
 /// On-demand packaging: `rest` is the path after `/i/`, still percent-encoded (dot segments

@@ -131,6 +131,29 @@ pub struct Complete<'a> {
     pub request: &'a HeaderMap,
 }
 
+/// Answers a small file read whole from disk as [`complete_response`] does (ETag from its
+/// mtime and length, ranges, 304); `None` when it cannot be read (the caller's 404).
+pub async fn file_response(
+    path: &std::path::Path,
+    content_type: &'static str,
+    cache_control: &'static str,
+    method: &Method,
+    request: &HeaderMap,
+) -> Option<Response<Body>> {
+    let meta = tokio::fs::metadata(path).await.ok()?;
+    let bytes = tokio::fs::read(path).await.ok()?;
+    let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+    Some(complete_response(Complete {
+        etag: etag(modified, bytes.len() as u64),
+        bytes: Bytes::from(bytes),
+        content_type,
+        cache_control,
+        last_modified: modified,
+        method,
+        request,
+    }))
+}
+
 /// Answers a complete body: 304 on a matching `If-None-Match` (or `If-Modified-Since`
 /// without it), 206 for one satisfiable byte range, 416 for an unsatisfiable one, else
 /// 200; HEAD gets the same headers and no body.

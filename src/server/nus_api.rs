@@ -22,7 +22,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use axum::body::Body;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
@@ -452,21 +451,8 @@ async fn video_file(
     let path = lib
         .nus_file(id, &repr, &file)
         .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "no such file"))?;
-    let (Ok(meta), Ok(bytes)) = (
-        tokio::fs::metadata(&path).await,
-        tokio::fs::read(&path).await,
-    ) else {
-        return Err(ApiError::new(ErrorKind::NotFound, "no such file"));
-    };
-    let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-    Ok(super::http::complete_response(super::http::Complete {
-        etag: super::http::etag(modified, bytes.len() as u64),
-        bytes: bytes::Bytes::from(bytes),
-        content_type: "video/mp2t",
-        cache_control: "max-age=86400",
-        last_modified: modified,
-        method: &method,
-        request: &headers,
-    })
-    .map(Body::new))
+    super::http::file_response(&path, "video/mp2t", "max-age=86400", &method, &headers)
+        .await
+        .map(|r| r.map(Body::new))
+        .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "no such file"))
 }
