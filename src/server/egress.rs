@@ -226,7 +226,20 @@ async fn route<B>(state: Arc<AppState>, req: Request<B>) -> Reply {
         Route::Time => time_response(),
         Route::Streams => streams_response(&state),
         Route::Player(rel) => player_file(&state, &rel, &method, headers).await,
-        Route::Vod(rest) => vod(&state, &rest, req.uri().query(), &method, headers).await,
+        Route::Vod(format, rest) => {
+            let resp = vod(&state, format, &rest, req.uri().query(), &method, headers).await;
+            // An object pushed under `cmaf/` or `dash/` is still served when no MP4 matches.
+            match ObjectKey::from_uri_path(req.uri().path()) {
+                Ok(key)
+                    if format != crate::vod::csmil::Format::Ts
+                        && resp.status() == http::StatusCode::NOT_FOUND
+                        && pushed(&state, &key).await =>
+                {
+                    object(&state, key, req.uri().query(), &method, headers).await
+                }
+                _ => resp,
+            }
+        }
         Route::LlHls { dir, .. } if disabled(&state, &dir) => disabled_response(&dir),
         Route::LlHls { dir, file } if super::replay::is_view(req.uri().query()) => {
             use super::replay::ViewFile;
@@ -384,6 +397,7 @@ async fn asset_file(
 /// are judged by the packager, so nothing may normalise them first).
 async fn vod(
     state: &AppState,
+    format: crate::vod::csmil::Format,
     rest: &str,
     query: Option<&str>,
     method: &Method,
@@ -398,7 +412,7 @@ async fn vod(
             )
         }
     };
-    match vod.respond(rest, query).await {
+    match vod.respond_as(format, rest, query).await {
         Ok(reply) => complete_response(Complete {
             bytes: reply.body,
             content_type: reply.content_type,
@@ -412,6 +426,18 @@ async fn vod(
             tracing::warn!(path = rest, error = %e, "on-demand request failed");
             error_response(e.kind(), e)
         }
+    }
+}
+
+/// Whether `key` is (or is about to be) a pushed object: in memory, persisted, or the next
+/// segment of a live stream.
+async fn pushed(state: &AppState, key: &ObjectKey) -> bool {
+    if state.store.get(key).is_some() || state.registry.is_expected_next(key, &state.store) {
+        return true;
+    }
+    match &state.persister {
+        Some(p) => p.exists(key).await,
+        None => false,
     }
 }
 

@@ -636,7 +636,7 @@ impl RequestKind {
 
     /// The kind of an egress request from its path and query.
     pub fn of_egress(path: &str, query: Option<&str>) -> RequestKind {
-        if path.starts_with("/i/") {
+        if path.starts_with("/i/") || path.starts_with("/cmaf/") || path.starts_with("/dash/") {
             return RequestKind::Vod;
         }
         let name = path.rsplit('/').next().unwrap_or("");

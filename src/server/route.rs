@@ -2,6 +2,7 @@
 
 use crate::live::llhls::LlHlsFile;
 use crate::store::{KeyError, ObjectKey};
+use crate::vod::csmil::Format;
 
 /// What an egress GET/HEAD asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,8 +15,9 @@ pub enum Route {
     /// `/player`, `/player/` (index page) and `/player/<file>`; the key is relative to the
     /// player folder (`index.html` for the page).
     Player(ObjectKey),
-    /// `/i/<rest>`: on-demand packaging; `rest` is still percent-encoded.
-    Vod(String),
+    /// `/i/<rest>` (HLS with TS), `/cmaf/<rest>` (HLS with CMAF segments), `/dash/<rest>`
+    /// (DASH): on-demand packaging; `rest` is still percent-encoded.
+    Vod(Format, String),
     /// `/<dir>/llhls.m3u8`, `/<dir>/llhls_<RepresentationID>.m3u8`,
     /// `/<dir>/llhls-part_<RepresentationID>_<MSN>_<index>.m4s`: the LL-HLS playlists and
     /// parts the origin makes for the stream in `dir` (names no encoder uploads).
@@ -58,8 +60,14 @@ impl Route {
                 "/{rest}"
             ))?));
         }
-        if let Some(rest) = path.strip_prefix("/i/") {
-            return Ok(Route::Vod(rest.to_owned()));
+        for (prefix, format) in [
+            ("/i/", Format::Ts),
+            ("/cmaf/", Format::Cmaf),
+            ("/dash/", Format::Dash),
+        ] {
+            if let Some(rest) = path.strip_prefix(prefix) {
+                return Ok(Route::Vod(format, rest.to_owned()));
+            }
         }
         let key = ObjectKey::from_uri_path(path)?;
         if let Some(rest) = key.as_str().strip_prefix("v1/vod/") {
@@ -139,7 +147,10 @@ mod tests {
         );
         assert_eq!(
             Route::decode("/i/x/a_,1,2,.mp4.csmil/master.m3u8"),
-            Ok(Route::Vod("x/a_,1,2,.mp4.csmil/master.m3u8".into()))
+            Ok(Route::Vod(
+                Format::Ts,
+                "x/a_,1,2,.mp4.csmil/master.m3u8".into()
+            ))
         );
         assert_eq!(
             Route::decode("/live/x/stream.mpd"),

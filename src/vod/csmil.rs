@@ -10,6 +10,17 @@
 //! <dir>/<file>.mp4/master.m3u8 | index_0_av.m3u8 | segment<N>_0_av.ts   single file
 //! ```
 //!
+//! The same paths under `/cmaf/` (HLS with CMAF segments) and `/dash/` name these files
+//! instead of the TS ones ([`Format`]):
+//!
+//! ```text
+//! /cmaf/<path>/master.m3u8                          multivariant playlist (audio group)
+//! /cmaf/<path>/index_<i>_v.m3u8 | index_<i>_a.m3u8  media playlist of the video / audio track
+//! /dash/<path>/manifest.mpd                         static MPD
+//! both: <path>/init_<i>_v.mp4 | init_<i>_a.mp4      CMAF header of the track
+//! both: <path>/segment<N>_<i>_v.m4s | _a.m4s        CMAF fragment N (1-based) of the track
+//! ```
+//!
 //! In a set the *whole* path (directories included) is split at its first and last comma:
 //! `music/,128,64,/x/a.mp4.csmil` names `music/128/x/a.mp4` and `music/64/x/a.mp4`. The
 //! rendition index `i` is the 0-based position in the comma list, in URL order.
@@ -19,6 +30,30 @@
 //! [`RouteError::Forbidden`] and never reaches the file system.
 
 use percent_encoding::percent_decode_str;
+
+use super::fmp4::Media;
+
+/// Which output family a URL belongs to (its prefix on egress).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// `/i/`: HLS with MPEG-TS segments.
+    Ts,
+    /// `/cmaf/`: HLS with CMAF (fMP4) segments.
+    Cmaf,
+    /// `/dash/`: DASH with CMAF segments.
+    Dash,
+}
+
+impl Format {
+    /// The egress prefix without slashes (`i`, `cmaf`, `dash`).
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Format::Ts => "i",
+            Format::Cmaf => "cmaf",
+            Format::Dash => "dash",
+        }
+    }
+}
 
 /// Longest accepted request path (after `/i/`), in bytes.
 pub const MAX_PATH_BYTES: usize = 4096;
@@ -70,6 +105,41 @@ pub enum Route {
         /// Audio + video or audio only.
         variant: Variant,
     },
+    /// `manifest.mpd` (DASH): the static MPD of the set.
+    Manifest {
+        /// The renditions named by the URL.
+        set: AssetSet,
+    },
+    /// `index_<i>_v.m3u8`, `index_<i>_a.m3u8` (CMAF HLS): the media playlist of one track.
+    TrackMedia {
+        /// The renditions named by the URL.
+        set: AssetSet,
+        /// 0-based position of the rendition in the comma list (URL order).
+        index: usize,
+        /// The video or the audio track.
+        media: Media,
+    },
+    /// `init_<i>_v.mp4`, `init_<i>_a.mp4` (CMAF HLS and DASH): the CMAF header of a track.
+    Init {
+        /// The renditions named by the URL.
+        set: AssetSet,
+        /// 0-based position of the rendition in the comma list (URL order).
+        index: usize,
+        /// The video or the audio track.
+        media: Media,
+    },
+    /// `segment<N>_<i>_v.m4s`, `segment<N>_<i>_a.m4s` (CMAF HLS and DASH): CMAF fragment
+    /// `number` (1-based) of a track.
+    Fragment {
+        /// The renditions named by the URL.
+        set: AssetSet,
+        /// 0-based position of the rendition in the comma list (URL order).
+        index: usize,
+        /// Segment number, 1-based (the TS segment of the same number covers the same time).
+        number: u32,
+        /// The video or the audio track.
+        media: Media,
+    },
     /// `segment<N>_<i>_<v>.ts`: segment `number` (1-based) of rendition `index`.
     Segment {
         /// The renditions named by the URL.
@@ -87,7 +157,25 @@ impl Route {
     /// The asset set the route names.
     pub fn set(&self) -> &AssetSet {
         match self {
-            Route::Master { set } | Route::Media { set, .. } | Route::Segment { set, .. } => set,
+            Route::Master { set }
+            | Route::Manifest { set }
+            | Route::Media { set, .. }
+            | Route::Segment { set, .. }
+            | Route::TrackMedia { set, .. }
+            | Route::Init { set, .. }
+            | Route::Fragment { set, .. } => set,
+        }
+    }
+
+    /// The rendition a media playlist, header or segment route names.
+    pub fn index(&self) -> Option<usize> {
+        match self {
+            Route::Master { .. } | Route::Manifest { .. } => None,
+            Route::Media { index, .. }
+            | Route::Segment { index, .. }
+            | Route::TrackMedia { index, .. }
+            | Route::Init { index, .. }
+            | Route::Fragment { index, .. } => Some(*index),
         }
     }
 }
@@ -113,6 +201,13 @@ pub enum RouteError {
 /// indexes outside the set, [`RouteError::Forbidden`] for traversal attempts,
 /// [`RouteError::NotFound`] for unknown file names.
 pub fn parse(path: &str) -> Result<Route, RouteError> {
+    parse_as(path, Format::Ts)
+}
+
+/// [`parse`] for the file names of `format` (see the module docs).
+///
+/// Errors: as [`parse`].
+pub fn parse_as(path: &str, format: Format) -> Result<Route, RouteError> {
     if path.len() > MAX_PATH_BYTES {
         return Err(RouteError::BadRequest("path too long".into()));
     }
@@ -146,7 +241,23 @@ pub fn parse(path: &str) -> Result<Route, RouteError> {
             1,
         )
     };
-    let route = match name {
+    let route = match format {
+        Format::Ts => ts_name(set, name)?,
+        Format::Cmaf | Format::Dash => fmp4_name(set, name, format)?,
+    };
+    if let Some(index) = route.index() {
+        if index >= max_index {
+            return Err(RouteError::NotFound(format!(
+                "rendition {index} of a set of {max_index}"
+            )));
+        }
+    }
+    Ok(route)
+}
+
+/// The file names under `/i/`.
+fn ts_name(set: AssetSet, name: &str) -> Result<Route, RouteError> {
+    Ok(match name {
         "master.m3u8" | "manifest.m3u8" => Route::Master { set },
         _ => {
             if let Some(rest) = name
@@ -163,33 +274,83 @@ pub fn parse(path: &str) -> Result<Route, RouteError> {
                 .strip_prefix("segment")
                 .and_then(|r| r.strip_suffix(".ts"))
             {
-                let (number, rest) = rest
-                    .split_once('_')
-                    .ok_or_else(|| RouteError::NotFound(name.into()))?;
-                let number = parse_num(number, name)?;
-                if number == 0 || number > u32::MAX as usize {
-                    return Err(RouteError::NotFound(name.into()));
-                }
+                let (number, rest) = segment_number(rest, name)?;
                 let (index, variant) = index_variant(rest, name)?;
                 Route::Segment {
                     set,
                     index,
-                    number: number as u32,
+                    number,
                     variant,
                 }
             } else {
                 return Err(RouteError::NotFound(name.into()));
             }
         }
-    };
-    if let Route::Media { index, .. } | Route::Segment { index, .. } = &route {
-        if *index >= max_index {
-            return Err(RouteError::NotFound(format!(
-                "rendition {index} of a set of {max_index}"
-            )));
+    })
+}
+
+/// The file names under `/cmaf/` and `/dash/`.
+fn fmp4_name(set: AssetSet, name: &str, format: Format) -> Result<Route, RouteError> {
+    match (format, name) {
+        (Format::Cmaf, "master.m3u8" | "manifest.m3u8") => return Ok(Route::Master { set }),
+        (Format::Dash, "manifest.mpd") => return Ok(Route::Manifest { set }),
+        _ => {}
+    }
+    if format == Format::Cmaf {
+        if let Some(rest) = name
+            .strip_prefix("index_")
+            .and_then(|r| r.strip_suffix(".m3u8"))
+        {
+            let (index, media) = index_media(rest, name)?;
+            return Ok(Route::TrackMedia { set, index, media });
         }
     }
-    Ok(route)
+    if let Some(rest) = name
+        .strip_prefix("init_")
+        .and_then(|r| r.strip_suffix(".mp4"))
+    {
+        let (index, media) = index_media(rest, name)?;
+        return Ok(Route::Init { set, index, media });
+    }
+    if let Some(rest) = name
+        .strip_prefix("segment")
+        .and_then(|r| r.strip_suffix(".m4s"))
+    {
+        let (number, rest) = segment_number(rest, name)?;
+        let (index, media) = index_media(rest, name)?;
+        return Ok(Route::Fragment {
+            set,
+            index,
+            number,
+            media,
+        });
+    }
+    Err(RouteError::NotFound(name.into()))
+}
+
+/// `<N>_<rest>` of a segment name: N is 1-based.
+fn segment_number<'a>(rest: &'a str, name: &str) -> Result<(u32, &'a str), RouteError> {
+    let (number, rest) = rest
+        .split_once('_')
+        .ok_or_else(|| RouteError::NotFound(name.into()))?;
+    let number = parse_num(number, name)?;
+    if number == 0 || number > u32::MAX as usize {
+        return Err(RouteError::NotFound(name.into()));
+    }
+    Ok((number as u32, rest))
+}
+
+/// `<i>_v` or `<i>_a`.
+fn index_media(s: &str, name: &str) -> Result<(usize, Media), RouteError> {
+    let (i, m) = s
+        .split_once('_')
+        .ok_or_else(|| RouteError::NotFound(name.into()))?;
+    let media = match m {
+        "v" => Media::Video,
+        "a" => Media::Audio,
+        _ => return Err(RouteError::NotFound(name.into())),
+    };
+    Ok((parse_num(i, name)?, media))
 }
 
 /// `<i>_av` or `<i>_a`.

@@ -24,7 +24,7 @@
 //! `pt_shift` applies the edit list (empty edits delay, `media_time` advances), so that
 //! presentation time 0 is the first displayed frame.
 
-use mp4_atom::{Codec as StsdCodec, Decode, Moov, StszSamples, Trak};
+use mp4_atom::{Codec as StsdCodec, Decode, Mdia, Minf, Moov, Mvhd, Stbl, StszSamples, Trak};
 
 use super::codec::{self, Codec};
 
@@ -80,6 +80,18 @@ pub struct Track {
     pub pt_shift: i64,
     /// Presentation end of the track in ticks (last sample end, capped by the edit).
     pub end_pt: i64,
+    /// Duration of the last sample in ticks (its `stts` delta).
+    pub last_duration: u32,
+    /// `mdhd.language`: ISO 639-2/T code (`und` when unset).
+    pub language: String,
+    /// `hdlr.name`: the track's human-readable name (may be empty).
+    pub name: String,
+    /// The source `mvhd` (times and matrix for a CMAF header).
+    pub mvhd: Mvhd,
+    /// The source `trak` without its sample tables and edit list: `tkhd`, `mdhd`, `hdlr`,
+    /// the media header, `dinf` and `stsd` (what a CMAF header of this track needs,
+    /// ISO/IEC 23000-19 §7.3.2.1).
+    pub header: Trak,
     /// Every sample, in decode order.
     pub samples: Vec<Sample>,
 }
@@ -193,7 +205,6 @@ pub fn index_moov(moov: &[u8], file_size: u64) -> Result<MovieIndex, IndexError>
     if moov.mvex.is_some() {
         return Err(IndexError::Fragmented);
     }
-    let movie_ts = moov.mvhd.timescale;
     let mut video = None;
     let mut audio = None;
     let mut audio_err = None;
@@ -205,10 +216,10 @@ pub fn index_moov(moov: &[u8], file_size: u64) -> Result<MovieIndex, IndexError>
         };
         match kind {
             TrackKind::Video if video.is_none() => {
-                video = Some(index_track(trak, kind, movie_ts, file_size)?);
+                video = Some(index_track(trak, &moov.mvhd, kind, file_size)?);
             }
             TrackKind::Audio if audio.is_none() => {
-                match index_track(trak, kind, movie_ts, file_size) {
+                match index_track(trak, &moov.mvhd, kind, file_size) {
                     Ok(t) => audio = Some(t),
                     Err(e @ IndexError::Unsupported { .. }) => {
                         audio_err.get_or_insert(e);
@@ -246,10 +257,11 @@ fn corrupt(
 
 fn index_track(
     trak: &Trak,
+    mvhd: &Mvhd,
     kind: TrackKind,
-    movie_ts: u32,
     file_size: u64,
 ) -> Result<Track, IndexError> {
+    let movie_ts = mvhd.timescale;
     let id = trak.tkhd.track_id;
     let stbl = &trak.mdia.minf.stbl;
     let timescale = trak.mdia.mdhd.timescale;
@@ -290,6 +302,14 @@ fn index_track(
     let mut max_end: i64 = 0;
     let mut i = 0usize;
     let mut best = (0u32, 0u32); // (count, delta) of the most common delta
+    let last_duration = stbl
+        .stts
+        .entries
+        .iter()
+        .rev()
+        .find(|e| e.sample_count > 0)
+        .map(|e| e.sample_delta)
+        .unwrap_or(0);
     for e in &stbl.stts.entries {
         if e.sample_count > best.0 {
             best = (e.sample_count, e.sample_delta);
@@ -357,8 +377,39 @@ fn index_track(
         frame_rate,
         pt_shift,
         end_pt,
+        last_duration,
+        language: trak.mdia.mdhd.language.clone(),
+        name: trak.mdia.hdlr.name.trim_end_matches('\0').to_string(),
+        mvhd: mvhd.clone(),
+        header: stripped(trak),
         samples,
     })
+}
+
+/// `trak` without the sample tables (which stay in the flat index) and the edit list
+/// (applied to the timestamps instead).
+fn stripped(trak: &Trak) -> Trak {
+    let m = &trak.mdia.minf;
+    Trak {
+        tkhd: trak.tkhd.clone(),
+        mdia: Mdia {
+            mdhd: trak.mdia.mdhd.clone(),
+            hdlr: trak.mdia.hdlr.clone(),
+            minf: Minf {
+                vmhd: m.vmhd.clone(),
+                smhd: m.smhd.clone(),
+                nmhd: m.nmhd.clone(),
+                sthd: m.sthd.clone(),
+                hmhd: m.hmhd.clone(),
+                dinf: m.dinf.clone(),
+                stbl: Stbl {
+                    stsd: m.stbl.stsd.clone(),
+                    ..Default::default()
+                },
+            },
+        },
+        ..Default::default()
+    }
 }
 
 /// Flattens stsz + stsc + stco/co64 + stts + ctts + stss into one table (one pass, cursors).

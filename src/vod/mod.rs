@@ -32,6 +32,8 @@ pub mod cache;
 pub mod codec;
 pub mod config;
 pub mod csmil;
+pub mod dash;
+pub mod fmp4;
 pub mod index;
 pub mod pool;
 pub mod segment;
@@ -44,11 +46,15 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 
 use crate::error::ErrorKind;
-use crate::hls::{MediaPlaylist, MediaSegment, MultivariantPlaylist, PlaylistType, VariantStream};
+use crate::hls::{
+    AlternativeMedia, MediaPlaylist, MediaSegment, MultivariantPlaylist, PlaylistType,
+    VariantStream,
+};
 use cache::{digest, DiskCache};
-use csmil::{AssetSet, Options, Route, RouteError, Variant};
-use index::{IndexError, MovieIndex, MAX_MOOV_BYTES};
-use segment::{Clip, Plan, PlanError, SampleData};
+use csmil::{AssetSet, Format, Options, Route, RouteError, Variant};
+use fmp4::Media;
+use index::{IndexError, MovieIndex, Track, MAX_MOOV_BYTES};
+use segment::{Clip, Plan, PlanError, SampleData, SegmentPlan};
 use source::{Source, SourceError, SourceFile};
 
 /// Bumped whenever the produced bytes change for the same input; part of every ETag.
@@ -57,6 +63,12 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
 /// Content type of TS segments.
 pub const SEGMENT_TYPE: &str = "video/mp2t";
+/// Content type of MPDs (ISO/IEC 23009-1 Annex C).
+pub const MPD_TYPE: &str = "application/dash+xml";
+/// Content type of CMAF headers and fragments of a video track.
+pub const VIDEO_MP4_TYPE: &str = "video/mp4";
+/// Content type of CMAF headers and fragments of an audio track.
+pub const AUDIO_MP4_TYPE: &str = "audio/mp4";
 /// Cache-Control of VOD playlists (they change only when the source does; the ETag tracks it).
 pub const PLAYLIST_CACHE_CONTROL: &str = "public, max-age=86400";
 /// Cache-Control of VOD segments.
@@ -310,17 +322,31 @@ impl Vod {
         self.outputs.run_pending_tasks().await;
     }
 
-    /// Answers one GET/HEAD. `path` is the request path after the leading `/i/`, still
-    /// percent-encoded; `query` is the raw query string (`start=`, `end=`, `b=`).
+    /// Answers one GET/HEAD under `/i/` (HLS with TS segments): see [`Vod::respond_as`].
+    pub async fn respond(&self, path: &str, query: Option<&str>) -> Result<VodReply, VodError> {
+        self.respond_as(Format::Ts, path, query).await
+    }
+
+    /// Answers one GET/HEAD. `path` is the request path after the leading `/i/`, `/cmaf/`
+    /// or `/dash/` (`format` says which), still percent-encoded; `query` is the raw query
+    /// string (`start=`, `end=`, `b=`).
+    ///
+    /// The CMAF headers and fragments of `/cmaf/` and `/dash/` are the same bytes under
+    /// the same cache key (it names the file, the track and the segment, not the URL).
     ///
     /// Errors: see [`VodError`] and [`VodError::kind`].
-    pub async fn respond(&self, path: &str, query: Option<&str>) -> Result<VodReply, VodError> {
-        let route = csmil::parse(path)?;
+    pub async fn respond_as(
+        &self,
+        format: Format,
+        path: &str,
+        query: Option<&str>,
+    ) -> Result<VodReply, VodError> {
+        let route = csmil::parse_as(path, format)?;
         let opts = Options::parse(query)?;
         // Open the files this route reads (a master reads all of them).
         let set = route.set();
         let files: Vec<Option<SourceFile>> = match &route {
-            Route::Master { .. } => {
+            Route::Master { .. } | Route::Manifest { .. } => {
                 let mut v = Vec::with_capacity(set.files.len());
                 for rel in &set.files {
                     match self.source.open(rel).await {
@@ -339,7 +365,11 @@ impl Vod {
                 }
                 v
             }
-            Route::Media { index, .. } | Route::Segment { index, .. } => {
+            Route::Media { index, .. }
+            | Route::Segment { index, .. }
+            | Route::TrackMedia { index, .. }
+            | Route::Init { index, .. }
+            | Route::Fragment { index, .. } => {
                 let rel = &set.files[*index];
                 let f = self
                     .source
@@ -352,13 +382,44 @@ impl Vod {
                 vec![Some(f)]
             }
         };
-        let is_segment = matches!(route, Route::Segment { .. });
-        let mut id_parts: Vec<Vec<u8>> = vec![
-            format!("v{FORMAT_VERSION}|d{}", self.segment_duration).into_bytes(),
-            path.as_bytes().to_vec(),
-            opts.clip_query().into_bytes(),
-            format!("{:?}", opts.bitrate).into_bytes(),
-        ];
+        let (content_type, is_segment) = match &route {
+            Route::Segment { .. } => (SEGMENT_TYPE, true),
+            Route::Init { media, .. } | Route::Fragment { media, .. } => (
+                match media {
+                    Media::Video => VIDEO_MP4_TYPE,
+                    Media::Audio => AUDIO_MP4_TYPE,
+                },
+                true,
+            ),
+            Route::Manifest { .. } => (MPD_TYPE, false),
+            _ => (PLAYLIST_TYPE, false),
+        };
+        let mut id_parts: Vec<Vec<u8>> = match &route {
+            // The same bytes for /cmaf/ and /dash/ and for any URL naming the file.
+            Route::Init { media, .. } => {
+                vec![format!("v{FORMAT_VERSION}|init|{}", media.suffix()).into_bytes()]
+            }
+            Route::Fragment { media, number, .. } => vec![
+                format!(
+                    "v{FORMAT_VERSION}|d{}|fragment|{}|{number}",
+                    self.segment_duration,
+                    media.suffix()
+                )
+                .into_bytes(),
+                opts.clip_query().into_bytes(),
+            ],
+            _ => vec![
+                format!(
+                    "v{FORMAT_VERSION}|d{}|{}",
+                    self.segment_duration,
+                    format.prefix()
+                )
+                .into_bytes(),
+                path.as_bytes().to_vec(),
+                opts.clip_query().into_bytes(),
+                format!("{:?}", opts.bitrate).into_bytes(),
+            ],
+        };
         for f in files.iter().flatten() {
             id_parts.push(f.rel.as_bytes().to_vec());
             id_parts.push(f.identity.as_bytes().to_vec());
@@ -381,7 +442,7 @@ impl Vod {
                 }
                 self.produced
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let body = self.produce(&route, &opts, &files).await?;
+                let body = self.produce(format, &route, &opts, &files).await?;
                 if let Some(disk) = &self.disk {
                     disk.put(&key, body.clone()).await;
                 }
@@ -391,11 +452,7 @@ impl Vod {
             .map_err(|e: Arc<VodError>| Arc::try_unwrap(e).unwrap_or_else(|e| clone_error(&e)))?;
         Ok(VodReply {
             body,
-            content_type: if is_segment {
-                SEGMENT_TYPE
-            } else {
-                PLAYLIST_TYPE
-            },
+            content_type,
             etag: format!("\"{key}\""),
             last_modified,
             cache_control: if is_segment {
@@ -408,6 +465,7 @@ impl Vod {
 
     async fn produce(
         &self,
+        format: Format,
         route: &Route,
         opts: &Options,
         files: &[Option<SourceFile>],
@@ -422,7 +480,90 @@ impl Vod {
             String::new()
         };
         match route {
+            Route::Master { set } if format == Format::Cmaf => {
+                self.cmaf_master(set, files, opts, clip, &suffix).await
+            }
             Route::Master { set } => self.master(set, files, opts, clip, &suffix).await,
+            Route::Manifest { set } => self.dash_manifest(set, files, opts, clip, &suffix).await,
+            Route::TrackMedia { index, media, .. } => {
+                let f = first_file(files)?;
+                let asset = self.asset(f).await?;
+                let plan = self.plan(&asset, Variant::Av, clip, f).await?;
+                let t = track_of(&asset.index, *media, f)?;
+                let m = media.suffix();
+                let ts = u64::from(t.timescale.max(1));
+                let pl = MediaPlaylist {
+                    version: 7,
+                    playlist_type: Some(PlaylistType::Vod),
+                    media_sequence: 1,
+                    independent_segments: true,
+                    map_uri: Some(format!("init_{index}_{m}.mp4{suffix}")),
+                    segments: fmp4::timeline(t, &plan, *media)
+                        .iter()
+                        .map(|e| MediaSegment {
+                            duration_ms: (e.duration.max(0) as u64 * 1000 + ts / 2) / ts,
+                            uri: format!("segment{}_{index}_{m}.m4s{suffix}", e.number),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    end_list: true,
+                    ..Default::default()
+                };
+                Ok(Bytes::from(pl.to_string()))
+            }
+            Route::Init { media, .. } => {
+                let f = first_file(files)?;
+                let asset = self.asset(f).await?;
+                let t = track_of(&asset.index, *media, f)?;
+                fmp4::init_segment(t)
+                    .map(Bytes::from)
+                    .map_err(|reason| VodError::Mux {
+                        asset: f.rel.clone(),
+                        source: segment::MuxError {
+                            track_id: t.track_id,
+                            sample: 0,
+                            offset: 0,
+                            reason,
+                        },
+                    })
+            }
+            Route::Fragment { number, media, .. } => {
+                let f = first_file(files)?;
+                let asset = self.asset(f).await?;
+                let plan = self.plan(&asset, Variant::Av, clip, f).await?;
+                track_of(&asset.index, *media, f)?;
+                let j = *number as usize - 1;
+                let samples = fmp4::segment_samples(&plan, *media, j);
+                if samples.is_empty() {
+                    return Err(VodError::NoSegment {
+                        asset: f.rel.clone(),
+                        number: *number,
+                        count: plan.segments.len(),
+                    });
+                }
+                // Only this track's bytes are read.
+                let mut seg = plan.segments[j].clone();
+                match media {
+                    Media::Video => seg.audio = 0..0,
+                    Media::Audio => seg.video = 0..0,
+                }
+                let (media, number, origin) = (*media, *number, plan.origin);
+                let est = fmp4::fragment_len(track_of(&asset.index, media, f)?, &samples);
+                self.package(f, &asset, seg, est as usize, move |index, data, out| {
+                    let t = match media {
+                        Media::Video => index.video.as_ref(),
+                        Media::Audio => index.audio.as_ref(),
+                    };
+                    let t = t.ok_or_else(|| segment::MuxError {
+                        track_id: 0,
+                        sample: 0,
+                        offset: 0,
+                        reason: "no such track".into(),
+                    })?;
+                    fmp4::fragment_into(t, samples, number, origin, data, out)
+                })
+                .await
+            }
             Route::Media { index, variant, .. } => {
                 let f = files[0]
                     .as_ref()
@@ -468,69 +609,83 @@ impl Vod {
                             number: *number,
                             count: plan.segments.len(),
                         })?;
-                let asset2 = asset.clone();
                 let plan2 = plan.clone();
-                let seg2 = seg.clone();
                 let number = *number;
-                let mux_err = |source| VodError::Mux {
-                    asset: f.rel.clone(),
-                    source,
-                };
-                let join_err = |e: tokio::task::JoinError| VodError::Internal(e.to_string());
-                let out = if self.source.local_path(f).is_some() {
-                    // Local: read into this blocking thread's scratch buffer and mux there.
-                    let file = f.clone();
-                    let rel = f.rel.clone();
-                    tokio::task::spawn_blocking(move || {
-                        SCRATCH.with(|cell| {
-                            let mut buf = cell.borrow_mut();
-                            buf.clear();
-                            let ranges = segment::byte_ranges(&asset2.index, &seg2, READ_GAP);
-                            let spans = source::read_ranges_blocking(&file, &ranges, &mut buf)
-                                .map_err(|source| VodError::Source {
-                                    asset: rel.clone(),
-                                    source,
-                                })?;
-                            let data = SampleData {
-                                chunks: spans.iter().map(|(o, r)| (*o, &buf[r.clone()])).collect(),
-                            };
-                            let mut out = pool::take(seg2.est_bytes as usize);
-                            let out = segment::mux_into(
-                                &asset2.index,
-                                &plan2,
-                                number,
-                                &seg2,
-                                &data,
-                                &mut out,
-                            )
-                            .map(|()| pool::into_bytes(out));
-                            drop(data);
-                            if buf.capacity() > SCRATCH_KEEP {
-                                *buf = Vec::new();
-                            }
-                            Ok::<_, VodError>(out)
-                        })
-                    })
-                    .await
-                    .map_err(join_err)??
-                    .map_err(mux_err)?
-                } else {
-                    let chunks = self.read_samples(f, &asset.index, seg).await?;
-                    tokio::task::spawn_blocking(move || {
-                        let data = SampleData {
-                            chunks: chunks.iter().map(|(o, b)| (*o, &b[..])).collect(),
-                        };
-                        let mut out = pool::take(seg2.est_bytes as usize);
-                        segment::mux_into(&asset2.index, &plan2, number, &seg2, &data, &mut out)
-                            .map(|()| pool::into_bytes(out))
-                    })
-                    .await
-                    .map_err(join_err)?
-                    .map_err(mux_err)?
-                };
-                Ok(out)
+                let est = seg.est_bytes as usize;
+                self.package(f, &asset, seg.clone(), est, move |index, data, out| {
+                    let seg = &plan2.segments[number as usize - 1];
+                    segment::mux_into(index, &plan2, number, seg, data, out)
+                })
+                .await
             }
         }
+    }
+
+    /// Reads the sample bytes `seg` names (local: into this blocking thread's scratch
+    /// buffer; remote: ranged reads) and runs `mux` on a blocking thread into a recycled
+    /// buffer of about `est` bytes.
+    async fn package<F>(
+        &self,
+        f: &SourceFile,
+        asset: &Arc<Asset>,
+        seg: SegmentPlan,
+        est: usize,
+        mux: F,
+    ) -> Result<Bytes, VodError>
+    where
+        F: FnOnce(&MovieIndex, &SampleData<'_>, &mut Vec<u8>) -> Result<(), segment::MuxError>
+            + Send
+            + 'static,
+    {
+        let asset2 = asset.clone();
+        let mux_err = |source| VodError::Mux {
+            asset: f.rel.clone(),
+            source,
+        };
+        let join_err = |e: tokio::task::JoinError| VodError::Internal(e.to_string());
+        let out = if self.source.local_path(f).is_some() {
+            let file = f.clone();
+            let rel = f.rel.clone();
+            tokio::task::spawn_blocking(move || {
+                SCRATCH.with(|cell| {
+                    let mut buf = cell.borrow_mut();
+                    buf.clear();
+                    let ranges = segment::byte_ranges(&asset2.index, &seg, READ_GAP);
+                    let spans = source::read_ranges_blocking(&file, &ranges, &mut buf).map_err(
+                        |source| VodError::Source {
+                            asset: rel.clone(),
+                            source,
+                        },
+                    )?;
+                    let data = SampleData {
+                        chunks: spans.iter().map(|(o, r)| (*o, &buf[r.clone()])).collect(),
+                    };
+                    let mut out = pool::take(est);
+                    let out = mux(&asset2.index, &data, &mut out).map(|()| pool::into_bytes(out));
+                    drop(data);
+                    if buf.capacity() > SCRATCH_KEEP {
+                        *buf = Vec::new();
+                    }
+                    Ok::<_, VodError>(out)
+                })
+            })
+            .await
+            .map_err(join_err)??
+            .map_err(mux_err)?
+        } else {
+            let chunks = self.read_samples(f, &asset.index, &seg).await?;
+            tokio::task::spawn_blocking(move || {
+                let data = SampleData {
+                    chunks: chunks.iter().map(|(o, b)| (*o, &b[..])).collect(),
+                };
+                let mut out = pool::take(est);
+                mux(&asset2.index, &data, &mut out).map(|()| pool::into_bytes(out))
+            })
+            .await
+            .map_err(join_err)?
+            .map_err(mux_err)?
+        };
+        Ok(out)
     }
 
     async fn master(
@@ -611,6 +766,234 @@ impl Vod {
             variants,
         };
         Ok(Bytes::from(pl.to_string()))
+    }
+
+    /// Every rendition of a set that exists, with its index and its audio + video plan,
+    /// for the fMP4 manifests; and the one whose audio track is offered (the cheapest
+    /// audio, as in the TS master).
+    async fn fmp4_renditions(
+        &self,
+        set: &AssetSet,
+        files: &[Option<SourceFile>],
+        clip: Clip,
+    ) -> Result<Fmp4Set, VodError> {
+        let mut renditions = Vec::new();
+        let mut audio: Option<(u64, usize)> = None;
+        for (i, f) in files.iter().enumerate() {
+            let Some(f) = f else {
+                tracing::debug!(asset = %set.files[i], "rendition missing, skipped");
+                continue;
+            };
+            let asset = self.asset(f).await?;
+            let plan = self.plan(&asset, Variant::Av, clip, f).await?;
+            let video = asset
+                .index
+                .video
+                .as_ref()
+                .map(|v| fmp4::timeline(v, &plan, Media::Video));
+            let a = asset
+                .index
+                .audio
+                .as_ref()
+                .map(|a| (fmp4::timeline(a, &plan, Media::Audio), a.timescale));
+            if let Some((tl, ts)) = &a {
+                let avg = rates(tl, *ts).1;
+                if !tl.is_empty() && audio.is_none_or(|(best, _)| avg < best) {
+                    audio = Some((avg, renditions.len()));
+                }
+            }
+            renditions.push(Fmp4Rendition {
+                i,
+                asset,
+                plan,
+                video,
+                audio: a.map(|x| x.0),
+            });
+        }
+        if renditions.is_empty() {
+            return Err(VodError::NoRendition(set.files.join(",")));
+        }
+        Ok(Fmp4Set {
+            audio: audio.map(|(_, k)| k),
+            renditions,
+        })
+    }
+
+    /// The CMAF HLS multivariant playlist: one variant per rendition with video (its video
+    /// track), the audio of one rendition in an `EXT-X-MEDIA` group (RFC 8216bis §4.4.6.1).
+    async fn cmaf_master(
+        &self,
+        set: &AssetSet,
+        files: &[Option<SourceFile>],
+        opts: &Options,
+        clip: Clip,
+        suffix: &str,
+    ) -> Result<Bytes, VodError> {
+        let fs = self.fmp4_renditions(set, files, clip).await?;
+        let audio = fs.audio.map(|k| &fs.renditions[k]);
+        let audio_info = audio.and_then(|r| {
+            let t = r.asset.index.audio.as_ref()?;
+            let (peak, avg) = rates(r.audio.as_deref().unwrap_or(&[]), t.timescale);
+            Some((r.i, t, peak, avg))
+        });
+        let mut media = Vec::new();
+        if let Some((i, t, _, _)) = &audio_info {
+            media.push(AlternativeMedia {
+                media_type: "AUDIO",
+                group_id: "audio".into(),
+                name: track_label(t),
+                language: track_language(t),
+                default: true,
+                uri: Some(format!("index_{i}_a.m3u8{suffix}")),
+            });
+        }
+        let mut variants = Vec::new();
+        for r in &fs.renditions {
+            let (Some(v), Some(tl)) = (r.asset.index.video.as_ref(), r.video.as_ref()) else {
+                continue;
+            };
+            let (mut peak, mut avg) = rates(tl, v.timescale);
+            let mut codecs = vec![v.codec_string.clone()];
+            if let Some((_, t, ap, aa)) = &audio_info {
+                peak += ap;
+                avg += aa;
+                codecs.push(t.codec_string.clone());
+            }
+            if !opts.accepts_bitrate(avg) {
+                continue;
+            }
+            variants.push(VariantStream {
+                bandwidth: peak,
+                average_bandwidth: Some(avg),
+                codecs,
+                resolution: Some((u32::from(v.width), u32::from(v.height))),
+                frame_rate: Some(v.frame_rate).filter(|r| *r > 0.0),
+                audio_group: audio_info.as_ref().map(|_| "audio".to_string()),
+                uri: format!("index_{}_v.m3u8{suffix}", r.i),
+            });
+        }
+        let any_video = fs.renditions.iter().any(|r| r.video.is_some());
+        if !any_video {
+            // Audio only: the audio playlist is the variant.
+            media.clear();
+            if let Some((i, t, peak, avg)) = audio_info {
+                variants.push(VariantStream {
+                    bandwidth: peak,
+                    average_bandwidth: Some(avg),
+                    codecs: vec![t.codec_string.clone()],
+                    resolution: None,
+                    frame_rate: None,
+                    audio_group: None,
+                    uri: format!("index_{i}_a.m3u8{suffix}"),
+                });
+            }
+        }
+        if variants.is_empty() {
+            return Err(VodError::NoRendition(set.files.join(",")));
+        }
+        variants.sort_by_key(|v| v.bandwidth);
+        let pl = MultivariantPlaylist {
+            version: 7,
+            independent_segments: true,
+            media,
+            variants,
+        };
+        Ok(Bytes::from(pl.to_string()))
+    }
+
+    /// The static MPD: one video AdaptationSet with every rendition's video track, one audio
+    /// AdaptationSet with the offered audio track ([`dash::write_mpd`]).
+    async fn dash_manifest(
+        &self,
+        set: &AssetSet,
+        files: &[Option<SourceFile>],
+        opts: &Options,
+        clip: Clip,
+        suffix: &str,
+    ) -> Result<Bytes, VodError> {
+        let fs = self.fmp4_renditions(set, files, clip).await?;
+        let audio = fs.audio.map(|k| &fs.renditions[k]);
+        let audio_avg = audio
+            .and_then(|r| {
+                let t = r.asset.index.audio.as_ref()?;
+                Some(rates(r.audio.as_deref()?, t.timescale).1)
+            })
+            .unwrap_or(0);
+        let mut sets = Vec::new();
+        let mut video_reps = Vec::new();
+        for r in &fs.renditions {
+            let (Some(v), Some(tl)) = (r.asset.index.video.as_ref(), r.video.as_ref()) else {
+                continue;
+            };
+            let (peak, avg) = rates(tl, v.timescale);
+            if !opts.accepts_bitrate(avg + audio_avg) {
+                continue;
+            }
+            video_reps.push(dash::DashRepresentation {
+                id: format!("v{}", r.i),
+                bandwidth: peak,
+                codecs: v.codec_string.clone(),
+                size: Some((u32::from(v.width), u32::from(v.height))),
+                frame_rate: dash::frame_rate(v.frame_rate),
+                audio: None,
+                timescale: v.timescale,
+                presentation_time_offset: fmp4::offset_ticks(v.timescale),
+                initialization: format!("init_{}_v.mp4{suffix}", r.i),
+                media: format!("segment$Number$_{}_v.m4s{suffix}", r.i),
+                timeline: tl.clone(),
+            });
+        }
+        let any_video = fs.renditions.iter().any(|r| r.video.is_some());
+        if any_video && video_reps.is_empty() {
+            return Err(VodError::NoRendition(set.files.join(",")));
+        }
+        video_reps.sort_by_key(|r| r.bandwidth);
+        if !video_reps.is_empty() {
+            sets.push(dash::DashAdaptationSet {
+                content_type: "video",
+                lang: None,
+                label: None,
+                main: true,
+                representations: video_reps,
+            });
+        }
+        if let Some(r) = audio {
+            if let (Some(t), Some(tl)) = (r.asset.index.audio.as_ref(), r.audio.as_ref()) {
+                let channels = match t.codec {
+                    codec::Codec::Aac { channels, .. } => channels,
+                    _ => 2,
+                };
+                sets.push(dash::DashAdaptationSet {
+                    content_type: "audio",
+                    lang: track_language(t),
+                    label: Some(track_label(t)),
+                    main: true,
+                    representations: vec![dash::DashRepresentation {
+                        id: format!("a{}", r.i),
+                        bandwidth: rates(tl, t.timescale).0,
+                        codecs: t.codec_string.clone(),
+                        size: None,
+                        frame_rate: None,
+                        audio: Some((t.timescale, channels)),
+                        timescale: t.timescale,
+                        presentation_time_offset: fmp4::offset_ticks(t.timescale),
+                        initialization: format!("init_{}_a.mp4{suffix}", r.i),
+                        media: format!("segment$Number$_{}_a.m4s{suffix}", r.i),
+                        timeline: tl.clone(),
+                    }],
+                });
+            }
+        }
+        if sets.is_empty() {
+            return Err(VodError::NoRendition(set.files.join(",")));
+        }
+        let duration_ms = fs
+            .renditions
+            .iter()
+            .map(|r| r.plan.durations_ms().sum::<u64>())
+            .max()
+            .unwrap_or(0);
+        Ok(Bytes::from(dash::write_mpd(duration_ms, &sets)))
     }
 
     /// The plan of a variant: cached without a clip window, else computed on a blocking
@@ -759,6 +1142,82 @@ impl Vod {
         }
         Ok(chunks)
     }
+}
+
+/// The renditions of a set for the fMP4 manifests (see `Vod::fmp4_renditions`).
+struct Fmp4Set {
+    renditions: Vec<Fmp4Rendition>,
+    /// Position in `renditions` of the one whose audio is offered.
+    audio: Option<usize>,
+}
+
+struct Fmp4Rendition {
+    /// Position in the URL's comma list.
+    i: usize,
+    asset: Arc<Asset>,
+    plan: Arc<Plan>,
+    video: Option<Vec<fmp4::TimelineEntry>>,
+    audio: Option<Vec<fmp4::TimelineEntry>>,
+}
+
+/// (peak, average) bit rate in bit/s of a timeline whose times are in `timescale` ticks;
+/// a segment counts at least 0.1 s.
+fn rates(tl: &[fmp4::TimelineEntry], timescale: u32) -> (u64, u64) {
+    let ts = u128::from(timescale.max(1));
+    let bps = |bytes: u64, ticks: i64| -> u64 {
+        let ticks = (ticks.max(0) as u128).max(ts / 10).max(1);
+        (u128::from(bytes) * 8 * ts / ticks).min(u128::from(u64::MAX)) as u64
+    };
+    let peak = tl
+        .iter()
+        .map(|e| bps(e.bytes, e.duration))
+        .max()
+        .unwrap_or(0);
+    let bytes = tl.iter().fold(0u64, |a, e| a.saturating_add(e.bytes));
+    let ticks = tl.iter().fold(0i64, |a, e| a.saturating_add(e.duration));
+    (peak, bps(bytes, ticks))
+}
+
+/// The only file a non-master route reads.
+fn first_file(files: &[Option<SourceFile>]) -> Result<&SourceFile, VodError> {
+    files
+        .first()
+        .and_then(Option::as_ref)
+        .ok_or_else(|| VodError::Internal("no file".into()))
+}
+
+/// The video or audio track of an index, or [`VodError::Plan`] naming the missing one.
+fn track_of<'a>(
+    index: &'a MovieIndex,
+    media: Media,
+    f: &SourceFile,
+) -> Result<&'a Track, VodError> {
+    let (t, name) = match media {
+        Media::Video => (index.video.as_ref(), "video"),
+        Media::Audio => (index.audio.as_ref(), "audio"),
+    };
+    t.ok_or_else(|| VodError::Plan {
+        asset: f.rel.clone(),
+        source: PlanError::MissingTrack(name),
+    })
+}
+
+/// The `mdhd` language of a track when it is set (not `und`), for LANGUAGE and `@lang`.
+fn track_language(t: &Track) -> Option<String> {
+    let l = t.language.trim();
+    (!l.is_empty() && l != "und" && l.chars().all(|c| c.is_ascii_alphabetic()))
+        .then(|| l.to_string())
+}
+
+/// A human name for a track: its `hdlr` name unless it is a muxer's default, else the
+/// language, else `audio`.
+fn track_label(t: &Track) -> String {
+    let n = t.name.trim();
+    let generic = n.is_empty() || n.ends_with("Handler") || n.starts_with("Core Media");
+    if !generic && !n.contains('"') && n.len() <= 64 {
+        return n.to_string();
+    }
+    track_language(t).unwrap_or_else(|| "audio".into())
 }
 
 /// Errors shared through the caches are behind an `Arc`; rebuild an owned one that keeps

@@ -87,6 +87,13 @@ impl Plan {
         bytes.saturating_mul(8 * 90_000) / dur.max(9_000) as u64
     }
 
+    /// Presentation end of the last segment in 90 kHz ticks (before the output offset).
+    pub fn end_90k(&self) -> Option<i64> {
+        self.segments
+            .last()
+            .map(|s| s.start.saturating_add(s.duration))
+    }
+
     /// EXTINF durations in milliseconds.
     pub fn durations_ms(&self) -> impl Iterator<Item = u64> + '_ {
         self.segments

@@ -1,0 +1,486 @@
+//! The same MP4s as HLS with CMAF segments (`/cmaf/`) and as DASH (`/dash/`): every
+//! supported fixture decodes with `ffmpeg -v warning` without a message, has the source's
+//! duration and packet count, the same segment boundaries as the TS output, and the DASH
+//! MPD parses with an independent MPD reader (`dash-mpd-core`).
+
+#[path = "vod_common.rs"]
+mod common;
+
+use std::path::Path;
+
+use casterpak::error::ErrorKind;
+use casterpak::vod::csmil::Format;
+use casterpak::vod::{Vod, VodReply};
+use common::*;
+
+const D: f64 = 4.0;
+
+async fn get(vod: &Vod, format: Format, path: &str) -> Result<VodReply, casterpak::vod::VodError> {
+    let (p, q) = match path.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path, None),
+    };
+    vod.respond_as(format, p, q).await
+}
+
+async fn body(vod: &Vod, format: Format, path: &str) -> Vec<u8> {
+    get(vod, format, path)
+        .await
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+        .body
+        .to_vec()
+}
+
+/// Decodes `input` fully with ffmpeg at `-v warning`; returns what it printed.
+fn decode_warnings(input: &Path) -> String {
+    let (ok, _, err) = run(
+        "ffmpeg",
+        &[
+            "-nostdin",
+            "-v",
+            "warning",
+            "-i",
+            &input.to_string_lossy(),
+            "-map",
+            "0",
+            "-f",
+            "null",
+            "-",
+        ],
+    );
+    if !ok && err.is_empty() {
+        return "ffmpeg failed".into();
+    }
+    err
+}
+
+/// Fetches a CMAF media playlist, its `EXT-X-MAP` and its segments into `out` (query
+/// strings dropped from the local names). Returns (init, segment names, EXTINF seconds).
+async fn dump_cmaf(
+    vod: &Vod,
+    asset: &str,
+    playlist: &str,
+    out: &Path,
+) -> (String, Vec<String>, Vec<f64>) {
+    std::fs::create_dir_all(out).unwrap();
+    let text = body(vod, Format::Cmaf, &format!("{asset}/{playlist}")).await;
+    let pl = m3u8_rs::parse_media_playlist_res(&text).expect("m3u8-rs reads the playlist");
+    let local = |uri: &str| uri.split('?').next().unwrap().to_string();
+    let map = pl.segments[0].map.as_ref().expect("EXT-X-MAP").uri.clone();
+    let init = local(&map);
+    std::fs::write(
+        out.join(&init),
+        body(vod, Format::Cmaf, &format!("{asset}/{map}")).await,
+    )
+    .unwrap();
+    let mut names = Vec::new();
+    let mut durations = Vec::new();
+    for s in &pl.segments {
+        let name = local(&s.uri);
+        std::fs::write(
+            out.join(&name),
+            body(vod, Format::Cmaf, &format!("{asset}/{}", s.uri)).await,
+        )
+        .unwrap();
+        names.push(name);
+        durations.push(f64::from(s.duration));
+    }
+    let rewritten: String = String::from_utf8_lossy(&text)
+        .lines()
+        .map(|l| {
+            let l = if l.starts_with('#') {
+                l.replace(&map, &init)
+            } else {
+                local(l)
+            };
+            format!("{l}\n")
+        })
+        .collect();
+    std::fs::write(out.join(local(playlist)), rewritten).unwrap();
+    (init, names, durations)
+}
+
+/// init + segments as one fragmented MP4 file (what a player's buffer holds).
+fn join(dir: &Path, init: &str, names: &[String], out: &Path) {
+    let mut all = std::fs::read(dir.join(init)).unwrap();
+    for n in names {
+        all.extend(std::fs::read(dir.join(n)).unwrap());
+    }
+    std::fs::write(out, all).unwrap();
+}
+
+fn frame_of(name: &str, video: bool) -> f64 {
+    match (name, video) {
+        ("ntsc.mp4", true) => 1001.0 / 30000.0,
+        (_, true) => 1.0 / 25.0,
+        ("ntsc.mp4", false) => 1024.0 / 44100.0,
+        (_, false) => 1024.0 / 48000.0,
+    }
+}
+
+#[tokio::test]
+async fn every_supported_fixture_as_cmaf_hls() {
+    let fx = fixtures();
+    let vod = vod(fx, D);
+    let out = tempfile::tempdir().unwrap();
+    for &(name, has_video, has_audio) in SUPPORTED {
+        let master =
+            String::from_utf8(body(&vod, Format::Cmaf, &format!("{name}/master.m3u8")).await)
+                .unwrap();
+        m3u8_rs::parse_master_playlist_res(master.as_bytes()).expect("m3u8-rs reads the master");
+        let ts_text = body(&vod, Format::Ts, &format!("{name}/index_0_av.m3u8")).await;
+        let ts_pl = m3u8_rs::parse_media_playlist_res(&ts_text).unwrap();
+        let src = fx.join(name);
+        for (media, present, sel) in [("v", has_video, "v:0"), ("a", has_audio, "a:0")] {
+            let playlist = format!("index_0_{media}.m3u8");
+            if !present {
+                assert!(!master.contains(&playlist), "{name}: {master}");
+                let e = get(&vod, Format::Cmaf, &format!("{name}/{playlist}"))
+                    .await
+                    .unwrap_err();
+                assert_eq!(e.kind(), ErrorKind::NotFound, "{name} {media}: {e}");
+                continue;
+            }
+            assert!(master.contains(&playlist), "{name}: {master}");
+            let dir = out.path().join(format!("{name}_{media}"));
+            let (init, names, durations) = dump_cmaf(&vod, name, &playlist, &dir).await;
+            let warn = decode_warnings(&dir.join(&playlist));
+            assert!(warn.is_empty(), "{name} {media}: {warn}");
+            let total: f64 = durations.iter().sum();
+            let want = probe_duration(&src, sel);
+            let frame = frame_of(name, media == "v");
+            assert!(
+                (total - want).abs() <= frame + 0.0015,
+                "{name} {media}: playlist {total} s, source {want} s"
+            );
+            let file = dir.join("all.mp4");
+            join(&dir, &init, &names, &file);
+            assert_eq!(
+                packets(&file, sel).len(),
+                packets(&src, sel).len(),
+                "{name} {media}: packets"
+            );
+            if media == "v" || !has_video {
+                // The same boundaries as the TS output: the same number of segments, each
+                // as long within a frame (TS counts a segment from its keyframe; fMP4 from
+                // its earliest presentation time, earlier with an open GOP's leading
+                // pictures, as DASH's S@t requires).
+                let ts: Vec<f64> = ts_pl
+                    .segments
+                    .iter()
+                    .map(|s| f64::from(s.duration))
+                    .collect();
+                assert_eq!(ts.len(), durations.len(), "{name} {media}: segment count");
+                for (a, b) in ts.iter().zip(&durations) {
+                    assert!(
+                        (a - b).abs() <= frame + 0.0015,
+                        "{name} {media}: TS {ts:?}, fMP4 {durations:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The segment times of each representation of an MPD: (number, t, d) from its
+/// `SegmentTimeline`.
+fn timeline(st: &dash_mpd_core::SegmentTemplate) -> Vec<(u64, u64, u64)> {
+    let mut out = Vec::new();
+    let mut n = st.startNumber.unwrap_or(1);
+    let mut t = 0u64;
+    for s in &st
+        .SegmentTimeline
+        .as_ref()
+        .expect("SegmentTimeline")
+        .segments
+    {
+        if let Some(st) = s.t {
+            t = st;
+        }
+        for _ in 0..=s.r.unwrap_or(0).max(0) as u64 {
+            out.push((n, t, s.d));
+            t += s.d;
+            n += 1;
+        }
+    }
+    out
+}
+
+/// Fetches a DASH MPD and every init and media segment it names into `out`.
+async fn dump_dash(vod: &Vod, asset: &str, query: &str, out: &Path) -> dash_mpd_core::MPD {
+    std::fs::create_dir_all(out).unwrap();
+    let text =
+        String::from_utf8(body(vod, Format::Dash, &format!("{asset}/manifest.mpd{query}")).await)
+            .unwrap();
+    let mpd = dash_mpd_core::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let local = |uri: &str| uri.split('?').next().unwrap().to_string();
+    let mut rewritten = text.clone();
+    for period in &mpd.periods {
+        for set in &period.adaptations {
+            for rep in &set.representations {
+                let st = rep.SegmentTemplate.as_ref().expect("SegmentTemplate");
+                let init = st.initialization.clone().unwrap().replace("&amp;", "&");
+                std::fs::write(
+                    out.join(local(&init)),
+                    body(vod, Format::Dash, &format!("{asset}/{init}")).await,
+                )
+                .unwrap();
+                let media = st.media.clone().unwrap().replace("&amp;", "&");
+                for (n, _, _) in timeline(st) {
+                    let uri = media.replace("$Number$", &n.to_string());
+                    std::fs::write(
+                        out.join(local(&uri)),
+                        body(vod, Format::Dash, &format!("{asset}/{uri}")).await,
+                    )
+                    .unwrap();
+                }
+            }
+        }
+    }
+    if let Some(q) = query.strip_prefix('?') {
+        rewritten = rewritten.replace(&format!("?{}", q.replace('&', "&amp;")), "");
+    }
+    std::fs::write(out.join("manifest.mpd"), rewritten).unwrap();
+    mpd
+}
+
+fn secs_of(d: &std::time::Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+#[tokio::test]
+async fn every_supported_fixture_as_dash() {
+    let fx = fixtures();
+    let vod = vod(fx, D);
+    let out = tempfile::tempdir().unwrap();
+    for &(name, has_video, has_audio) in SUPPORTED {
+        let dir = out.path().join(name);
+        let mpd = dump_dash(&vod, name, "", &dir).await;
+        let sets = &mpd.periods[0].adaptations;
+        let kinds: Vec<&str> = sets
+            .iter()
+            .map(|s| s.contentType.as_deref().unwrap_or(""))
+            .collect();
+        let want_kinds: Vec<&str> = [("video", has_video), ("audio", has_audio)]
+            .iter()
+            .filter(|k| k.1)
+            .map(|k| k.0)
+            .collect();
+        assert_eq!(kinds, want_kinds, "{name}");
+        let warn = decode_warnings(&dir.join("manifest.mpd"));
+        assert!(warn.is_empty(), "{name}: {warn}");
+        let src = fx.join(name);
+        let total = secs_of(mpd.mediaPresentationDuration.as_ref().unwrap());
+        let (sel, frame) = if has_video {
+            ("v:0", frame_of(name, true))
+        } else {
+            ("a:0", frame_of(name, false))
+        };
+        let want = probe_duration(&src, sel);
+        assert!(
+            (total - want).abs() <= frame + 0.0015,
+            "{name}: MPD {total} s, source {want} s"
+        );
+        for set in sets {
+            let rep = &set.representations[0];
+            let st = rep.SegmentTemplate.as_ref().unwrap();
+            let ts = st.timescale.unwrap() as f64;
+            let tl = timeline(st);
+            let sum: f64 = tl.iter().map(|x| x.2 as f64).sum::<f64>() / ts;
+            let sel = if set.contentType.as_deref() == Some("video") {
+                "v:0"
+            } else {
+                "a:0"
+            };
+            let want = probe_duration(&src, sel);
+            let frame = frame_of(name, sel == "v:0");
+            assert!(
+                (sum - want).abs() <= frame + 0.0015,
+                "{name} {sel}: timeline {sum} s, source {want} s"
+            );
+            // The timeline starts at presentationTimeOffset (the Period start).
+            assert_eq!(tl[0].1, st.presentationTimeOffset.unwrap(), "{name} {sel}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn dash_and_cmaf_share_the_segment_bytes() {
+    let vod = vod(&samples_dir(), 6.0);
+    let set = "clip_,360,540,720,p.mp4.csmil";
+    let a = get(&vod, Format::Dash, &format!("{set}/segment2_1_v.m4s"))
+        .await
+        .unwrap();
+    let b = get(&vod, Format::Cmaf, &format!("{set}/segment2_1_v.m4s"))
+        .await
+        .unwrap();
+    let c = get(&vod, Format::Cmaf, "clip_540p.mp4/segment2_0_v.m4s")
+        .await
+        .unwrap();
+    assert_eq!(a.body, b.body);
+    assert_eq!(a.etag, b.etag, "one cache entry");
+    assert_eq!(a.etag, c.etag, "the file decides, not the URL");
+    assert_eq!(a.content_type, "video/mp4");
+    let produced = vod.stats().produced;
+    get(&vod, Format::Dash, "clip_540p.mp4/segment2_0_v.m4s")
+        .await
+        .unwrap();
+    assert_eq!(vod.stats().produced, produced, "served from the cache");
+    let i = get(&vod, Format::Dash, &format!("{set}/init_0_a.mp4"))
+        .await
+        .unwrap();
+    assert_eq!(i.content_type, "audio/mp4");
+    let m = get(&vod, Format::Dash, &format!("{set}/manifest.mpd"))
+        .await
+        .unwrap();
+    assert_eq!(m.content_type, "application/dash+xml");
+    // The playlists of the two families differ, and neither names the other's files.
+    let ts_master = body(&vod, Format::Ts, &format!("{set}/master.m3u8")).await;
+    let cmaf_master = body(&vod, Format::Cmaf, &format!("{set}/master.m3u8")).await;
+    assert_ne!(ts_master, cmaf_master);
+    let cmaf_master = String::from_utf8(cmaf_master).unwrap();
+    assert!(
+        cmaf_master.contains("#EXT-X-MEDIA:TYPE=AUDIO"),
+        "{cmaf_master}"
+    );
+    assert!(cmaf_master.contains("index_2_v.m3u8"), "{cmaf_master}");
+    assert!(!cmaf_master.contains(".ts"), "{cmaf_master}");
+}
+
+#[tokio::test]
+async fn a_set_as_dash_lists_every_rendition_and_plays_in_ffmpeg() {
+    let out = tempfile::tempdir().unwrap();
+    let vod = vod(&samples_dir(), 6.0);
+    let set = "clip_,360,540,720,p.mp4.csmil";
+    let mpd = dump_dash(&vod, set, "", out.path()).await;
+    let video = &mpd.periods[0].adaptations[0];
+    assert_eq!(video.representations.len(), 3);
+    let heights: Vec<u64> = video
+        .representations
+        .iter()
+        .map(|r| r.height.unwrap())
+        .collect();
+    assert_eq!(heights, [360, 540, 720]);
+    let warn = decode_warnings(&out.path().join("manifest.mpd"));
+    assert!(warn.is_empty(), "{warn}");
+    // The bitrate filter keeps only the renditions it accepts.
+    let e = get(&vod, Format::Dash, &format!("{set}/manifest.mpd?b=-1"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    let all =
+        String::from_utf8(body(&vod, Format::Dash, &format!("{set}/manifest.mpd?b=0-")).await)
+            .unwrap();
+    let all = dash_mpd_core::parse(&all).unwrap();
+    assert_eq!(all.periods[0].adaptations[0].representations.len(), 3);
+}
+
+#[tokio::test]
+async fn clip_window_for_dash_and_cmaf() {
+    let fx = fixtures();
+    let vod = vod(fx, 2.0);
+    let out = tempfile::tempdir().unwrap();
+    let q = "?start=2.5&end=7";
+    let (_, names, durations) = dump_cmaf(
+        &vod,
+        "faststart.mp4",
+        &format!("index_0_v.m3u8{q}"),
+        out.path(),
+    )
+    .await;
+    let total: f64 = durations.iter().sum();
+    // GOPs are 2 s: the clip starts at the keyframe at 2 s and ends at the one at 8 s.
+    assert!((total - 6.0).abs() < 0.01, "{total}");
+    assert_eq!(names.len(), 3);
+    let warn = decode_warnings(&out.path().join("index_0_v.m3u8"));
+    assert!(warn.is_empty(), "{warn}");
+    let dir = out.path().join("dash");
+    let mpd = dump_dash(&vod, "faststart.mp4", q, &dir).await;
+    let total = secs_of(mpd.mediaPresentationDuration.as_ref().unwrap());
+    assert!((total - 6.0).abs() < 0.01, "{total}");
+    let warn = decode_warnings(&dir.join("manifest.mpd"));
+    assert!(warn.is_empty(), "{warn}");
+    let master =
+        String::from_utf8(body(&vod, Format::Cmaf, &format!("faststart.mp4/master.m3u8{q}")).await)
+            .unwrap();
+    assert!(master.contains(&format!("index_0_v.m3u8{q}")), "{master}");
+}
+
+#[tokio::test]
+async fn fmp4_routes_refuse_what_they_should() {
+    let fx = fixtures();
+    let vod = vod(fx, D);
+    let cases: &[(Format, &str, ErrorKind)] = &[
+        (
+            Format::Cmaf,
+            "faststart.mp4/segment99_0_v.m4s",
+            ErrorKind::NotFound,
+        ),
+        (
+            Format::Cmaf,
+            "audio_only.mp4/init_0_v.mp4",
+            ErrorKind::NotFound,
+        ),
+        (
+            Format::Dash,
+            "video_only.mp4/segment1_0_a.m4s",
+            ErrorKind::NotFound,
+        ),
+        (
+            Format::Dash,
+            "faststart.mp4/master.m3u8",
+            ErrorKind::NotFound,
+        ),
+        (
+            Format::Cmaf,
+            "faststart.mp4/manifest.mpd",
+            ErrorKind::NotFound,
+        ),
+        (
+            Format::Ts,
+            "faststart.mp4/segment1_0_v.m4s",
+            ErrorKind::NotFound,
+        ),
+        (
+            Format::Dash,
+            "faststart.mp4/segment0_0_v.m4s",
+            ErrorKind::NotFound,
+        ),
+        (
+            Format::Dash,
+            "../faststart.mp4/manifest.mpd",
+            ErrorKind::Forbidden,
+        ),
+        (
+            Format::Cmaf,
+            "x/,..,/a.mp4.csmil/master.m3u8",
+            ErrorKind::Forbidden,
+        ),
+        (
+            Format::Dash,
+            "fragmented.mp4/manifest.mpd",
+            ErrorKind::Unsupported,
+        ),
+    ];
+    for (format, path, kind) in cases {
+        let e = get(&vod, *format, path).await.unwrap_err();
+        assert_eq!(e.kind(), *kind, "{format:?} {path}: {e}");
+    }
+}
+
+/// The decode check can fail: a truncated fragment in the playlist is reported.
+#[tokio::test]
+async fn a_truncated_fragment_is_caught() {
+    let fx = fixtures();
+    let vod = vod(fx, D);
+    let out = tempfile::tempdir().unwrap();
+    let (_, names, _) = dump_cmaf(&vod, "faststart.mp4", "index_0_v.m3u8", out.path()).await;
+    let victim = out.path().join(&names[1]);
+    let data = std::fs::read(&victim).unwrap();
+    std::fs::write(&victim, &data[..data.len() * 2 / 3]).unwrap();
+    let warn = decode_warnings(&out.path().join("index_0_v.m3u8"));
+    assert!(
+        !warn.is_empty(),
+        "a truncated fragment decoded without a message"
+    );
+}
