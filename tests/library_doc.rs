@@ -813,7 +813,7 @@ async fn every_library_route_answers_as_documented() {
         ),
         (
             "/playback",
-            Box::new(|a: &mut Value| a["playback"]["dash"] = json!("http://x/manifest.mpd")),
+            Box::new(|a: &mut Value| a["playback"]["dash"] = json!(null)),
         ),
         (
             "/source",

@@ -125,7 +125,8 @@ pub fn asset_json(a: &AssetRow, base: &str) -> Value {
         let set = format!("assets/{id}/{id}_,{},p.mp4.csmil", heights.join(","));
         json!({
             "hls": format!("{base}/i/{set}/master.m3u8"),
-            "dash": Value::Null,
+            "cmaf": format!("{base}/cmaf/{set}/master.m3u8"),
+            "dash": format!("{base}/dash/{set}/manifest.mpd"),
         })
     } else {
         Value::Null
