@@ -47,11 +47,12 @@ pub const SUPPORTED: &[(&str, bool, bool)] = &[
     ("video_only.mp4", true, false),
     ("two_audio.mp4", true, true),
     ("co64.mp4", true, true),
+    ("fragmented.mp4", true, true),
+    ("fragmented_cmaf.mp4", true, true),
 ];
 
 /// Inputs that must be refused with a clear error (file name, expected error text).
 pub const UNSUPPORTED: &[(&str, &str)] = &[
-    ("fragmented.mp4", "fragmented"),
     ("encrypted.mp4", "encrypted"),
     ("mpeg4_part2.mp4", "codec"),
     ("truncated_faststart.mp4", "beyond file size"),
@@ -97,7 +98,7 @@ const X264: &[&str] = &[
 ];
 
 /// Bump when a fixture recipe changes (the cached set is then made again).
-const FIXTURES_VERSION: u32 = 1;
+const FIXTURES_VERSION: u32 = 2;
 
 /// All fixtures: made once into `CARGO_TARGET_TMPDIR/vod-fixtures-v<N>` (a temp folder
 /// renamed into place when complete, so an interrupted run never leaves a partial set) and
@@ -220,13 +221,24 @@ pub fn fixtures() -> &'static Path {
             &with(&["-map", "0:v", "-map", "1:a", "-map", "2:a"]),
         );
         make_co64(&d.join("moov_end.mp4"), &d.join("co64.mp4"));
-        // Unsupported inputs.
+        // Fragmented: ffmpeg's frag_keyframe (explicit base offsets, one moof for both
+        // tracks) and a CMAF-style file (default-base-is-moof, a moof per track).
         make(
             d,
             "fragmented.mp4",
             av(),
             &with(&["-movflags", "frag_keyframe+empty_moov"]),
         );
+        make(
+            d,
+            "fragmented_cmaf.mp4",
+            av(),
+            &with(&[
+                "-movflags",
+                "frag_keyframe+empty_moov+default_base_moof+separate_moof",
+            ]),
+        );
+        // Unsupported inputs.
         make(
             d,
             "encrypted.mp4",

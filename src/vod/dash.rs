@@ -39,7 +39,8 @@ pub struct DashRepresentation {
     pub audio: Option<(u32, u8)>,
     /// `SegmentTemplate@timescale`: ticks per second of the times below.
     pub timescale: u32,
-    /// `@presentationTimeOffset` in ticks.
+    /// `@presentationTimeOffset` in ticks: the Period's start in this representation's
+    /// timeline.
     pub presentation_time_offset: i64,
     /// `SegmentTemplate@initialization` (a relative URL, query included).
     pub initialization: String,

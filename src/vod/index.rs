@@ -24,7 +24,9 @@
 //! `pt_shift` applies the edit list (empty edits delay, `media_time` advances), so that
 //! presentation time 0 is the first displayed frame.
 
-use mp4_atom::{Codec as StsdCodec, Decode, Mdia, Minf, Moov, Mvhd, Stbl, StszSamples, Trak};
+use mp4_atom::{
+    Codec as StsdCodec, Decode, Mdia, Minf, Moof, Moov, Mvex, Mvhd, Stbl, StszSamples, Trak,
+};
 
 use super::codec::{self, Codec};
 
@@ -176,8 +178,48 @@ pub enum IndexError {
 /// Decodes a complete `moov` box (header included) and indexes its tracks.
 ///
 /// `file_size` is the size of the whole file in bytes; every sample must lie inside it.
-/// Errors: see [`IndexError`].
+/// Errors: see [`IndexError`]; [`IndexError::Fragmented`] for a fragmented file (`mvex`),
+/// whose samples are in its `moof` boxes: index it with [`index_fragmented`].
 pub fn index_moov(moov: &[u8], file_size: u64) -> Result<MovieIndex, IndexError> {
+    index_with(moov, None, file_size)
+}
+
+/// A top-level `moof` box of a fragmented file: its file offset (bytes) and the whole box.
+pub type MoofBox = (u64, bytes::Bytes);
+
+/// Indexes a fragmented MP4 (ISO/IEC 14496-12 §8.8): the `moov` (with `mvex`) and every
+/// top-level `moof` in file order. A track's samples are those of its `stbl` (usually
+/// none) followed by those of every `traf` naming its `track_ID`; `trun` values default to
+/// `tfhd`, then to `mvex/trex` (§8.8.3, §8.8.7, §8.8.8); decode times follow `tfdt` when
+/// present; sample data offsets start at `tfhd.base_data_offset`, else the `moof`
+/// (`default-base-is-moof`, or the first `traf`), else the end of the previous `traf`'s
+/// data. The index is then the same as a progressive file's.
+///
+/// Errors: as [`index_moov`] (never [`IndexError::Fragmented`]); a `moof` that does not
+/// decode or a run outside the file is [`IndexError::Corrupt`].
+pub fn index_fragmented(
+    moov: &[u8],
+    moofs: &[MoofBox],
+    file_size: u64,
+) -> Result<MovieIndex, IndexError> {
+    let mut decoded = Vec::with_capacity(moofs.len());
+    for (offset, bytes) in moofs {
+        let moof = Moof::decode(&mut &bytes[..]).map_err(|e| IndexError::Corrupt {
+            track_id: 0,
+            box_path: "moof",
+            sample: None,
+            reason: format!("at offset {offset}: {e}"),
+        })?;
+        decoded.push((*offset, moof));
+    }
+    index_with(moov, Some(&decoded), file_size)
+}
+
+fn index_with(
+    moov: &[u8],
+    fragments: Option<&[(u64, Moof)]>,
+    file_size: u64,
+) -> Result<MovieIndex, IndexError> {
     crate::cmaf::guard::check(moov).map_err(|e| IndexError::Corrupt {
         track_id: 0,
         box_path: "sgpd",
@@ -202,9 +244,11 @@ pub fn index_moov(moov: &[u8], file_size: u64) -> Result<MovieIndex, IndexError>
             })
         }
     };
-    if moov.mvex.is_some() {
-        return Err(IndexError::Fragmented);
-    }
+    let frag = match (&moov.mvex, fragments) {
+        (Some(_), None) => return Err(IndexError::Fragmented),
+        (Some(mvex), Some(f)) => Some((mvex, f)),
+        (None, _) => None,
+    };
     let mut video = None;
     let mut audio = None;
     let mut audio_err = None;
@@ -216,10 +260,10 @@ pub fn index_moov(moov: &[u8], file_size: u64) -> Result<MovieIndex, IndexError>
         };
         match kind {
             TrackKind::Video if video.is_none() => {
-                video = Some(index_track(trak, &moov.mvhd, kind, file_size)?);
+                video = Some(index_track(trak, &moov.mvhd, kind, frag, file_size)?);
             }
             TrackKind::Audio if audio.is_none() => {
-                match index_track(trak, &moov.mvhd, kind, file_size) {
+                match index_track(trak, &moov.mvhd, kind, frag, file_size) {
                     Ok(t) => audio = Some(t),
                     Err(e @ IndexError::Unsupported { .. }) => {
                         audio_err.get_or_insert(e);
@@ -259,6 +303,7 @@ fn index_track(
     trak: &Trak,
     mvhd: &Mvhd,
     kind: TrackKind,
+    frag: Option<(&Mvex, &[(u64, Moof)])>,
     file_size: u64,
 ) -> Result<Track, IndexError> {
     let movie_ts = mvhd.timescale;
@@ -296,13 +341,13 @@ fn index_track(
             reason: "several sample descriptions (stsd entries) in use".into(),
         });
     }
-    let samples = build_samples(id, stbl, file_size)?;
+    let mut samples = build_samples(id, stbl, file_size)?;
 
     // Durations for the end time and frame rate: walk stts once more (cheap).
     let mut max_end: i64 = 0;
     let mut i = 0usize;
     let mut best = (0u32, 0u32); // (count, delta) of the most common delta
-    let last_duration = stbl
+    let mut last_duration = stbl
         .stts
         .entries
         .iter()
@@ -321,6 +366,20 @@ fn index_track(
             max_end = max_end.max(end_t);
         }
         i = end;
+    }
+    if let Some((mvex, moofs)) = frag {
+        let start_dts = samples
+            .last()
+            .map(|s| s.dts.saturating_add(u64::from(last_duration)))
+            .unwrap_or(0);
+        let f = append_fragments(id, mvex, moofs, &mut samples, start_dts, file_size)?;
+        if f.count > 0 {
+            max_end = max_end.max(f.max_end);
+            last_duration = f.last_duration;
+            if best.0 == 0 {
+                best = (1, f.first_duration);
+            }
+        }
     }
 
     // Edit list (ISO/IEC 14496-12 8.6.6): leading empty edits delay, the first real edit's
@@ -410,6 +469,150 @@ fn stripped(trak: &Trak) -> Trak {
         },
         ..Default::default()
     }
+}
+
+/// What [`append_fragments`] saw of a track.
+struct FragmentTail {
+    count: usize,
+    max_end: i64,
+    last_duration: u32,
+    first_duration: u32,
+}
+
+/// Appends the samples of every `traf` of track `id` (see [`index_fragmented`]).
+fn append_fragments(
+    id: u32,
+    mvex: &Mvex,
+    moofs: &[(u64, Moof)],
+    out: &mut Vec<Sample>,
+    start_dts: u64,
+    file_size: u64,
+) -> Result<FragmentTail, IndexError> {
+    let trex = mvex.trex.iter().find(|t| t.track_id == id);
+    let (trex_dur, trex_size, trex_flags, trex_desc) = trex
+        .map(|t| {
+            (
+                t.default_sample_duration,
+                t.default_sample_size,
+                t.default_sample_flags,
+                t.default_sample_description_index,
+            )
+        })
+        .unwrap_or((0, 0, 0, 1));
+    let mut dts = start_dts;
+    let mut tail = FragmentTail {
+        count: 0,
+        max_end: 0,
+        last_duration: 0,
+        first_duration: 0,
+    };
+    let first_index = out.len();
+    for (moof_start, moof) in moofs {
+        let mut prev_end: Option<u64> = None;
+        for traf in &moof.traf {
+            let tfhd = &traf.tfhd;
+            // Data of a traf of another track still moves the implicit base.
+            let base = tfhd
+                .base_data_offset
+                .unwrap_or(if tfhd.default_base_is_moof {
+                    *moof_start
+                } else {
+                    prev_end.unwrap_or(*moof_start)
+                });
+            let mine = tfhd.track_id == id;
+            if mine {
+                let desc = tfhd.sample_description_index.unwrap_or(trex_desc);
+                if desc != 1 {
+                    return Err(IndexError::Unsupported {
+                        track_id: id,
+                        reason: format!("fragment uses sample description {desc}"),
+                    });
+                }
+                if let Some(t) = &traf.tfdt {
+                    dts = t.base_media_decode_time;
+                }
+            }
+            let mut data = base;
+            for trun in &traf.trun {
+                if let Some(off) = trun.data_offset {
+                    data = base.checked_add_signed(i64::from(off)).ok_or_else(|| {
+                        corrupt(
+                            id,
+                            "moof/traf/trun",
+                            None,
+                            format!("data_offset {off} before the file"),
+                        )
+                    })?;
+                }
+                for e in trun.samples.iter() {
+                    let size = e.size.or(tfhd.default_sample_size).unwrap_or(trex_size);
+                    let end = data
+                        .checked_add(u64::from(size))
+                        .filter(|&x| x <= file_size)
+                        .ok_or_else(|| {
+                            corrupt(
+                                id,
+                                "moof/traf/trun",
+                                Some(out.len() as u64),
+                                format!("sample at offset {data} size {size} beyond file size {file_size}"),
+                            )
+                        })?;
+                    if mine {
+                        if out.len() as u64 >= MAX_SAMPLES {
+                            return Err(corrupt(
+                                id,
+                                "moof/traf/trun",
+                                None,
+                                format!("more than {MAX_SAMPLES} samples"),
+                            ));
+                        }
+                        let duration = e
+                            .duration
+                            .or(tfhd.default_sample_duration)
+                            .unwrap_or(trex_dur);
+                        let flags = e.flags.or(tfhd.default_sample_flags).unwrap_or(trex_flags);
+                        let cto = e.cts.unwrap_or(0);
+                        let cto = i32::try_from(cto).map_err(|_| {
+                            corrupt(
+                                id,
+                                "moof/traf/trun",
+                                Some(out.len() as u64),
+                                format!("composition offset {cto} out of range"),
+                            )
+                        })?;
+                        out.push(Sample {
+                            offset: data,
+                            dts,
+                            size,
+                            cto,
+                            // sample_is_non_sync_sample (§8.8.3.1).
+                            sync: flags & 0x0001_0000 == 0,
+                        });
+                        if tail.count == 0 {
+                            tail.first_duration = duration;
+                        }
+                        tail.count += 1;
+                        tail.last_duration = duration;
+                        let end_t = dts as i64 + i64::from(cto) + i64::from(duration);
+                        tail.max_end = tail.max_end.max(end_t);
+                        dts = dts.saturating_add(u64::from(duration));
+                    }
+                    data = end;
+                }
+            }
+            prev_end = Some(data);
+        }
+    }
+    // Decode times must not go back (a tfdt before the previous fragment's end).
+    if out[first_index..].windows(2).any(|w| w[1].dts < w[0].dts) {
+        return Err(corrupt(
+            id,
+            "moof/traf/tfdt",
+            None,
+            "decode times go backwards between fragments".into(),
+        ));
+    }
+    Ok(tail)
 }
 
 /// Flattens stsz + stsc + stco/co64 + stts + ctts + stss into one table (one pass, cursors).
@@ -570,6 +773,28 @@ fn build_samples(
         ));
     }
     Ok(out)
+}
+
+/// Whether a complete `moov` box (header included) has an `mvex` child: the file is
+/// fragmented (ISO/IEC 14496-12 §8.8.1). Reads only box headers.
+pub fn has_mvex(moov: &[u8]) -> bool {
+    let Some((_, hlen, _)) = box_header(moov) else {
+        return false;
+    };
+    let mut pos = hlen as usize;
+    while let Some((kind, _, size)) = moov.get(pos..).and_then(box_header) {
+        if &kind == b"mvex" {
+            return true;
+        }
+        match size
+            .and_then(|s| usize::try_from(s).ok())
+            .filter(|&s| s >= 8)
+        {
+            Some(s) => pos = pos.saturating_add(s),
+            None => break,
+        }
+    }
+    false
 }
 
 /// A top-level box header: type, header length and total size in bytes (`None`: to the end

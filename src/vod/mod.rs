@@ -937,7 +937,7 @@ impl Vod {
                 frame_rate: dash::frame_rate(v.frame_rate),
                 audio: None,
                 timescale: v.timescale,
-                presentation_time_offset: fmp4::offset_ticks(v.timescale),
+                presentation_time_offset: 0,
                 initialization: format!("init_{}_v.mp4{suffix}", r.i),
                 media: format!("segment$Number$_{}_v.m4s{suffix}", r.i),
                 timeline: tl.clone(),
@@ -976,7 +976,7 @@ impl Vod {
                         frame_rate: None,
                         audio: Some((t.timescale, channels)),
                         timescale: t.timescale,
-                        presentation_time_offset: fmp4::offset_ticks(t.timescale),
+                        presentation_time_offset: 0,
                         initialization: format!("init_{}_a.mp4{suffix}", r.i),
                         media: format!("segment$Number$_{}_a.m4s{suffix}", r.i),
                         timeline: tl.clone(),
@@ -986,6 +986,23 @@ impl Vod {
         }
         if sets.is_empty() {
             return Err(VodError::NoRendition(set.files.join(",")));
+        }
+        // The Period starts at the earliest media of any representation (a file without
+        // an edit list may start its video a B-frame delay after 0): one instant, each
+        // representation's presentationTimeOffset in its own timescale.
+        let start_90k = sets
+            .iter()
+            .flat_map(|s| &s.representations)
+            .filter_map(|r| {
+                let t0 = r.timeline.first()?.start;
+                Some(segment::to_90k(t0, r.timescale))
+            })
+            .min();
+        if let Some(start_90k) = start_90k {
+            for r in sets.iter_mut().flat_map(|s| &mut s.representations) {
+                r.presentation_time_offset = fmp4::origin_ticks(start_90k, r.timescale)
+                    .min(r.timeline.first().map_or(i64::MAX, |e| e.start));
+            }
         }
         let duration_ms = fs
             .renditions
@@ -1036,10 +1053,21 @@ impl Vod {
 
     async fn build_asset(&self, f: &SourceFile) -> IndexResult {
         let moov = self.read_moov(f).await?;
+        // A fragmented file's samples are in its moof boxes: read them only then.
+        let fragmented = index::has_mvex(&moov);
+        let moofs = if fragmented {
+            self.read_moofs(f).await?
+        } else {
+            Vec::new()
+        };
         let size = f.size;
         let d = self.segment_duration;
         let asset = tokio::task::spawn_blocking(move || {
-            let index = index::index_moov(&moov, size)?;
+            let index = if fragmented {
+                index::index_fragmented(&moov, &moofs, size)?
+            } else {
+                index::index_moov(&moov, size)?
+            };
             let av = segment::plan(&index, Variant::Av, d, Clip::default()).map(Arc::new);
             let audio = segment::plan(&index, Variant::Audio, d, Clip::default()).map(Arc::new);
             Ok::<_, IndexError>(Asset { index, av, audio })
@@ -1054,6 +1082,55 @@ impl Vod {
             }
         })?;
         Ok(Arc::new(asset))
+    }
+
+    /// Every top-level `moof` of a fragmented file, in file order (each at most
+    /// [`crate::cmaf::scan::MAX_MOOF_BYTES`], all together at most [`MAX_MOOV_BYTES`]).
+    async fn read_moofs(&self, f: &SourceFile) -> Result<Vec<index::MoofBox>, VodError> {
+        let bad = |offset: u64, reason: String| VodError::NoMoov {
+            asset: f.rel.clone(),
+            offset,
+            reason,
+        };
+        let src_err = |source| VodError::Source {
+            asset: f.rel.clone(),
+            source,
+        };
+        let mut out = Vec::new();
+        let mut total: u64 = 0;
+        let mut pos: u64 = 0;
+        while pos + 8 <= f.size {
+            let end = (pos + 16).min(f.size);
+            let hdr = self.source.read(f, pos..end).await.map_err(src_err)?;
+            let (kind, hlen, size) =
+                index::box_header(&hdr).ok_or_else(|| bad(pos, "truncated box header".into()))?;
+            let size = size.unwrap_or(f.size - pos);
+            if size < hlen || pos.checked_add(size).is_none_or(|e| e > f.size) {
+                // A cut-off last box (an interrupted recording): index what is whole.
+                tracing::debug!(asset = %f.rel, offset = pos, "box overruns the file; fragments end here");
+                break;
+            }
+            if &kind == b"moof" {
+                if size > crate::cmaf::scan::MAX_MOOF_BYTES {
+                    return Err(bad(pos, format!("moof of {size} bytes is too large")));
+                }
+                total += size;
+                if total > MAX_MOOV_BYTES {
+                    return Err(bad(
+                        pos,
+                        format!("fragment headers over {MAX_MOOV_BYTES} bytes"),
+                    ));
+                }
+                let moof = self
+                    .source
+                    .read(f, pos..pos + size)
+                    .await
+                    .map_err(src_err)?;
+                out.push((pos, moof));
+            }
+            pos += size;
+        }
+        Ok(out)
     }
 
     /// Finds the top-level `moov` wherever it is (faststart or at the end) and reads it.
