@@ -173,6 +173,7 @@ pub fn hls_media(sessions: &[Session], rep: &str, o: &ViewOptions<'_>) -> Option
                 parts: Vec::new(),
                 map_uri: (first && !r.init_file.is_empty())
                     .then(|| format!("/archive/{}/{}{}", s.id, r.init_file, o.query)),
+                key: None,
             });
             first = false;
         }

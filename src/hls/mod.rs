@@ -104,6 +104,9 @@ pub struct MediaSegment {
     /// initialization section from here on, e.g. after a discontinuity between encoder
     /// sessions. `None` keeps the previous one.
     pub map_uri: Option<String>,
+    /// `#EXT-X-KEY:METHOD=AES-128,URI=...,IV=0x...` before this segment (section 4.4.4.4):
+    /// the key URI and the 128-bit IV.
+    pub key: Option<(String, u128)>,
 }
 
 /// `#EXT-X-SERVER-CONTROL` (RFC 8216bis section 4.4.3.8).
@@ -243,6 +246,9 @@ impl MediaPlaylist {
             }
             if let Some(uri) = &s.map_uri {
                 writeln!(w, "#EXT-X-MAP:URI=\"{uri}\"")?;
+            }
+            if let Some((uri, iv)) = &s.key {
+                writeln!(w, "#EXT-X-KEY:METHOD=AES-128,URI=\"{uri}\",IV=0x{iv:032x}")?;
             }
             if let Some(t) = &s.program_date_time {
                 writeln!(w, "#EXT-X-PROGRAM-DATE-TIME:{t}")?;

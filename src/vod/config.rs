@@ -17,6 +17,9 @@
 //! index_cache_entries = 1024
 //! memory_cache_bytes = 67108864
 //! remote_revalidate_secs = 10
+//! hls_encryption = "aes-128"        # none (default) | aes-128: /i/ and /cmaf/ segments
+//! hls_encryption_secret = "<hex>"   # a key per file derived from this secret, or
+//! hls_encryption_key_file = "/etc/casterpak/hls.key"   # one key (16 bytes or 32 hex digits)
 //! ```
 
 use std::path::PathBuf;
@@ -62,6 +65,15 @@ pub struct VodConfig {
     /// Seconds a remote file's size/ETag/Last-Modified is trusted before it is checked
     /// again. Default 10.
     pub remote_revalidate_secs: u64,
+    /// HLS encryption of the `/i/` (TS) and `/cmaf/` (fMP4) segments: `none` or `aes-128`
+    /// (RFC 8216bis §5.2; DASH output stays clear). Default `none`.
+    pub hls_encryption: String,
+    /// With `aes-128`: a master secret, hex (at least 16 bytes), from which every file gets
+    /// its own key. Exactly one of this and `hls_encryption_key_file`.
+    pub hls_encryption_secret: Option<String>,
+    /// With `aes-128`: a file holding one key (16 raw bytes or 32 hex digits) for every
+    /// file. Exactly one of this and `hls_encryption_secret`.
+    pub hls_encryption_key_file: Option<PathBuf>,
 }
 
 impl Default for VodConfig {
@@ -79,6 +91,9 @@ impl Default for VodConfig {
             index_cache_entries: 1024,
             memory_cache_bytes: 64 << 20,
             remote_revalidate_secs: 10,
+            hls_encryption: "none".into(),
+            hls_encryption_secret: None,
+            hls_encryption_key_file: None,
         }
     }
 }
@@ -105,7 +120,57 @@ impl VodConfig {
                 reason: "must be above 0".into(),
             });
         }
+        match self.hls_encryption.as_str() {
+            "none" => {}
+            "aes-128" => match (&self.hls_encryption_secret, &self.hls_encryption_key_file) {
+                (Some(s), None) => {
+                    let ok = hex::decode(s.trim()).is_ok_and(|b| b.len() >= 16);
+                    if !ok {
+                        return Err(ConfigError::Invalid {
+                            key: "vod.hls_encryption_secret",
+                            reason: "must be at least 16 bytes in hex (32 digits)".into(),
+                        });
+                    }
+                }
+                (None, Some(_)) => {}
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        key: "vod.hls_encryption",
+                        reason: "aes-128 needs exactly one of hls_encryption_secret and \
+                                 hls_encryption_key_file"
+                            .into(),
+                    })
+                }
+            },
+            other => {
+                return Err(ConfigError::Invalid {
+                    key: "vod.hls_encryption",
+                    reason: format!("{other:?} is not none or aes-128"),
+                })
+            }
+        }
         Ok(())
+    }
+
+    /// The key source of `aes-128` (reads the key file). `Ok(None)` when encryption is off.
+    ///
+    /// Errors: the key file cannot be read or does not hold a key.
+    pub fn key_source(&self) -> Result<Option<super::keys::KeySource>, String> {
+        if self.hls_encryption != "aes-128" {
+            return Ok(None);
+        }
+        if let Some(s) = &self.hls_encryption_secret {
+            let raw = hex::decode(s.trim()).map_err(|e| format!("hls_encryption_secret: {e}"))?;
+            return Ok(Some(super::keys::KeySource::Secret(raw)));
+        }
+        let path = self
+            .hls_encryption_key_file
+            .as_ref()
+            .ok_or("aes-128 without a key source")?;
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        super::keys::KeySource::from_key_file(&bytes)
+            .map(Some)
+            .map_err(|e| format!("{}: {e}", path.display()))
     }
 
     /// Whether the media root is a remote base URL.
@@ -156,6 +221,15 @@ pub struct VodArgs {
     /// [default: 10].
     #[arg(long, env = "CASTERPAK_REMOTE_REVALIDATE_SECS", value_name = "SECS")]
     pub remote_revalidate_secs: Option<u64>,
+    /// HLS segment encryption of /i/ and /cmaf/: none or aes-128 [default: none].
+    #[arg(long, env = "CASTERPAK_HLS_ENCRYPTION", value_name = "none|aes-128")]
+    pub hls_encryption: Option<String>,
+    /// Master secret (hex, at least 16 bytes) deriving a key per file.
+    #[arg(long, env = "CASTERPAK_HLS_ENCRYPTION_SECRET", value_name = "HEX")]
+    pub hls_encryption_secret: Option<String>,
+    /// File with one key (16 bytes or 32 hex digits) for every file.
+    #[arg(long, env = "CASTERPAK_HLS_ENCRYPTION_KEY_FILE", value_name = "FILE")]
+    pub hls_encryption_key_file: Option<PathBuf>,
 }
 
 impl VodArgs {
@@ -177,6 +251,13 @@ impl VodArgs {
         set(&mut cfg.index_cache_entries, self.index_cache_entries);
         set(&mut cfg.memory_cache_bytes, self.memory_cache_bytes);
         set(&mut cfg.remote_revalidate_secs, self.remote_revalidate_secs);
+        set(&mut cfg.hls_encryption, self.hls_encryption.clone());
+        if self.hls_encryption_secret.is_some() {
+            cfg.hls_encryption_secret = self.hls_encryption_secret.clone();
+        }
+        if self.hls_encryption_key_file.is_some() {
+            cfg.hls_encryption_key_file = self.hls_encryption_key_file.clone();
+        }
     }
 }
 

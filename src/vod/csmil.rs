@@ -19,6 +19,7 @@
 //! /dash/<path>/manifest.mpd                         static MPD
 //! both: <path>/init_<i>_v.mp4 | init_<i>_a.mp4      CMAF header of the track
 //! both: <path>/segment<N>_<i>_v.m4s | _a.m4s        CMAF fragment N (1-based) of the track
+//! /i/ and /cmaf/: <path>/key_<i>.key                 AES-128 key of rendition i (when on)
 //! ```
 //!
 //! In a set the *whole* path (directories included) is split at its first and last comma:
@@ -105,6 +106,14 @@ pub enum Route {
         /// Audio + video or audio only.
         variant: Variant,
     },
+    /// `key_<i>.key` (HLS, with `hls_encryption = "aes-128"`): the AES-128 key of
+    /// rendition `index`.
+    Key {
+        /// The renditions named by the URL.
+        set: AssetSet,
+        /// 0-based position of the rendition in the comma list (URL order).
+        index: usize,
+    },
     /// `manifest.mpd` (DASH): the static MPD of the set.
     Manifest {
         /// The renditions named by the URL.
@@ -163,6 +172,7 @@ impl Route {
             | Route::Segment { set, .. }
             | Route::TrackMedia { set, .. }
             | Route::Init { set, .. }
+            | Route::Key { set, .. }
             | Route::Fragment { set, .. } => set,
         }
     }
@@ -175,6 +185,7 @@ impl Route {
             | Route::Segment { index, .. }
             | Route::TrackMedia { index, .. }
             | Route::Init { index, .. }
+            | Route::Key { index, .. }
             | Route::Fragment { index, .. } => Some(*index),
         }
     }
@@ -255,8 +266,22 @@ pub fn parse_as(path: &str, format: Format) -> Result<Route, RouteError> {
     Ok(route)
 }
 
+/// `key_<i>.key`.
+fn key_name(name: &str) -> Result<Option<usize>, RouteError> {
+    match name
+        .strip_prefix("key_")
+        .and_then(|r| r.strip_suffix(".key"))
+    {
+        Some(i) => parse_num(i, name).map(Some),
+        None => Ok(None),
+    }
+}
+
 /// The file names under `/i/`.
 fn ts_name(set: AssetSet, name: &str) -> Result<Route, RouteError> {
+    if let Some(index) = key_name(name)? {
+        return Ok(Route::Key { set, index });
+    }
     Ok(match name {
         "master.m3u8" | "manifest.m3u8" => Route::Master { set },
         _ => {
@@ -297,6 +322,9 @@ fn fmp4_name(set: AssetSet, name: &str, format: Format) -> Result<Route, RouteEr
         _ => {}
     }
     if format == Format::Cmaf {
+        if let Some(index) = key_name(name)? {
+            return Ok(Route::Key { set, index });
+        }
         if let Some(rest) = name
             .strip_prefix("index_")
             .and_then(|r| r.strip_suffix(".m3u8"))

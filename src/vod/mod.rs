@@ -35,6 +35,7 @@ pub mod csmil;
 pub mod dash;
 pub mod fmp4;
 pub mod index;
+pub mod keys;
 pub mod pool;
 pub mod segment;
 pub mod source;
@@ -65,6 +66,10 @@ pub const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
 pub const SEGMENT_TYPE: &str = "video/mp2t";
 /// Content type of MPDs (ISO/IEC 23009-1 Annex C).
 pub const MPD_TYPE: &str = "application/dash+xml";
+/// Content type of AES-128 keys.
+pub const KEY_TYPE: &str = "application/octet-stream";
+/// Cache-Control of AES-128 keys: never kept by a shared cache.
+pub const KEY_CACHE_CONTROL: &str = "private, no-store";
 /// Content type of CMAF headers and fragments of a video track.
 pub const VIDEO_MP4_TYPE: &str = "video/mp4";
 /// Content type of CMAF headers and fragments of an audio track.
@@ -217,6 +222,8 @@ pub struct Vod {
     input: Option<Arc<DiskCache>>,
     sweep_interval: Duration,
     produced: std::sync::atomic::AtomicU64,
+    /// AES-128 keys of the HLS outputs, when `hls_encryption = "aes-128"`.
+    keys: Option<keys::KeySource>,
 }
 
 /// Counters of a [`Vod`] (for logs, metrics and tests).
@@ -269,7 +276,9 @@ impl Vod {
                 cfg.cache_max_bytes,
             ))
         });
+        let keys = cfg.key_source().map_err(VodError::Config)?;
         Ok(Vod {
+            keys,
             source: Arc::new(source),
             segment_duration: (cfg.segment_duration_secs * 90_000.0).round() as i64,
             indexes: moka::future::Cache::builder()
@@ -367,6 +376,7 @@ impl Vod {
             }
             Route::Media { index, .. }
             | Route::Segment { index, .. }
+            | Route::Key { index, .. }
             | Route::TrackMedia { index, .. }
             | Route::Init { index, .. }
             | Route::Fragment { index, .. } => {
@@ -382,6 +392,10 @@ impl Vod {
                 vec![Some(f)]
             }
         };
+        if let Route::Key { .. } = &route {
+            return self.key_reply(files.first().and_then(Option::as_ref));
+        }
+        let encrypted = self.keys.is_some() && format != Format::Dash;
         let (content_type, is_segment) = match &route {
             Route::Segment { .. } => (SEGMENT_TYPE, true),
             Route::Init { media, .. } | Route::Fragment { media, .. } => (
@@ -420,6 +434,10 @@ impl Vod {
                 format!("{:?}", opts.bitrate).into_bytes(),
             ],
         };
+        if let (true, Some(k)) = (encrypted, &self.keys) {
+            // Encrypted HLS output: its own entries (DASH fragments stay shared and clear).
+            id_parts.push(format!("aes-128|{}", k.fingerprint()).into_bytes());
+        }
         for f in files.iter().flatten() {
             id_parts.push(f.rel.as_bytes().to_vec());
             id_parts.push(f.identity.as_bytes().to_vec());
@@ -463,6 +481,44 @@ impl Vod {
         })
     }
 
+    /// The AES-128 key of `f` (16 bytes), never stored by a shared cache.
+    fn key_reply(&self, f: Option<&SourceFile>) -> Result<VodReply, VodError> {
+        let (Some(keys), Some(f)) = (&self.keys, f) else {
+            return Err(VodError::Route(RouteError::NotFound(
+                "no key: hls_encryption is none".into(),
+            )));
+        };
+        let key = keys.key_for(&f.rel);
+        Ok(VodReply {
+            body: Bytes::copy_from_slice(&key),
+            content_type: KEY_TYPE,
+            etag: format!(
+                "\"{}\"",
+                digest(&[keys.fingerprint().as_bytes(), f.rel.as_bytes()])
+            ),
+            last_modified: f.mtime,
+            cache_control: KEY_CACHE_CONTROL,
+        })
+    }
+
+    /// `EXT-X-KEY` of segment `number` of the file `rel` (`None` when output is clear).
+    fn key_line(
+        &self,
+        format: Format,
+        index: usize,
+        number: u32,
+        suffix: &str,
+    ) -> Option<(String, u128)> {
+        (self.keys.is_some() && format != Format::Dash)
+            .then(|| (format!("key_{index}.key{suffix}"), u128::from(number)))
+    }
+
+    /// The key and IV that encrypt segment `number` of `f`, when HLS output is encrypted.
+    fn cipher(&self, format: Format, f: &SourceFile, number: u32) -> Option<([u8; 16], [u8; 16])> {
+        let keys = self.keys.as_ref().filter(|_| format != Format::Dash)?;
+        Some((keys.key_for(&f.rel), keys::iv_for(number)))
+    }
+
     async fn produce(
         &self,
         format: Format,
@@ -485,6 +541,7 @@ impl Vod {
             }
             Route::Master { set } => self.master(set, files, opts, clip, &suffix).await,
             Route::Manifest { set } => self.dash_manifest(set, files, opts, clip, &suffix).await,
+            Route::Key { .. } => Err(VodError::Internal("keys are not cached".into())),
             Route::TrackMedia { index, media, .. } => {
                 let f = first_file(files)?;
                 let asset = self.asset(f).await?;
@@ -503,6 +560,7 @@ impl Vod {
                         .map(|e| MediaSegment {
                             duration_ms: (e.duration.max(0) as u64 * 1000 + ts / 2) / ts,
                             uri: format!("segment{}_{index}_{m}.m4s{suffix}", e.number),
+                            key: self.key_line(format, *index, e.number, &suffix),
                             ..Default::default()
                         })
                         .collect(),
@@ -549,19 +607,27 @@ impl Vod {
                 }
                 let (media, number, origin) = (*media, *number, plan.origin);
                 let est = fmp4::fragment_len(track_of(&asset.index, media, f)?, &samples);
-                self.package(f, &asset, seg, est as usize, move |index, data, out| {
-                    let t = match media {
-                        Media::Video => index.video.as_ref(),
-                        Media::Audio => index.audio.as_ref(),
-                    };
-                    let t = t.ok_or_else(|| segment::MuxError {
-                        track_id: 0,
-                        sample: 0,
-                        offset: 0,
-                        reason: "no such track".into(),
-                    })?;
-                    fmp4::fragment_into(t, samples, number, origin, data, out)
-                })
+                let cipher = self.cipher(format, f, number);
+                self.package(
+                    f,
+                    &asset,
+                    seg,
+                    est as usize,
+                    cipher,
+                    move |index, data, out| {
+                        let t = match media {
+                            Media::Video => index.video.as_ref(),
+                            Media::Audio => index.audio.as_ref(),
+                        };
+                        let t = t.ok_or_else(|| segment::MuxError {
+                            track_id: 0,
+                            sample: 0,
+                            offset: 0,
+                            reason: "no such track".into(),
+                        })?;
+                        fmp4::fragment_into(t, samples, number, origin, data, out)
+                    },
+                )
                 .await
             }
             Route::Media { index, variant, .. } => {
@@ -585,6 +651,7 @@ impl Vod {
                                 n + 1,
                                 variant.suffix()
                             ),
+                            key: self.key_line(format, *index, n as u32 + 1, &suffix),
                             ..Default::default()
                         })
                         .collect(),
@@ -612,10 +679,18 @@ impl Vod {
                 let plan2 = plan.clone();
                 let number = *number;
                 let est = seg.est_bytes as usize;
-                self.package(f, &asset, seg.clone(), est, move |index, data, out| {
-                    let seg = &plan2.segments[number as usize - 1];
-                    segment::mux_into(index, &plan2, number, seg, data, out)
-                })
+                let cipher = self.cipher(format, f, number);
+                self.package(
+                    f,
+                    &asset,
+                    seg.clone(),
+                    est,
+                    cipher,
+                    move |index, data, out| {
+                        let seg = &plan2.segments[number as usize - 1];
+                        segment::mux_into(index, &plan2, number, seg, data, out)
+                    },
+                )
                 .await
             }
         }
@@ -623,13 +698,15 @@ impl Vod {
 
     /// Reads the sample bytes `seg` names (local: into this blocking thread's scratch
     /// buffer; remote: ranged reads) and runs `mux` on a blocking thread into a recycled
-    /// buffer of about `est` bytes.
+    /// buffer of about `est` bytes; with `cipher` (key, IV) the result is then encrypted
+    /// whole with AES-128-CBC ([`keys::encrypt`]).
     async fn package<F>(
         &self,
         f: &SourceFile,
         asset: &Arc<Asset>,
         seg: SegmentPlan,
         est: usize,
+        cipher: Option<([u8; 16], [u8; 16])>,
         mux: F,
     ) -> Result<Bytes, VodError>
     where
@@ -661,7 +738,7 @@ impl Vod {
                         chunks: spans.iter().map(|(o, r)| (*o, &buf[r.clone()])).collect(),
                     };
                     let mut out = pool::take(est);
-                    let out = mux(&asset2.index, &data, &mut out).map(|()| pool::into_bytes(out));
+                    let out = mux(&asset2.index, &data, &mut out).map(|()| seal(out, cipher));
                     drop(data);
                     if buf.capacity() > SCRATCH_KEEP {
                         *buf = Vec::new();
@@ -679,7 +756,7 @@ impl Vod {
                     chunks: chunks.iter().map(|(o, b)| (*o, &b[..])).collect(),
                 };
                 let mut out = pool::take(est);
-                mux(&asset2.index, &data, &mut out).map(|()| pool::into_bytes(out))
+                mux(&asset2.index, &data, &mut out).map(|()| seal(out, cipher))
             })
             .await
             .map_err(join_err)?
@@ -1218,6 +1295,19 @@ impl Vod {
             }
         }
         Ok(chunks)
+    }
+}
+
+/// A packaged segment as served: encrypted when `cipher` is set (the clear buffer goes
+/// back to the pool).
+fn seal(out: Vec<u8>, cipher: Option<([u8; 16], [u8; 16])>) -> Bytes {
+    match cipher {
+        Some((key, iv)) => {
+            let sealed = keys::encrypt(&key, &iv, &out);
+            drop(pool::into_bytes(out));
+            Bytes::from(sealed)
+        }
+        None => pool::into_bytes(out),
     }
 }
 
