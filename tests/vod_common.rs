@@ -98,7 +98,7 @@ const X264: &[&str] = &[
 ];
 
 /// Bump when a fixture recipe changes (the cached set is then made again).
-const FIXTURES_VERSION: u32 = 2;
+const FIXTURES_VERSION: u32 = 3;
 
 /// All fixtures: made once into `CARGO_TARGET_TMPDIR/vod-fixtures-v<N>` (a temp folder
 /// renamed into place when complete, so an interrupted run never leaves a partial set) and
@@ -218,7 +218,22 @@ pub fn fixtures() -> &'static Path {
             d,
             "two_audio.mp4",
             two,
-            &with(&["-map", "0:v", "-map", "1:a", "-map", "2:a"]),
+            &with(&[
+                "-map",
+                "0:v",
+                "-map",
+                "1:a",
+                "-map",
+                "2:a",
+                "-metadata:s:a:0",
+                "language=eng",
+                "-metadata:s:a:0",
+                "handler_name=English",
+                "-metadata:s:a:1",
+                "language=fra",
+                "-metadata:s:a:1",
+                "handler_name=Français",
+            ]),
         );
         make_co64(&d.join("moov_end.mp4"), &d.join("co64.mp4"));
         // Fragmented: ffmpeg's frag_keyframe (explicit base offsets, one moof for both

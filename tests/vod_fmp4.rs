@@ -257,10 +257,11 @@ async fn every_supported_fixture_as_dash() {
         let dir = out.path().join(name);
         let mpd = dump_dash(&vod, name, "", &dir).await;
         let sets = &mpd.periods[0].adaptations;
-        let kinds: Vec<&str> = sets
+        let mut kinds: Vec<&str> = sets
             .iter()
             .map(|s| s.contentType.as_deref().unwrap_or(""))
             .collect();
+        kinds.dedup(); // two_audio.mp4 has an audio set per track
         let want_kinds: Vec<&str> = [("video", has_video), ("audio", has_audio)]
             .iter()
             .filter(|k| k.1)
@@ -497,4 +498,84 @@ async fn a_truncated_fragment_is_caught() {
         !warn.is_empty(),
         "a truncated fragment decoded without a message"
     );
+}
+
+/// A file with two audio tracks (eng "English", fra "Français"): both are offered, each
+/// with its language and name, the first by default, in CMAF HLS and in DASH.
+#[tokio::test]
+async fn two_audio_languages_as_cmaf_and_dash() {
+    let fx = fixtures();
+    let vod = vod(fx, D);
+    let master =
+        String::from_utf8(body(&vod, Format::Cmaf, "two_audio.mp4/master.m3u8").await).unwrap();
+    let media: Vec<&str> = master
+        .lines()
+        .filter(|l| l.starts_with("#EXT-X-MEDIA"))
+        .collect();
+    assert_eq!(media.len(), 2, "{master}");
+    assert!(
+        media[0].contains("LANGUAGE=\"eng\"") && media[0].contains("NAME=\"English\""),
+        "{master}"
+    );
+    assert!(media[0].contains("DEFAULT=YES") && media[0].contains("URI=\"index_0_a.m3u8\""));
+    assert!(
+        media[1].contains("LANGUAGE=\"fra\"") && media[1].contains("NAME=\"Français\""),
+        "{master}"
+    );
+    assert!(!media[1].contains("DEFAULT=YES") && media[1].contains("URI=\"index_0_a1.m3u8\""));
+    m3u8_rs::parse_master_playlist_res(master.as_bytes()).expect("m3u8-rs reads the master");
+
+    let out = tempfile::tempdir().unwrap();
+    let src = fx.join("two_audio.mp4");
+    for (playlist, sel) in [("index_0_a.m3u8", "a:0"), ("index_0_a1.m3u8", "a:1")] {
+        let dir = out.path().join(playlist);
+        let (init, names, durations) = dump_cmaf(&vod, "two_audio.mp4", playlist, &dir).await;
+        let warn = decode_warnings(&dir.join(playlist));
+        assert!(warn.is_empty(), "{playlist}: {warn}");
+        let file = dir.join("all.mp4");
+        join(&dir, &init, &names, &file);
+        assert_eq!(
+            packets(&file, "a:0").len(),
+            packets(&src, sel).len(),
+            "{playlist}"
+        );
+        let total: f64 = durations.iter().sum();
+        let want = probe_duration(&src, sel);
+        assert!(
+            (total - want).abs() <= 1024.0 / 48000.0 + 0.0015,
+            "{playlist}: {total} vs {want}"
+        );
+    }
+    // The second track's fragments are the second track's bytes (the 880 Hz tone), not
+    // the first's.
+    let a = body(&vod, Format::Cmaf, "two_audio.mp4/segment1_0_a.m4s").await;
+    let a1 = body(&vod, Format::Cmaf, "two_audio.mp4/segment1_0_a1.m4s").await;
+    assert_ne!(a, a1);
+
+    let dir = out.path().join("dash");
+    let mpd = dump_dash(&vod, "two_audio.mp4", "", &dir).await;
+    let audio: Vec<_> = mpd.periods[0]
+        .adaptations
+        .iter()
+        .filter(|s| s.contentType.as_deref() == Some("audio"))
+        .collect();
+    assert_eq!(audio.len(), 2);
+    assert_eq!(audio[0].lang.as_deref(), Some("eng"));
+    assert_eq!(audio[1].lang.as_deref(), Some("fra"));
+    assert!(audio[0]
+        .Role
+        .iter()
+        .any(|r| r.value.as_deref() == Some("main")));
+    assert!(audio[1].Role.is_empty());
+    let warn = decode_warnings(&dir.join("manifest.mpd"));
+    assert!(warn.is_empty(), "{warn}");
+    // A track the file does not have.
+    let e = get(&vod, Format::Cmaf, "two_audio.mp4/index_0_a2.m3u8")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    let e = get(&vod, Format::Cmaf, "two_audio.mp4/index_0_a0.m3u8")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
 }

@@ -19,6 +19,7 @@
 //! /dash/<path>/manifest.mpd                         static MPD
 //! both: <path>/init_<i>_v.mp4 | init_<i>_a.mp4      CMAF header of the track
 //! both: <path>/segment<N>_<i>_v.m4s | _a.m4s        CMAF fragment N (1-based) of the track
+//!       (`_a1`, `_a2`, ... name the file's other audio tracks, in file order)
 //! /i/ and /cmaf/: <path>/key_<i>.key                 AES-128 key of rendition i (when on)
 //! ```
 //!
@@ -376,7 +377,12 @@ fn index_media(s: &str, name: &str) -> Result<(usize, Media), RouteError> {
     let media = match m {
         "v" => Media::Video,
         "a" => Media::Audio,
-        _ => return Err(RouteError::NotFound(name.into())),
+        _ => match m.strip_prefix('a').map(|k| parse_num(k, name)) {
+            Some(Ok(k)) if (1..=32).contains(&k) && !m.starts_with("a0") => {
+                Media::AltAudio(k as u8)
+            }
+            _ => return Err(RouteError::NotFound(name.into())),
+        },
     };
     Ok((parse_num(i, name)?, media))
 }

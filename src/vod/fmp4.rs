@@ -46,17 +46,25 @@ const FLAGS_NON_SYNC: u32 = 0x0101_0000;
 pub enum Media {
     /// The video track (`_v`).
     Video,
-    /// The audio track (`_a`).
+    /// The (first) audio track (`_a`).
     Audio,
+    /// Another audio track (`_a<k>`, k >= 1): `MovieIndex::alternates[k - 1]`.
+    AltAudio(u8),
 }
 
 impl Media {
-    /// The URL suffix without underscore: `v` or `a`.
-    pub fn suffix(self) -> &'static str {
+    /// The URL suffix without underscore: `v`, `a`, `a1`, `a2`, ...
+    pub fn suffix(self) -> String {
         match self {
-            Media::Video => "v",
-            Media::Audio => "a",
+            Media::Video => "v".into(),
+            Media::Audio => "a".into(),
+            Media::AltAudio(k) => format!("a{k}"),
         }
+    }
+
+    /// Whether this is an audio track.
+    pub fn is_audio(self) -> bool {
+        !matches!(self, Media::Video)
     }
 }
 
@@ -89,9 +97,10 @@ pub fn sample_duration(t: &Track, i: usize) -> u32 {
 pub fn segment_samples(plan: &Plan, media: Media, j: usize) -> Range<usize> {
     plan.segments
         .get(j)
-        .map(|s| match media {
-            Media::Video => s.video.clone(),
-            Media::Audio => s.audio.clone(),
+        .and_then(|s| match media {
+            Media::Video => Some(s.video.clone()),
+            Media::Audio => Some(s.audio.clone()),
+            Media::AltAudio(k) => s.alternates.get(usize::from(k).checked_sub(1)?).cloned(),
         })
         .unwrap_or(0..0)
 }

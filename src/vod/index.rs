@@ -118,12 +118,18 @@ pub struct MovieIndex {
     pub video: Option<Track>,
     /// First supported audio track (several audio tracks: the first one).
     pub audio: Option<Track>,
+    /// The other supported audio tracks, in file order (other languages, commentary):
+    /// offered by the fMP4 outputs as `_a1`, `_a2`, ...
+    pub alternates: Vec<Track>,
 }
 
 impl MovieIndex {
     /// The packaged tracks, video first.
     pub fn tracks(&self) -> impl Iterator<Item = &Track> {
-        self.video.iter().chain(self.audio.iter())
+        self.video
+            .iter()
+            .chain(self.audio.iter())
+            .chain(self.alternates.iter())
     }
 
     /// Approximate heap size in bytes (for cache weighing).
@@ -251,6 +257,7 @@ fn index_with(
     };
     let mut video = None;
     let mut audio = None;
+    let mut alternates = Vec::new();
     let mut audio_err = None;
     for trak in &moov.trak {
         let kind = match &trak.mdia.hdlr.handler.to_string()[..] {
@@ -271,6 +278,12 @@ fn index_with(
                     Err(e) => return Err(e),
                 }
             }
+            TrackKind::Audio => match index_track(trak, &moov.mvhd, kind, frag, file_size) {
+                Ok(t) => alternates.push(t),
+                Err(e) => {
+                    tracing::debug!(track_id = trak.tkhd.track_id, error = %e, "other audio track skipped")
+                }
+            },
             _ => {}
         }
     }
@@ -282,7 +295,11 @@ fn index_with(
     if video.is_none() && audio.is_none() {
         return Err(IndexError::NoTracks);
     }
-    Ok(MovieIndex { video, audio })
+    Ok(MovieIndex {
+        video,
+        audio,
+        alternates,
+    })
 }
 
 fn corrupt(

@@ -399,9 +399,10 @@ impl Vod {
         let (content_type, is_segment) = match &route {
             Route::Segment { .. } => (SEGMENT_TYPE, true),
             Route::Init { media, .. } | Route::Fragment { media, .. } => (
-                match media {
-                    Media::Video => VIDEO_MP4_TYPE,
-                    Media::Audio => AUDIO_MP4_TYPE,
+                if media.is_audio() {
+                    AUDIO_MP4_TYPE
+                } else {
+                    VIDEO_MP4_TYPE
                 },
                 true,
             ),
@@ -601,9 +602,16 @@ impl Vod {
                 }
                 // Only this track's bytes are read.
                 let mut seg = plan.segments[j].clone();
-                match media {
-                    Media::Video => seg.audio = 0..0,
-                    Media::Audio => seg.video = 0..0,
+                if *media != Media::Video {
+                    seg.video = 0..0;
+                }
+                if *media != Media::Audio {
+                    seg.audio = 0..0;
+                }
+                for (k, r) in seg.alternates.iter_mut().enumerate() {
+                    if *media != Media::AltAudio(k as u8 + 1) {
+                        *r = 0..0;
+                    }
                 }
                 let (media, number, origin) = (*media, *number, plan.origin);
                 let est = fmp4::fragment_len(track_of(&asset.index, media, f)?, &samples);
@@ -615,11 +623,7 @@ impl Vod {
                     est as usize,
                     cipher,
                     move |index, data, out| {
-                        let t = match media {
-                            Media::Video => index.video.as_ref(),
-                            Media::Audio => index.audio.as_ref(),
-                        };
-                        let t = t.ok_or_else(|| segment::MuxError {
+                        let t = index_track(index, media).ok_or_else(|| segment::MuxError {
                             track_id: 0,
                             sample: 0,
                             offset: 0,
@@ -680,17 +684,12 @@ impl Vod {
                 let number = *number;
                 let est = seg.est_bytes as usize;
                 let cipher = self.cipher(format, f, number);
-                self.package(
-                    f,
-                    &asset,
-                    seg.clone(),
-                    est,
-                    cipher,
-                    move |index, data, out| {
-                        let seg = &plan2.segments[number as usize - 1];
-                        segment::mux_into(index, &plan2, number, seg, data, out)
-                    },
-                )
+                let mut read = seg.clone();
+                read.alternates.clear(); // TS carries the first audio track only
+                self.package(f, &asset, read, est, cipher, move |index, data, out| {
+                    let seg = &plan2.segments[number as usize - 1];
+                    segment::mux_into(index, &plan2, number, seg, data, out)
+                })
                 .await
             }
         }
@@ -879,12 +878,20 @@ impl Vod {
                     audio = Some((avg, renditions.len()));
                 }
             }
+            let alternates = asset
+                .index
+                .alternates
+                .iter()
+                .enumerate()
+                .map(|(k, t)| fmp4::timeline(t, &plan, Media::AltAudio(k as u8 + 1)))
+                .collect();
             renditions.push(Fmp4Rendition {
                 i,
                 asset,
                 plan,
                 video,
                 audio: a.map(|x| x.0),
+                alternates,
             });
         }
         if renditions.is_empty() {
@@ -907,21 +914,27 @@ impl Vod {
         suffix: &str,
     ) -> Result<Bytes, VodError> {
         let fs = self.fmp4_renditions(set, files, clip).await?;
-        let audio = fs.audio.map(|k| &fs.renditions[k]);
-        let audio_info = audio.and_then(|r| {
-            let t = r.asset.index.audio.as_ref()?;
-            let (peak, avg) = rates(r.audio.as_deref().unwrap_or(&[]), t.timescale);
-            Some((r.i, t, peak, avg))
+        let offered = fs.offered_audio();
+        // BANDWIDTH covers the most demanding audio of the group (RFC 8216bis §4.4.6.2).
+        let audio_info = offered.first().map(|a| {
+            let peak = offered.iter().map(|o| o.peak).max().unwrap_or(0);
+            (a.i, a.track, peak, a.avg)
         });
         let mut media = Vec::new();
-        if let Some((i, t, _, _)) = &audio_info {
+        let mut names: Vec<String> = Vec::new();
+        for (k, a) in offered.iter().enumerate() {
+            let mut name = track_label(a.track);
+            if names.contains(&name) {
+                name = format!("{name} {}", k + 1);
+            }
+            names.push(name.clone());
             media.push(AlternativeMedia {
                 media_type: "AUDIO",
                 group_id: "audio".into(),
-                name: track_label(t),
-                language: track_language(t),
-                default: true,
-                uri: Some(format!("index_{i}_a.m3u8{suffix}")),
+                name,
+                language: track_language(a.track),
+                default: k == 0,
+                uri: Some(format!("index_{}_{}.m3u8{suffix}", a.i, a.media.suffix())),
             });
         }
         let mut variants = Vec::new();
@@ -989,13 +1002,7 @@ impl Vod {
         suffix: &str,
     ) -> Result<Bytes, VodError> {
         let fs = self.fmp4_renditions(set, files, clip).await?;
-        let audio = fs.audio.map(|k| &fs.renditions[k]);
-        let audio_avg = audio
-            .and_then(|r| {
-                let t = r.asset.index.audio.as_ref()?;
-                Some(rates(r.audio.as_deref()?, t.timescale).1)
-            })
-            .unwrap_or(0);
+        let audio_avg = fs.offered_audio().first().map_or(0, |a| a.avg);
         let mut sets = Vec::new();
         let mut video_reps = Vec::new();
         for r in &fs.renditions {
@@ -1034,32 +1041,32 @@ impl Vod {
                 representations: video_reps,
             });
         }
-        if let Some(r) = audio {
-            if let (Some(t), Some(tl)) = (r.asset.index.audio.as_ref(), r.audio.as_ref()) {
-                let channels = match t.codec {
-                    codec::Codec::Aac { channels, .. } => channels,
-                    _ => 2,
-                };
-                sets.push(dash::DashAdaptationSet {
-                    content_type: "audio",
-                    lang: track_language(t),
-                    label: Some(track_label(t)),
-                    main: true,
-                    representations: vec![dash::DashRepresentation {
-                        id: format!("a{}", r.i),
-                        bandwidth: rates(tl, t.timescale).0,
-                        codecs: t.codec_string.clone(),
-                        size: None,
-                        frame_rate: None,
-                        audio: Some((t.timescale, channels)),
-                        timescale: t.timescale,
-                        presentation_time_offset: 0,
-                        initialization: format!("init_{}_a.mp4{suffix}", r.i),
-                        media: format!("segment$Number$_{}_a.m4s{suffix}", r.i),
-                        timeline: tl.clone(),
-                    }],
-                });
-            }
+        for (k, a) in fs.offered_audio().iter().enumerate() {
+            let t = a.track;
+            let channels = match t.codec {
+                codec::Codec::Aac { channels, .. } => channels,
+                _ => 2,
+            };
+            let m = a.media.suffix();
+            sets.push(dash::DashAdaptationSet {
+                content_type: "audio",
+                lang: track_language(t),
+                label: Some(track_label(t)),
+                main: k == 0,
+                representations: vec![dash::DashRepresentation {
+                    id: format!("{m}{}", a.i),
+                    bandwidth: a.peak,
+                    codecs: t.codec_string.clone(),
+                    size: None,
+                    frame_rate: None,
+                    audio: Some((t.timescale, channels)),
+                    timescale: t.timescale,
+                    presentation_time_offset: 0,
+                    initialization: format!("init_{}_{m}.mp4{suffix}", a.i),
+                    media: format!("segment$Number$_{}_{m}.m4s{suffix}", a.i),
+                    timeline: a.timeline.to_vec(),
+                }],
+            });
         }
         if sets.is_empty() {
             return Err(VodError::NoRendition(set.files.join(",")));
@@ -1325,6 +1332,56 @@ struct Fmp4Rendition {
     plan: Arc<Plan>,
     video: Option<Vec<fmp4::TimelineEntry>>,
     audio: Option<Vec<fmp4::TimelineEntry>>,
+    /// Timelines of `asset.index.alternates`, in order.
+    alternates: Vec<Vec<fmp4::TimelineEntry>>,
+}
+
+/// An audio track the fMP4 manifests offer.
+struct OfferedAudio<'a> {
+    /// Position of its rendition in the URL's comma list.
+    i: usize,
+    media: Media,
+    track: &'a Track,
+    timeline: &'a [fmp4::TimelineEntry],
+    peak: u64,
+    avg: u64,
+}
+
+impl Fmp4Set {
+    /// The audio tracks offered: every audio track (first, then the others in file order)
+    /// of the rendition picked for audio; each with samples in the window.
+    fn offered_audio(&self) -> Vec<OfferedAudio<'_>> {
+        let Some(r) = self.audio.map(|k| &self.renditions[k]) else {
+            return Vec::new();
+        };
+        let idx = &r.asset.index;
+        let main = idx
+            .audio
+            .as_ref()
+            .zip(r.audio.as_deref())
+            .map(|(t, tl)| (Media::Audio, t, tl));
+        let others = idx
+            .alternates
+            .iter()
+            .zip(&r.alternates)
+            .enumerate()
+            .map(|(k, (t, tl))| (Media::AltAudio(k as u8 + 1), t, tl.as_slice()));
+        main.into_iter()
+            .chain(others)
+            .filter(|(_, _, tl)| !tl.is_empty())
+            .map(|(media, track, timeline)| {
+                let (peak, avg) = rates(timeline, track.timescale);
+                OfferedAudio {
+                    i: r.i,
+                    media,
+                    track,
+                    timeline,
+                    peak,
+                    avg,
+                }
+            })
+            .collect()
+    }
 }
 
 /// (peak, average) bit rate in bit/s of a timeline whose times are in `timescale` ticks;
@@ -1359,14 +1416,20 @@ fn track_of<'a>(
     media: Media,
     f: &SourceFile,
 ) -> Result<&'a Track, VodError> {
-    let (t, name) = match media {
-        Media::Video => (index.video.as_ref(), "video"),
-        Media::Audio => (index.audio.as_ref(), "audio"),
-    };
-    t.ok_or_else(|| VodError::Plan {
+    let name = if media.is_audio() { "audio" } else { "video" };
+    index_track(index, media).ok_or_else(|| VodError::Plan {
         asset: f.rel.clone(),
         source: PlanError::MissingTrack(name),
     })
+}
+
+/// The track `media` names in `index`, if the file has it.
+fn index_track(index: &MovieIndex, media: Media) -> Option<&Track> {
+    match media {
+        Media::Video => index.video.as_ref(),
+        Media::Audio => index.audio.as_ref(),
+        Media::AltAudio(k) => index.alternates.get(usize::from(k).checked_sub(1)?),
+    }
 }
 
 /// The `mdhd` language of a track when it is set (not `und`), for LANGUAGE and `@lang`.

@@ -47,6 +47,9 @@ pub struct SegmentPlan {
     pub video: Range<usize>,
     /// Audio samples, empty when there is no audio.
     pub audio: Range<usize>,
+    /// Samples of each other audio track ([`MovieIndex::alternates`]), cut at the same
+    /// instants as `audio` (empty for the audio-only variant).
+    pub alternates: Vec<Range<usize>>,
     /// Estimated size of the TS segment in bytes (for BANDWIDTH).
     pub est_bytes: u64,
 }
@@ -262,12 +265,37 @@ pub fn plan(index: &MovieIndex, variant: Variant, d: i64, clip: Clip) -> Result<
         } else {
             (0..0, v0..v1)
         };
+        // Other audio tracks: cut at the reference boundaries' decode times, like `audio`.
+        let alternates = match variant {
+            Variant::Audio => Vec::new(),
+            Variant::Av => index
+                .alternates
+                .iter()
+                .map(|a| {
+                    let cut = |b: usize| first_at_or_after(a, to_90k(r.shifted_dts(b), ts_r));
+                    let s = if j == 0 && clip_start.is_none() {
+                        0
+                    } else {
+                        cut(bounds[j])
+                    };
+                    let e = if j + 1 < bounds.len() {
+                        cut(bounds[j + 1])
+                    } else if end_index < n {
+                        cut(end_index)
+                    } else {
+                        a.samples.len()
+                    };
+                    s..e.max(s)
+                })
+                .collect(),
+        };
         let est_bytes = estimate_bytes(index, &video, &audio);
         segments.push(SegmentPlan {
             start,
             duration: (stop - start).max(0),
             video,
             audio,
+            alternates,
             est_bytes,
         });
     }
@@ -370,7 +398,12 @@ pub fn byte_ranges(index: &MovieIndex, seg: &SegmentPlan, max_gap: u64) -> Vec<R
         .as_ref()
         .map(|t| &t.samples[seg.audio.clone()])
         .unwrap_or(&[]);
-    for s in v.iter().chain(a) {
+    let alt = index
+        .alternates
+        .iter()
+        .zip(&seg.alternates)
+        .flat_map(|(t, range)| t.samples.get(range.clone()).unwrap_or(&[]));
+    for s in v.iter().chain(a).chain(alt) {
         r.push(s.offset..s.offset + u64::from(s.size));
     }
     r.sort_unstable_by_key(|x| x.start);
