@@ -49,6 +49,9 @@ pub const SUPPORTED: &[(&str, bool, bool)] = &[
     ("co64.mp4", true, true),
     ("fragmented.mp4", true, true),
     ("fragmented_cmaf.mp4", true, true),
+    ("cut.mp4", true, true),
+    ("sync.mp4", true, true),
+    ("sync_cut.mp4", true, true),
 ];
 
 /// Inputs that must be refused with a clear error (file name, expected error text).
@@ -98,7 +101,7 @@ const X264: &[&str] = &[
 ];
 
 /// Bump when a fixture recipe changes (the cached set is then made again).
-const FIXTURES_VERSION: u32 = 3;
+const FIXTURES_VERSION: u32 = 4;
 
 /// All fixtures: made once into `CARGO_TARGET_TMPDIR/vod-fixtures-v<N>` (a temp folder
 /// renamed into place when complete, so an interrupted run never leaves a partial set) and
@@ -253,6 +256,44 @@ pub fn fixtures() -> &'static Path {
                 "frag_keyframe+empty_moov+default_base_moof+separate_moof",
             ]),
         );
+        // Edit lists: `-ss X -c copy` starts at the keyframe before X and writes an edit
+        // list (media_time) so the presentation starts at X, on every track.
+        ffmpeg(&[
+            "-ss",
+            "3.3",
+            "-i",
+            &d.join("faststart.mp4").to_string_lossy(),
+            "-c",
+            "copy",
+            &d.join("cut.mp4").to_string_lossy(),
+        ]);
+        // The sync fixture: a white frame and a 1 kHz beep at every even second (0, 2, 4,
+        // ...) of a black, silent 12 s clip; B-frames, 2 s GOPs, AAC with its priming
+        // in the edit list. sync_cut.mp4 is it cut at 3.3 s with -c copy.
+        make(
+            d,
+            "sync.mp4",
+            vec![
+                "-f".into(),
+                "lavfi".into(),
+                "-i".into(),
+                "color=c=black:s=320x180:r=25:d=12,drawbox=x=0:y=0:w=iw:h=ih:color=white:t=fill:enable='lt(mod(t,2),0.04)'".into(),
+                "-f".into(),
+                "lavfi".into(),
+                "-i".into(),
+                "aevalsrc='if(lt(mod(t,2),0.04),sin(2*PI*1000*t),0)':s=48000:d=12".into(),
+            ],
+            &with(&["-movflags", "+faststart"]),
+        );
+        ffmpeg(&[
+            "-ss",
+            "3.3",
+            "-i",
+            &d.join("sync.mp4").to_string_lossy(),
+            "-c",
+            "copy",
+            &d.join("sync_cut.mp4").to_string_lossy(),
+        ]);
         // Unsupported inputs.
         make(
             d,
@@ -450,6 +491,30 @@ pub fn packets(file: &Path, sel: &str) -> Vec<(i64, i64, i64)> {
             (v[0], v[1], *v.get(2).unwrap_or(&0))
         })
         .collect()
+}
+
+/// How many samples a stream of an MP4 has (`nb_frames`: the ones its edit list skips
+/// too, which ffprobe does not list as packets).
+pub fn sample_count(file: &Path, sel: &str) -> usize {
+    let (ok, out, err) = run(
+        "ffprobe",
+        &[
+            "-v",
+            "error",
+            "-select_streams",
+            sel,
+            "-show_entries",
+            "stream=nb_frames",
+            "-of",
+            "csv=p=0",
+            &file.to_string_lossy(),
+        ],
+    );
+    assert!(ok, "{err}");
+    // Fragmented files have no sample count in the moov: their listed packets.
+    out.trim()
+        .parse()
+        .unwrap_or_else(|_| packets(file, sel).len())
 }
 
 /// Source duration of a stream in seconds (ffprobe, container view).

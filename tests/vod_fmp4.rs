@@ -155,9 +155,11 @@ async fn every_supported_fixture_as_cmaf_hls() {
             );
             let file = dir.join("all.mp4");
             join(&dir, &init, &names, &file);
+            // Every packet of the source, the ones its edit list marks to discard included
+            // (a cut's pre-roll, decoded for what follows).
             assert_eq!(
                 packets(&file, sel).len(),
-                packets(&src, sel).len(),
+                sample_count(&src, sel),
                 "{name} {media}: packets"
             );
             if media == "v" || !has_video {
@@ -578,4 +580,157 @@ async fn two_audio_languages_as_cmaf_and_dash() {
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+}
+
+/// (first video frame time, flash times) of a decodable input, in its own timeline
+/// (`-copyts`): a flash is a frame whose mean luma is above 100.
+fn flashes(input: &Path) -> (f64, Vec<f64>) {
+    let (ok, out, err) = run(
+        "ffmpeg",
+        &[
+            "-nostdin",
+            "-v",
+            "error",
+            "-copyts",
+            "-i",
+            &input.to_string_lossy(),
+            "-an",
+            "-vf",
+            "signalstats,metadata=print:key=lavfi.signalstats.YAVG:file=-",
+            "-f",
+            "null",
+            "-",
+        ],
+    );
+    assert!(ok, "{err}");
+    let mut first = None;
+    let mut t = 0.0;
+    let mut out_v = Vec::new();
+    for l in out.lines() {
+        if let Some(p) = l.split("pts_time:").nth(1) {
+            t = p.trim().parse().unwrap();
+            first.get_or_insert(t);
+        } else if let Some(y) = l.strip_prefix("lavfi.signalstats.YAVG=") {
+            if y.trim().parse::<f64>().unwrap() > 100.0 {
+                out_v.push(t);
+            }
+        }
+    }
+    (first.expect("no video frame"), out_v)
+}
+
+/// Beep onsets (ends of silence) of a decodable input, in its own timeline (`-copyts`).
+fn beeps(input: &Path) -> Vec<f64> {
+    let (_, _, err) = run(
+        "ffmpeg",
+        &[
+            "-nostdin",
+            "-copyts",
+            "-i",
+            &input.to_string_lossy(),
+            "-vn",
+            "-af",
+            "silencedetect=n=-40dB:d=0.02",
+            "-f",
+            "null",
+            "-",
+        ],
+    );
+    err.split("silence_end: ")
+        .skip(1)
+        .filter_map(|s| s.split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
+/// Every flash after the first frame (`first`) has a beep within `tol` seconds; returns
+/// the largest offset.
+fn paired(first: f64, flashes: &[f64], beeps: &[f64], tol: f64, what: &str) -> f64 {
+    assert!(flashes.len() >= 3, "{what}: flashes {flashes:?}");
+    let mut worst: f64 = 0.0;
+    for f in flashes {
+        let d = beeps.iter().map(|b| (b - f).abs()).fold(f64::MAX, f64::min);
+        if *f > first + 0.05 {
+            // The flash at presentation 0 has no silence before its beep.
+            assert!(d <= tol, "{what}: flash at {f} s, beeps {beeps:?}");
+            worst = worst.max(d);
+        }
+    }
+    worst
+}
+
+/// The sync fixture (a white frame and a beep at every even second) and its `-ss 3.3 -c
+/// copy` cut (edit lists on both tracks): decoded the way a viewer sees it, every output
+/// shows each flash at the source's time (relative to the first frame shown) and hears its
+/// beep with it, within one frame (40 ms).
+#[tokio::test]
+async fn sync_fixture_flashes_and_beeps_line_up_in_every_output() {
+    const FRAME: f64 = 0.04;
+    let fx = fixtures();
+    let vod = vod(fx, 2.0);
+    let out = tempfile::tempdir().unwrap();
+    for name in ["sync.mp4", "sync_cut.mp4"] {
+        let src = fx.join(name);
+        let (src_first, src_flashes) = flashes(&src);
+        let src_rel: Vec<f64> = src_flashes.iter().map(|t| t - src_first).collect();
+        paired(
+            src_first,
+            &src_flashes,
+            &beeps(&src),
+            FRAME,
+            &format!("{name} source"),
+        );
+        // Presentation time 0 of every output is TIME_OFFSET_SECS in its own timestamps (the
+        // playlist's and the MPD's timeline start there). Frames before it are the pre-roll
+        // an edit list skips: decoded for the frames after them, not part of the
+        // presentation (a player that shows them shows them before the timeline's start).
+        let zero = casterpak::vod::fmp4::TIME_OFFSET_SECS as f64;
+        let check = |what: &str, first: f64, fl: &[f64], be: &[f64]| {
+            let rel: Vec<f64> = fl
+                .iter()
+                .map(|t| t - zero)
+                .filter(|t| *t > -0.001)
+                .collect();
+            let pre_roll = first < zero - 0.001;
+            assert_eq!(
+                rel.len(),
+                src_rel.len(),
+                "{name} {what}: flashes {rel:?}, source {src_rel:?}"
+            );
+            for (a, b) in rel.iter().zip(&src_rel) {
+                assert!(
+                    (a - b).abs() <= FRAME + 0.001,
+                    "{name} {what}: flashes {rel:?}, source {src_rel:?}"
+                );
+            }
+            let worst = paired(zero, fl, be, FRAME + 0.001, &format!("{name} {what}"));
+            eprintln!(
+                "{name} {what}: flashes at {rel:?} s of presentation time, A/V within {:.0} ms{}",
+                worst * 1000.0,
+                if pre_roll {
+                    format!(", pre-roll from {:.2} s", first - zero)
+                } else {
+                    String::new()
+                }
+            );
+        };
+        // HLS with TS: one muxed playlist.
+        let dir = out.path().join(format!("{name}_ts"));
+        let f = Fetcher::Service(&vod);
+        dump_variant(&f, name, "index_0_av.m3u8", &dir).await;
+        let pl = dir.join("index_0_av.m3u8");
+        let (first, fl) = flashes(&pl);
+        check("TS", first, &fl, &beeps(&pl));
+        // CMAF HLS: the video and the audio playlists, one timeline.
+        let dir = out.path().join(format!("{name}_cmaf"));
+        dump_cmaf(&vod, name, "index_0_v.m3u8", &dir).await;
+        dump_cmaf(&vod, name, "index_0_a.m3u8", &dir).await;
+        let (first, fl) = flashes(&dir.join("index_0_v.m3u8"));
+        check("CMAF", first, &fl, &beeps(&dir.join("index_0_a.m3u8")));
+        // DASH.
+        let dir = out.path().join(format!("{name}_dash"));
+        dump_dash(&vod, name, "", &dir).await;
+        let mpd = dir.join("manifest.mpd");
+        let (first, fl) = flashes(&mpd);
+        check("DASH", first, &fl, &beeps(&mpd));
+    }
 }

@@ -101,14 +101,14 @@ async fn every_supported_fixture_decodes_with_the_right_duration() {
         if has_video {
             assert_eq!(
                 packets(&ts, "v:0").len(),
-                packets(&src, "v:0").len(),
+                sample_count(&src, "v:0"),
                 "{name} video"
             );
         }
         if has_audio {
             assert_eq!(
                 packets(&ts, "a:0").len(),
-                packets(&src, "a:0").len(),
+                sample_count(&src, "a:0"),
                 "{name} audio"
             );
             let dir_a = out.path().join(format!("{name}_a"));
@@ -188,7 +188,11 @@ async fn segment_start_pts_match_ffmpeg_hls() {
     let f = Fetcher::Service(&vod);
     let out = tempfile::tempdir().unwrap();
     for &(name, has_video, has_audio) in SUPPORTED {
-        if !(has_video && has_audio) {
+        // A cut with an edit-list pre-roll is not comparable: ffmpeg counts its segments
+        // from the pre-roll's keyframe and drops the audio frames the edit list discards;
+        // we count from presentation time 0 and carry them. Its A/V sync is checked by
+        // the sync fixture in tests/vod_fmp4.rs instead.
+        if !(has_video && has_audio) || name.contains("cut") {
             continue;
         }
         let dir = out.path().join(name);
@@ -521,7 +525,7 @@ async fn golden_output_is_tied_to_format_version() {
         got.push(format!("{p} {}", digest(&[&r.body])));
     }
     let want = GOLDEN.trim().lines().map(str::trim).collect::<Vec<_>>();
-    assert_eq!(casterpak::vod::FORMAT_VERSION, 1);
+    assert_eq!(casterpak::vod::FORMAT_VERSION, 2);
     assert_eq!(
         got, want,
         "output changed: bump FORMAT_VERSION and update GOLDEN"
@@ -534,5 +538,5 @@ const GOLDEN: &str = "
     clip_360p.mp4/index_0_av.m3u8 eaf8a0850f41b9acdf9669ce06b555c5
     clip_360p.mp4/segment1_0_av.ts 9160476aa674153e12505b9b25dbf07c
     clip_360p.mp4/segment2_0_a.ts bdc884575d823af5573d0cb4f1cc88e4
-    clip_,360,540,720,p.mp4.csmil/master.m3u8 c18813d68a3b9b429f0de0d5a928b3d3
+    clip_,360,540,720,p.mp4.csmil/master.m3u8 6df3e724dea35fc447ae6ffe6e3e2492
 ";

@@ -8,6 +8,9 @@
 //! - Presentation time 0 is the first displayed frame after the edit list; the output PTS
 //!   is `presentation - origin + GLOBAL_OFFSET` for every rendition, where `origin` is 0
 //!   unless a clip start moves it to the keyframe at or before `start=`.
+//! - The first segment starts at presentation time `origin` even when its keyframe is
+//!   earlier (an edit list that starts mid-GOP): the pre-roll is carried for decoding but
+//!   not counted in EXTINF.
 //! - Segment boundaries are at the first keyframe (audio-only: first sample) whose PTS is
 //!   at or after `origin + k x D`; a GOP longer than D simply skips a k. A tail shorter than
 //!   D/4 merges into the previous segment, so there is never a tiny or empty segment.
@@ -238,7 +241,14 @@ pub fn plan(index: &MovieIndex, variant: Variant, d: i64, clip: Clip) -> Result<
     for j in 0..bounds.len() {
         let v0 = bounds[j];
         let v1 = bounds.get(j + 1).copied().unwrap_or(end_index);
-        let start = start_of(v0);
+        // The first segment counts from presentation time 0 (or the clip's origin): the
+        // pre-roll an edit list skips (a cut that starts after its keyframe) is decoded
+        // but not presented, so it is not in the playlist's duration.
+        let start = if j == 0 {
+            start_of(v0).max(origin)
+        } else {
+            start_of(v0)
+        };
         let stop = if j + 1 < bounds.len() {
             start_of(v1)
         } else {
