@@ -58,49 +58,64 @@ fn main() {
     make_inputs(&f60, &f10m, &f2h);
 
     let out_root = output_root();
-    println!("## Whole-rendition packaging, 6 s segments ({runs} runs per case, medians)\n");
-    println!(
-        "Outputs are written to `{}`. Wall = whole process, spawn to exit (monotonic clock); CPU = user + sys from /usr/bin/time (10 ms resolution).\n",
-        out_root.display()
-    );
-    println!("| input | tool | wall | CPU (user + sys) | peak RSS | ffmpeg wall / this wall |");
-    println!("|---|---|---|---|---|---|");
-    for f in [&f60, &f10m] {
-        let size = std::fs::metadata(f).unwrap().len();
-        let label = format!(
-            "{} ({:.1} MB)",
-            f.file_name().unwrap().to_string_lossy(),
-            size as f64 / 1e6
+    for (format, ff_name, child_mode) in [
+        ("HLS with MPEG-TS", "ffmpeg -c copy -f hls", "package"),
+        (
+            "fMP4 (DASH / CMAF HLS)",
+            "ffmpeg -c copy -f dash",
+            "package-fmp4",
+        ),
+    ] {
+        println!("## Whole-rendition packaging, {format}, 6 s segments ({runs} runs per case, medians)\n");
+        println!(
+            "Outputs are written to `{}`. Wall = whole process, spawn to exit (monotonic clock); CPU = user + sys from /usr/bin/time (10 ms resolution).\n",
+            out_root.display()
         );
-        let mut rows: Vec<(&str, Vec<Timed>)> = vec![
-            ("ffmpeg -c copy -f hls (files)", Vec::new()),
-            ("casterpak (files)", Vec::new()),
-            ("casterpak (in memory)", Vec::new()),
-        ];
-        for _ in 0..runs {
-            let out_dir = tempfile::tempdir_in(&out_root).unwrap();
-            rows[0].1.push(timed_ffmpeg(f, out_dir.path()));
-            let out_dir = tempfile::tempdir_in(&out_root).unwrap();
-            rows[1].1.push(timed_child(&[
-                "package",
-                &f.to_string_lossy(),
-                &out_dir.path().to_string_lossy(),
-            ]));
-            rows[2]
-                .1
-                .push(timed_child(&["package", &f.to_string_lossy(), "-"]));
-        }
-        let ff_wall = median(&mut rows[0].1.iter().map(|t| t.wall_ms).collect::<Vec<_>>());
-        for (name, ts) in &rows {
-            let wall = median(&mut ts.iter().map(|t| t.wall_ms).collect::<Vec<_>>());
-            let cpu = median(&mut ts.iter().map(|t| t.cpu_ms).collect::<Vec<_>>());
-            let rss = ts.iter().map(|t| t.rss_kib).max().unwrap_or(0);
-            println!(
-                "| {label} | {name} | {wall:.1} ms | {cpu:.0} ms | {:.1} MB | {:.1}x |",
-                rss as f64 / 1024.0,
-                ff_wall / wall
+        println!("| input | tool | wall | CPU (user + sys) | peak RSS | ffmpeg wall / this wall |");
+        println!("|---|---|---|---|---|---|");
+        for f in [&f60, &f10m] {
+            let size = std::fs::metadata(f).unwrap().len();
+            let label = format!(
+                "{} ({:.1} MB)",
+                f.file_name().unwrap().to_string_lossy(),
+                size as f64 / 1e6
             );
+            let ff_row = format!("{ff_name} (files)");
+            let mut rows: Vec<(&str, Vec<Timed>)> = vec![
+                (ff_row.as_str(), Vec::new()),
+                ("casterpak (files)", Vec::new()),
+                ("casterpak (in memory)", Vec::new()),
+            ];
+            for _ in 0..runs {
+                let out_dir = tempfile::tempdir_in(&out_root).unwrap();
+                rows[0].1.push(if child_mode == "package" {
+                    timed_ffmpeg(f, out_dir.path())
+                } else {
+                    timed_ffmpeg_dash(f, out_dir.path())
+                });
+                let out_dir = tempfile::tempdir_in(&out_root).unwrap();
+                rows[1].1.push(timed_child(&[
+                    child_mode,
+                    &f.to_string_lossy(),
+                    &out_dir.path().to_string_lossy(),
+                ]));
+                rows[2]
+                    .1
+                    .push(timed_child(&[child_mode, &f.to_string_lossy(), "-"]));
+            }
+            let ff_wall = median(&mut rows[0].1.iter().map(|t| t.wall_ms).collect::<Vec<_>>());
+            for (name, ts) in &rows {
+                let wall = median(&mut ts.iter().map(|t| t.wall_ms).collect::<Vec<_>>());
+                let cpu = median(&mut ts.iter().map(|t| t.cpu_ms).collect::<Vec<_>>());
+                let rss = ts.iter().map(|t| t.rss_kib).max().unwrap_or(0);
+                println!(
+                    "| {label} | {name} | {wall:.1} ms | {cpu:.0} ms | {:.1} MB | {:.1}x |",
+                    rss as f64 / 1024.0,
+                    ff_wall / wall
+                );
+            }
         }
+        println!();
     }
     println!();
     let out = Command::new(std::env::current_exe().unwrap())
@@ -261,6 +276,38 @@ fn timed_ffmpeg(f: &Path, out_dir: &Path) -> Timed {
     timed(&mut cmd)
 }
 
+/// `ffmpeg -c copy -f dash` of one file into `out_dir` (6 s segments, a template with a
+/// timeline, as the origin's MPD).
+fn timed_ffmpeg_dash(f: &Path, out_dir: &Path) -> Timed {
+    let mut cmd = Command::new("/usr/bin/time");
+    cmd.args([
+        "-f",
+        "%e %U %S %M",
+        "ffmpeg",
+        "-nostdin",
+        "-v",
+        "error",
+        "-i",
+    ])
+    .arg(f)
+    .args([
+        "-map",
+        "0",
+        "-c",
+        "copy",
+        "-f",
+        "dash",
+        "-seg_duration",
+        "6",
+        "-use_template",
+        "1",
+        "-use_timeline",
+        "1",
+    ])
+    .arg(out_dir.join("manifest.mpd"));
+    timed(&mut cmd)
+}
+
 /// Where outputs go: `$VOD_BENCH_OUT`, else `/dev/shm` when present (no disk writeback
 /// noise for either tool), else the temp dir.
 fn output_root() -> PathBuf {
@@ -322,6 +369,40 @@ fn child(args: &[String]) {
                 total += seg.body.len();
                 if let Some(o) = &out {
                     std::fs::write(o.join(line), &seg.body).unwrap();
+                }
+            }
+            assert!(total > 0);
+        }),
+        "package-fmp4" => rt.block_on(async {
+            // The DASH manifest, then every CMAF header and fragment of the video and audio
+            // tracks (the bytes /dash/ and /cmaf/ share), named as in the CMAF playlists.
+            use casterpak::vod::csmil::Format;
+            let out = (args[2] != "-").then(|| PathBuf::from(&args[2]));
+            let vod = service(&file);
+            let get = |p: String| {
+                let vod = &vod;
+                async move { vod.respond_as(Format::Cmaf, &p, None).await.unwrap().body }
+            };
+            let mpd = vod
+                .respond_as(Format::Dash, &format!("{name}/manifest.mpd"), None)
+                .await
+                .unwrap();
+            if let Some(o) = &out {
+                std::fs::write(o.join("manifest.mpd"), &mpd.body).unwrap();
+            }
+            let mut total = 0usize;
+            for m in ["v", "a"] {
+                let pl = get(format!("{name}/index_0_{m}.m3u8")).await;
+                let init = get(format!("{name}/init_0_{m}.mp4")).await;
+                if let Some(o) = &out {
+                    std::fs::write(o.join(format!("init_0_{m}.mp4")), &init).unwrap();
+                }
+                for line in String::from_utf8_lossy(&pl).lines().filter(|l| !l.starts_with('#')) {
+                    let seg = get(format!("{name}/{line}")).await;
+                    total += seg.len();
+                    if let Some(o) = &out {
+                        std::fs::write(o.join(line), &seg).unwrap();
+                    }
                 }
             }
             assert!(total > 0);
