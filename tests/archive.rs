@@ -333,6 +333,55 @@ async fn recording_from_the_past_replays_as_hls_and_dash_and_survives_a_crash() 
     assert!((d - 30.0).abs() <= 2.1, "MP4 duration {d}, asked 30");
     let (ok, err) = decodes(&mp4);
     assert!(ok, "MP4 download does not decode cleanly: {err}");
+    // The download (a fragmented MP4) is itself a VOD input: packaged as HLS-TS and as
+    // CMAF HLS, every segment decodes.
+    {
+        let bytes = client
+            .get(&mp4)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("rec.mp4"), &bytes).unwrap();
+        let vod = casterpak::vod::Vod::new(&casterpak::vod::config::VodConfig {
+            media_root: root.path().to_string_lossy().into_owned(),
+            ..Default::default()
+        })
+        .unwrap();
+        use casterpak::vod::csmil::Format;
+        for (format, playlist) in [
+            (Format::Ts, "index_0_av.m3u8"),
+            (Format::Cmaf, "index_0_v.m3u8"),
+            (Format::Cmaf, "index_0_a.m3u8"),
+        ] {
+            let out = root.path().join(format!("{format:?}_{playlist}"));
+            std::fs::create_dir_all(&out).unwrap();
+            let get = |p: String| {
+                let vod = &vod;
+                async move {
+                    vod.respond_as(format, &p, None)
+                        .await
+                        .unwrap_or_else(|e| panic!("{p}: {e}"))
+                        .body
+                }
+            };
+            let text = get(format!("rec.mp4/{playlist}")).await;
+            for l in String::from_utf8_lossy(&text).lines() {
+                let name = match l.find("URI=\"") {
+                    Some(at) => l[at + 5..].split('"').next().unwrap().to_string(),
+                    None if !l.starts_with('#') && !l.is_empty() => l.to_string(),
+                    None => continue,
+                };
+                std::fs::write(out.join(&name), get(format!("rec.mp4/{name}")).await).unwrap();
+            }
+            std::fs::write(out.join(playlist), &text).unwrap();
+            let (ok, err) = decodes(&out.join(playlist).to_string_lossy());
+            assert!(ok, "the download packaged as {format:?} {playlist}: {err}");
+        }
+    }
     let streams = Command::new("ffprobe")
         .args([
             "-v",
