@@ -249,36 +249,52 @@ fn timed_child(args: &[&str]) -> Timed {
 
 /// `ffmpeg -c copy -f hls` of one file into `out_dir`.
 fn timed_ffmpeg(f: &Path, out_dir: &Path) -> Timed {
-    let mut cmd = Command::new("/usr/bin/time");
-    cmd.args([
-        "-f",
-        "%e %U %S %M",
-        "ffmpeg",
-        "-nostdin",
-        "-v",
-        "error",
-        "-i",
-    ])
-    .arg(f)
-    .args([
-        "-c",
-        "copy",
-        "-f",
-        "hls",
-        "-hls_time",
-        "6",
-        "-hls_playlist_type",
-        "vod",
-        "-hls_segment_filename",
-    ])
-    .arg(out_dir.join("s%d.ts"))
-    .arg(out_dir.join("p.m3u8"));
-    timed(&mut cmd)
+    let seg = out_dir.join("s%d.ts");
+    let pl = out_dir.join("p.m3u8");
+    timed_ffmpeg_with(
+        f,
+        &[
+            "-c",
+            "copy",
+            "-f",
+            "hls",
+            "-hls_time",
+            "6",
+            "-hls_playlist_type",
+            "vod",
+            "-hls_segment_filename",
+            &seg.to_string_lossy(),
+            &pl.to_string_lossy(),
+        ],
+    )
 }
 
 /// `ffmpeg -c copy -f dash` of one file into `out_dir` (6 s segments, a template with a
 /// timeline, as the origin's MPD).
 fn timed_ffmpeg_dash(f: &Path, out_dir: &Path) -> Timed {
+    let mpd = out_dir.join("manifest.mpd");
+    timed_ffmpeg_with(
+        f,
+        &[
+            "-map",
+            "0",
+            "-c",
+            "copy",
+            "-f",
+            "dash",
+            "-seg_duration",
+            "6",
+            "-use_template",
+            "1",
+            "-use_timeline",
+            "1",
+            &mpd.to_string_lossy(),
+        ],
+    )
+}
+
+/// `ffmpeg -nostdin -v error -i <f> <args>` under `/usr/bin/time`.
+fn timed_ffmpeg_with(f: &Path, args: &[&str]) -> Timed {
     let mut cmd = Command::new("/usr/bin/time");
     cmd.args([
         "-f",
@@ -290,21 +306,7 @@ fn timed_ffmpeg_dash(f: &Path, out_dir: &Path) -> Timed {
         "-i",
     ])
     .arg(f)
-    .args([
-        "-map",
-        "0",
-        "-c",
-        "copy",
-        "-f",
-        "dash",
-        "-seg_duration",
-        "6",
-        "-use_template",
-        "1",
-        "-use_timeline",
-        "1",
-    ])
-    .arg(out_dir.join("manifest.mpd"));
+    .args(args);
     timed(&mut cmd)
 }
 

@@ -544,12 +544,18 @@ pub fn probe_duration(file: &Path, sel: &str) -> f64 {
 
 /// Decodes `input` fully with ffmpeg; returns stderr (empty when clean).
 pub fn decode_errors(input: &Path) -> String {
+    decode_at(input, "error")
+}
+
+/// Decodes `input` fully with ffmpeg at log level `level` (`error`, `warning`); returns
+/// what it printed (empty when clean).
+pub fn decode_at(input: &Path, level: &str) -> String {
     let (ok, _, err) = run(
         "ffmpeg",
         &[
             "-nostdin",
             "-v",
-            "error",
+            level,
             "-i",
             &input.to_string_lossy(),
             "-map",

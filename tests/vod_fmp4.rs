@@ -33,25 +33,7 @@ async fn body(vod: &Vod, format: Format, path: &str) -> Vec<u8> {
 
 /// Decodes `input` fully with ffmpeg at `-v warning`; returns what it printed.
 fn decode_warnings(input: &Path) -> String {
-    let (ok, _, err) = run(
-        "ffmpeg",
-        &[
-            "-nostdin",
-            "-v",
-            "warning",
-            "-i",
-            &input.to_string_lossy(),
-            "-map",
-            "0",
-            "-f",
-            "null",
-            "-",
-        ],
-    );
-    if !ok && err.is_empty() {
-        return "ffmpeg failed".into();
-    }
-    err
+    decode_at(input, "warning")
 }
 
 /// Fetches a CMAF media playlist, its `EXT-X-MAP` and its segments into `out` (query
