@@ -210,6 +210,13 @@ pub fn index_fragmented(
 ) -> Result<MovieIndex, IndexError> {
     let mut decoded = Vec::with_capacity(moofs.len());
     for (offset, bytes) in moofs {
+        // The same guard as the moov's: sgpd entry counts checked before mp4-atom reads them.
+        crate::cmaf::guard::check(bytes).map_err(|e| IndexError::Corrupt {
+            track_id: 0,
+            box_path: "moof",
+            sample: None,
+            reason: format!("at offset {offset}: {e}"),
+        })?;
         let moof = Moof::decode(&mut &bytes[..]).map_err(|e| IndexError::Corrupt {
             track_id: 0,
             box_path: "moof",
