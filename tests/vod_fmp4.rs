@@ -716,3 +716,107 @@ async fn sync_fixture_flashes_and_beeps_line_up_in_every_output() {
         check("DASH", first, &fl, &beeps(&mpd));
     }
 }
+
+/// I-frame playlists (RFC 8216bis §4.4.3.6), one I-frame per segment: listed in both
+/// masters, read by m3u8-rs, and each byte range is exactly PAT + PMT + the keyframe's PES
+/// (TS: it decodes to one keyframe) or `styp` + `moof` + the `mdat` header + the keyframe
+/// (fMP4).
+#[tokio::test]
+async fn iframe_playlists_for_ts_and_cmaf() {
+    let fx = fixtures();
+    let vod = vod(fx, D);
+    let out = tempfile::tempdir().unwrap();
+    for &(name, has_video, _) in SUPPORTED {
+        for format in [Format::Ts, Format::Cmaf] {
+            let master =
+                String::from_utf8(body(&vod, format, &format!("{name}/master.m3u8")).await)
+                    .unwrap();
+            if !has_video {
+                assert!(!master.contains("I-FRAME"), "{name}: {master}");
+                continue;
+            }
+            assert!(
+                master.contains("#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=")
+                    && master.contains("URI=\"iframes_0.m3u8\""),
+                "{name} {format:?}: {master}"
+            );
+            let m = m3u8_rs::parse_master_playlist_res(master.as_bytes())
+                .expect("m3u8-rs reads the master");
+            assert!(m.variants.iter().any(|v| v.is_i_frame), "{name} {format:?}");
+            let text = body(&vod, format, &format!("{name}/iframes_0.m3u8")).await;
+            let pl = m3u8_rs::parse_media_playlist_res(&text)
+                .expect("m3u8-rs reads the I-frame playlist");
+            assert!(pl.i_frames_only, "{name} {format:?}");
+            let media = if format == Format::Ts {
+                "index_0_av.m3u8"
+            } else {
+                "index_0_v.m3u8"
+            };
+            let full = m3u8_rs::parse_media_playlist_res(
+                &body(&vod, format, &format!("{name}/{media}")).await,
+            )
+            .unwrap();
+            assert_eq!(
+                pl.segments.len(),
+                full.segments.len(),
+                "{name} {format:?}: one I-frame per segment"
+            );
+            for (k, s) in pl.segments.iter().enumerate() {
+                let range = s.byte_range.as_ref().expect("EXT-X-BYTERANGE");
+                assert_eq!(range.offset, Some(0));
+                let seg = body(&vod, format, &format!("{name}/{}", s.uri)).await;
+                let len = range.length as usize;
+                assert!(
+                    len <= seg.len(),
+                    "{name} {format:?} {}: range past the segment",
+                    s.uri
+                );
+                let slice = &seg[..len];
+                if format == Format::Ts {
+                    assert_eq!(len % 188, 0);
+                    let file = out.path().join(format!("{name}_{k}.ts"));
+                    std::fs::write(&file, slice).unwrap();
+                    let v = packets(&file, "v:0");
+                    let exact = !name.starts_with("hevc_hev1"); // in-band parameter sets
+                    if exact {
+                        assert_eq!(
+                            v.len(),
+                            1,
+                            "{name} {}: {} video packets in the range",
+                            s.uri,
+                            v.len()
+                        );
+                        // The PMT names the audio too, but only the video is in the range.
+                        let (ok, _, err) = run(
+                            "ffmpeg",
+                            &[
+                                "-v",
+                                "error",
+                                "-i",
+                                &file.to_string_lossy(),
+                                "-map",
+                                "0:v",
+                                "-f",
+                                "null",
+                                "-",
+                            ],
+                        );
+                        assert!(ok && err.is_empty(), "{name} {}: {err}", s.uri);
+                    } else {
+                        assert!(!v.is_empty(), "{name} {}", s.uri);
+                    }
+                } else {
+                    assert_eq!(&slice[4..8], b"styp");
+                    let moof = u32::from_be_bytes(slice[24..28].try_into().unwrap()) as usize;
+                    assert_eq!(&slice[28..32], b"moof");
+                    assert_eq!(&slice[24 + moof + 4..24 + moof + 8], b"mdat");
+                    assert!(
+                        len > 24 + moof + 8,
+                        "{name} {}: no sample data in the range",
+                        s.uri
+                    );
+                }
+            }
+        }
+    }
+}

@@ -19,7 +19,10 @@ async fn samples_master_lists_renditions_and_audio_variant() {
         .get("clip_,360,540,720,p.mp4.csmil/master.m3u8")
         .await
         .unwrap();
-    let pl = m3u8_rs::parse_master_playlist_res(&master).unwrap();
+    let mut pl = m3u8_rs::parse_master_playlist_res(&master).unwrap();
+    // The I-frame playlists (one per rendition) are listed too; tests/vod_fmp4.rs reads them.
+    assert_eq!(pl.variants.iter().filter(|v| v.is_i_frame).count(), 3);
+    pl.variants.retain(|v| !v.is_i_frame);
     assert_eq!(pl.variants.len(), 4, "{}", String::from_utf8_lossy(&master));
     let uris: Vec<&str> = pl.variants.iter().map(|v| v.uri.as_str()).collect();
     assert_eq!(
@@ -337,7 +340,13 @@ async fn missing_renditions_are_skipped_and_bitrate_filter() {
     let uris: Vec<&str> = pl.variants.iter().map(|v| v.uri.as_str()).collect();
     assert_eq!(
         uris,
-        ["index_0_av.m3u8", "index_2_av.m3u8", "index_0_a.m3u8"]
+        [
+            "index_0_av.m3u8",
+            "index_2_av.m3u8",
+            "index_0_a.m3u8",
+            "iframes_0.m3u8",
+            "iframes_2.m3u8"
+        ]
     );
     let err = vod
         .respond("clip_,1,2,p.mp4.csmil/master.m3u8", None)
@@ -538,5 +547,5 @@ const GOLDEN: &str = "
     clip_360p.mp4/index_0_av.m3u8 eaf8a0850f41b9acdf9669ce06b555c5
     clip_360p.mp4/segment1_0_av.ts 9160476aa674153e12505b9b25dbf07c
     clip_360p.mp4/segment2_0_a.ts bdc884575d823af5573d0cb4f1cc88e4
-    clip_,360,540,720,p.mp4.csmil/master.m3u8 6df3e724dea35fc447ae6ffe6e3e2492
+    clip_,360,540,720,p.mp4.csmil/master.m3u8 34313bad0f66174cf75698abf79209fd
 ";

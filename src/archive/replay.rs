@@ -95,6 +95,7 @@ pub fn hls_multivariant(sessions: &[Session], o: &ViewOptions<'_>) -> Option<Str
         .collect();
     let audio: Vec<&RepRow> = reps.iter().filter(|r| r.kind == "audio").collect();
     let mut pl = MultivariantPlaylist {
+        iframe_streams: Vec::new(),
         version: 7,
         independent_segments: true,
         media: Vec::new(),
@@ -174,6 +175,7 @@ pub fn hls_media(sessions: &[Session], rep: &str, o: &ViewOptions<'_>) -> Option
                 map_uri: (first && !r.init_file.is_empty())
                     .then(|| format!("/archive/{}/{}{}", s.id, r.init_file, o.query)),
                 key: None,
+                byte_range: None,
             });
             first = false;
         }

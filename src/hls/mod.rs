@@ -107,6 +107,9 @@ pub struct MediaSegment {
     /// `#EXT-X-KEY:METHOD=AES-128,URI=...,IV=0x...` before this segment (section 4.4.4.4):
     /// the key URI and the 128-bit IV.
     pub key: Option<(String, u128)>,
+    /// `#EXT-X-BYTERANGE:<length>@<offset>` (section 4.4.4.2), in bytes: the segment is
+    /// that sub-range of the resource at `uri`.
+    pub byte_range: Option<(u64, u64)>,
 }
 
 /// `#EXT-X-SERVER-CONTROL` (RFC 8216bis section 4.4.3.8).
@@ -163,6 +166,8 @@ pub struct MediaPlaylist {
     pub rendition_reports: Vec<RenditionReport>,
     /// Whether `#EXT-X-ENDLIST` is written.
     pub end_list: bool,
+    /// `#EXT-X-I-FRAMES-ONLY` (section 4.4.3.6): every segment is one I-frame (version 4).
+    pub iframes_only: bool,
 }
 
 impl Default for MediaPlaylist {
@@ -182,6 +187,7 @@ impl Default for MediaPlaylist {
             preload_hint_part: None,
             rendition_reports: Vec::new(),
             end_list: false,
+            iframes_only: false,
         }
     }
 }
@@ -214,6 +220,9 @@ impl MediaPlaylist {
         writeln!(w, "#EXT-X-MEDIA-SEQUENCE:{}", self.media_sequence)?;
         if self.independent_segments {
             w.write_str("#EXT-X-INDEPENDENT-SEGMENTS\n")?;
+        }
+        if self.iframes_only {
+            w.write_str("#EXT-X-I-FRAMES-ONLY\n")?;
         }
         if let Some(sc) = &self.server_control {
             let mut attrs = Vec::new();
@@ -265,7 +274,11 @@ impl MediaPlaylist {
                 }
                 w.write_str("\n")?;
             }
-            writeln!(w, "#EXTINF:{},\n{}", secs(s.duration_ms), s.uri)?;
+            writeln!(w, "#EXTINF:{},", secs(s.duration_ms))?;
+            if let Some((len, offset)) = s.byte_range {
+                writeln!(w, "#EXT-X-BYTERANGE:{len}@{offset}")?;
+            }
+            writeln!(w, "{}", s.uri)?;
         }
         if let Some(uri) = &self.preload_hint_part {
             writeln!(w, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{uri}\"")?;
@@ -342,6 +355,21 @@ pub struct MultivariantPlaylist {
     pub media: Vec<AlternativeMedia>,
     /// Variants, in the order they are written.
     pub variants: Vec<VariantStream>,
+    /// `#EXT-X-I-FRAME-STREAM-INF` entries (section 4.4.6.3), written after the variants.
+    pub iframe_streams: Vec<IFrameStream>,
+}
+
+/// One `#EXT-X-I-FRAME-STREAM-INF` (RFC 8216bis section 4.4.6.3): an I-frame playlist.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IFrameStream {
+    /// BANDWIDTH, bit/s (peak over the I-frames).
+    pub bandwidth: u64,
+    /// CODECS.
+    pub codecs: Vec<String>,
+    /// RESOLUTION.
+    pub resolution: Option<(u32, u32)>,
+    /// URI of the I-frame playlist.
+    pub uri: String,
 }
 
 impl MultivariantPlaylist {
@@ -387,6 +415,16 @@ impl MultivariantPlaylist {
                 write!(w, ",AUDIO=\"{g}\"")?;
             }
             writeln!(w, "\n{}", v.uri)?;
+        }
+        for f in &self.iframe_streams {
+            write!(w, "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH={}", f.bandwidth)?;
+            if !f.codecs.is_empty() {
+                write!(w, ",CODECS=\"{}\"", f.codecs.join(","))?;
+            }
+            if let Some((width, height)) = f.resolution {
+                write!(w, ",RESOLUTION={width}x{height}")?;
+            }
+            writeln!(w, ",URI=\"{}\"", f.uri)?;
         }
         Ok(())
     }
@@ -455,6 +493,7 @@ mod tests {
     #[test]
     fn multivariant_parses_back() {
         let pl = MultivariantPlaylist {
+            iframe_streams: Vec::new(),
             version: 3,
             independent_segments: true,
             media: vec![],

@@ -21,6 +21,7 @@
 //! both: <path>/segment<N>_<i>_v.m4s | _a.m4s        CMAF fragment N (1-based) of the track
 //!       (`_a1`, `_a2`, ... name the file's other audio tracks, in file order)
 //! /i/ and /cmaf/: <path>/key_<i>.key                 AES-128 key of rendition i (when on)
+//! /i/ and /cmaf/: <path>/iframes_<i>.m3u8            I-frame playlist of rendition i
 //! ```
 //!
 //! In a set the *whole* path (directories included) is split at its first and last comma:
@@ -115,6 +116,14 @@ pub enum Route {
         /// 0-based position of the rendition in the comma list (URL order).
         index: usize,
     },
+    /// `iframes_<i>.m3u8` (HLS): the I-frame playlist of rendition `index` (one I-frame per
+    /// segment, byte ranges into its segments).
+    IFrames {
+        /// The renditions named by the URL.
+        set: AssetSet,
+        /// 0-based position of the rendition in the comma list (URL order).
+        index: usize,
+    },
     /// `manifest.mpd` (DASH): the static MPD of the set.
     Manifest {
         /// The renditions named by the URL.
@@ -174,6 +183,7 @@ impl Route {
             | Route::TrackMedia { set, .. }
             | Route::Init { set, .. }
             | Route::Key { set, .. }
+            | Route::IFrames { set, .. }
             | Route::Fragment { set, .. } => set,
         }
     }
@@ -187,6 +197,7 @@ impl Route {
             | Route::TrackMedia { index, .. }
             | Route::Init { index, .. }
             | Route::Key { index, .. }
+            | Route::IFrames { index, .. }
             | Route::Fragment { index, .. } => Some(*index),
         }
     }
@@ -278,10 +289,24 @@ fn key_name(name: &str) -> Result<Option<usize>, RouteError> {
     }
 }
 
+/// `iframes_<i>.m3u8`.
+fn iframes_name(name: &str) -> Result<Option<usize>, RouteError> {
+    match name
+        .strip_prefix("iframes_")
+        .and_then(|r| r.strip_suffix(".m3u8"))
+    {
+        Some(i) => parse_num(i, name).map(Some),
+        None => Ok(None),
+    }
+}
+
 /// The file names under `/i/`.
 fn ts_name(set: AssetSet, name: &str) -> Result<Route, RouteError> {
     if let Some(index) = key_name(name)? {
         return Ok(Route::Key { set, index });
+    }
+    if let Some(index) = iframes_name(name)? {
+        return Ok(Route::IFrames { set, index });
     }
     Ok(match name {
         "master.m3u8" | "manifest.m3u8" => Route::Master { set },
@@ -325,6 +350,9 @@ fn fmp4_name(set: AssetSet, name: &str, format: Format) -> Result<Route, RouteEr
     if format == Format::Cmaf {
         if let Some(index) = key_name(name)? {
             return Ok(Route::Key { set, index });
+        }
+        if let Some(index) = iframes_name(name)? {
+            return Ok(Route::IFrames { set, index });
         }
         if let Some(rest) = name
             .strip_prefix("index_")

@@ -48,8 +48,8 @@ use bytes::Bytes;
 
 use crate::error::ErrorKind;
 use crate::hls::{
-    AlternativeMedia, MediaPlaylist, MediaSegment, MultivariantPlaylist, PlaylistType,
-    VariantStream,
+    AlternativeMedia, IFrameStream, MediaPlaylist, MediaSegment, MultivariantPlaylist,
+    PlaylistType, VariantStream,
 };
 use cache::{digest, DiskCache};
 use csmil::{AssetSet, Format, Options, Route, RouteError, Variant};
@@ -377,6 +377,7 @@ impl Vod {
             Route::Media { index, .. }
             | Route::Segment { index, .. }
             | Route::Key { index, .. }
+            | Route::IFrames { index, .. }
             | Route::TrackMedia { index, .. }
             | Route::Init { index, .. }
             | Route::Fragment { index, .. } => {
@@ -543,6 +544,42 @@ impl Vod {
             Route::Master { set } => self.master(set, files, opts, clip, &suffix).await,
             Route::Manifest { set } => self.dash_manifest(set, files, opts, clip, &suffix).await,
             Route::Key { .. } => Err(VodError::Internal("keys are not cached".into())),
+            Route::IFrames { index, .. } => {
+                let f = first_file(files)?;
+                if self.keys.is_some() {
+                    return Err(VodError::Route(RouteError::NotFound(
+                        "no I-frame playlists of encrypted output".into(),
+                    )));
+                }
+                let asset = self.asset(f).await?;
+                let plan = self.plan(&asset, Variant::Av, clip, f).await?;
+                track_of(&asset.index, Media::Video, f)?;
+                let fmp4 = format == Format::Cmaf;
+                let pl = MediaPlaylist {
+                    version: if fmp4 { 7 } else { 4 },
+                    playlist_type: Some(PlaylistType::Vod),
+                    media_sequence: 1,
+                    independent_segments: true,
+                    iframes_only: true,
+                    map_uri: fmp4.then(|| format!("init_{index}_v.mp4{suffix}")),
+                    segments: iframes(&asset.index, &plan, fmp4)
+                        .into_iter()
+                        .map(|(number, duration_ms, span)| MediaSegment {
+                            duration_ms,
+                            uri: if fmp4 {
+                                format!("segment{number}_{index}_v.m4s{suffix}")
+                            } else {
+                                format!("segment{number}_{index}_av.ts{suffix}")
+                            },
+                            byte_range: Some((span, 0)),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    end_list: true,
+                    ..Default::default()
+                };
+                Ok(Bytes::from(pl.to_string()))
+            }
             Route::TrackMedia { index, media, .. } => {
                 let f = first_file(files)?;
                 let asset = self.asset(f).await?;
@@ -773,6 +810,7 @@ impl Vod {
         suffix: &str,
     ) -> Result<Bytes, VodError> {
         let mut variants = Vec::new();
+        let mut iframe_streams = Vec::new();
         // (average bps, rendition, plan) of the cheapest rendition with audio.
         let mut audio_pick: Option<(u64, usize, Arc<Plan>, String)> = None;
         let mut any_video = false;
@@ -800,6 +838,14 @@ impl Vod {
             let avg = plan.average_bps();
             if !opts.accepts_bitrate(avg) {
                 continue;
+            }
+            if let (Some(v), false) = (&idx.video, self.keys.is_some()) {
+                iframe_streams.push(IFrameStream {
+                    bandwidth: iframe_peak_bps(&iframes(idx, &plan, false)),
+                    codecs: vec![v.codec_string.clone()],
+                    resolution: Some((u32::from(v.width), u32::from(v.height))),
+                    uri: format!("iframes_{i}.m3u8{suffix}"),
+                });
             }
             variants.push(VariantStream {
                 bandwidth: plan.peak_bps(),
@@ -836,10 +882,11 @@ impl Vod {
             }
         }
         let pl = MultivariantPlaylist {
-            version: 3,
+            version: 4,
             independent_segments: true,
             media: Vec::new(),
             variants,
+            iframe_streams,
         };
         Ok(Bytes::from(pl.to_string()))
     }
@@ -938,6 +985,7 @@ impl Vod {
             });
         }
         let mut variants = Vec::new();
+        let mut iframe_streams = Vec::new();
         for r in &fs.renditions {
             let (Some(v), Some(tl)) = (r.asset.index.video.as_ref(), r.video.as_ref()) else {
                 continue;
@@ -951,6 +999,14 @@ impl Vod {
             }
             if !opts.accepts_bitrate(avg) {
                 continue;
+            }
+            if self.keys.is_none() {
+                iframe_streams.push(IFrameStream {
+                    bandwidth: iframe_peak_bps(&iframes(&r.asset.index, &r.plan, true)),
+                    codecs: vec![v.codec_string.clone()],
+                    resolution: Some((u32::from(v.width), u32::from(v.height))),
+                    uri: format!("iframes_{}.m3u8{suffix}", r.i),
+                });
             }
             variants.push(VariantStream {
                 bandwidth: peak,
@@ -987,6 +1043,7 @@ impl Vod {
             independent_segments: true,
             media,
             variants,
+            iframe_streams,
         };
         Ok(Bytes::from(pl.to_string()))
     }
@@ -1316,6 +1373,48 @@ fn seal(out: Vec<u8>, cipher: Option<([u8; 16], [u8; 16])>) -> Bytes {
         }
         None => pool::into_bytes(out),
     }
+}
+
+/// The I-frames of a rendition's video, one per segment (its first sample, a keyframe):
+/// (segment number, milliseconds until the next one, byte range length from the segment's
+/// start). TS: PAT + PMT + the keyframe PES ([`segment::keyframe_span`]); fMP4: `styp`,
+/// `moof`, the `mdat` header and the keyframe ([`fmp4::first_sample_span`]).
+fn iframes(index: &MovieIndex, plan: &Plan, fmp4: bool) -> Vec<(u32, u64, u64)> {
+    let Some(v) = index.video.as_ref() else {
+        return Vec::new();
+    };
+    if fmp4 {
+        let ts = u64::from(v.timescale.max(1));
+        fmp4::timeline(v, plan, Media::Video)
+            .iter()
+            .map(|e| {
+                let samples = fmp4::segment_samples(plan, Media::Video, e.number as usize - 1);
+                (
+                    e.number,
+                    (e.duration.max(0) as u64 * 1000 + ts / 2) / ts,
+                    fmp4::first_sample_span(v, &samples),
+                )
+            })
+            .collect()
+    } else {
+        plan.segments
+            .iter()
+            .zip(plan.durations_ms())
+            .enumerate()
+            .filter_map(|(j, (seg, ms))| {
+                Some((j as u32 + 1, ms, segment::keyframe_span(index, plan, seg)?))
+            })
+            .collect()
+    }
+}
+
+/// Peak bit rate of an I-frame playlist: an I-frame's bytes over the time it is shown.
+fn iframe_peak_bps(frames: &[(u32, u64, u64)]) -> u64 {
+    frames
+        .iter()
+        .map(|(_, ms, bytes)| bytes.saturating_mul(8000) / (*ms).max(100))
+        .max()
+        .unwrap_or(0)
 }
 
 /// The renditions of a set for the fMP4 manifests (see `Vod::fmp4_renditions`).

@@ -395,6 +395,56 @@ fn estimate_bytes(index: &MovieIndex, video: &Range<usize>, audio: &Range<usize>
     ts::segment_size(program, &shapes) as u64
 }
 
+/// Bytes of TS segment `seg` from its start through the end of its keyframe's PES (PAT,
+/// PMT, then the keyframe, which [`mux_into`] always writes first): the `EXT-X-BYTERANGE`
+/// of the segment's I-frame (RFC 8216bis §4.4.3.6). Computed with the muxer's packet
+/// arithmetic from the sample size like [`SegmentPlan::est_bytes`], so it is exact for
+/// 4-byte NAL lengths without in-band parameter sets and a little long otherwise (never
+/// short). `None` when the segment has no video.
+pub fn keyframe_span(index: &MovieIndex, plan: &Plan, seg: &SegmentPlan) -> Option<u64> {
+    let v = index.video.as_ref().filter(|_| plan.video)?;
+    let s = v.samples.get(seg.video.start)?;
+    if seg.video.len() < 2 {
+        // The keyframe is also the video PID's last PES (padded): the whole segment.
+        return Some(seg.est_bytes);
+    }
+    let (params, aud, ls): (usize, usize, usize) = match &v.codec {
+        Codec::H264 {
+            params,
+            length_size,
+        } => (
+            params.iter().map(|p| p.len() + 4).sum(),
+            6,
+            usize::from(*length_size),
+        ),
+        Codec::Hevc {
+            params,
+            length_size,
+        } => (
+            params.iter().map(|p| p.len() + 4).sum(),
+            7,
+            usize::from(*length_size),
+        ),
+        Codec::Aac { .. } => (0, 0, 4),
+    };
+    let size = s.size as usize;
+    let grow = if ls < 4 { size / 64 * (4 - ls) + 4 } else { 0 };
+    let program = Program {
+        video: Some(stream_type(v)),
+        audio: index
+            .audio
+            .as_ref()
+            .filter(|_| plan.audio && !seg.audio.is_empty())
+            .map(stream_type),
+    };
+    let shape = ts::PesShape {
+        es: Es::Video,
+        len: ts::pes_header_len(s.cto != 0) + size + aud + if s.sync { params } else { 0 } + grow,
+        keyframe: s.sync,
+    };
+    Some(ts::first_pes_span(program, &shape) as u64)
+}
+
 /// The sample bytes a segment needs, read by the caller: sorted, coalesced byte ranges.
 pub fn byte_ranges(index: &MovieIndex, seg: &SegmentPlan, max_gap: u64) -> Vec<Range<u64>> {
     let mut r: Vec<Range<u64>> = Vec::new();
@@ -600,10 +650,13 @@ pub fn mux_into(
             });
         }
     }
-    // Merge by DTS (video first on ties).
+    // Merge by DTS (video first on ties), the segment's first video access unit (its
+    // keyframe) before everything, so an I-frame byte range is PAT + PMT + that PES.
     let mut units = Vec::with_capacity(vunits.len() + aunits.len());
     let mut ai = aunits.into_iter().peekable();
-    for v in vunits {
+    let mut vi = vunits.into_iter();
+    units.extend(vi.next());
+    for v in vi {
         while let Some(a) = ai.peek() {
             if a.dts < v.dts {
                 units.extend(ai.next());

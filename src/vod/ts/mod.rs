@@ -171,6 +171,20 @@ pub fn pes_header_len(with_dts: bool) -> usize {
     }
 }
 
+/// Bytes of a segment that starts with PAT, PMT and then the PES `first` (not the last PES
+/// of its PID): through the end of that PES's last packet.
+pub fn first_pes_span(program: Program, first: &PesShape) -> usize {
+    let pcr_es = program.pcr_es();
+    let first_af = if first.es == pcr_es {
+        8
+    } else if first.keyframe {
+        2
+    } else {
+        0
+    };
+    (2 + natural_packets(first.len, PAYLOAD_CAP - first_af)) * PACKET
+}
+
 /// Packets per PES: the natural count, then each PID's last PES spread so the PID's total
 /// is a multiple of 16 (continuity counters end on 15).
 fn packet_counts(pcr_es: Es, shapes: &[PesShape]) -> Vec<usize> {
