@@ -820,3 +820,61 @@ async fn iframe_playlists_for_ts_and_cmaf() {
         }
     }
 }
+
+/// AAC priming and padding over 20 minutes: the audio playlists (TS `_a` of the audio
+/// only file, CMAF `_a`) and the MPD sum to the track's presentation duration within one
+/// AAC frame (1024 samples).
+#[tokio::test]
+async fn aac_priming_and_padding_over_20_minutes() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("vod-aac-20min");
+    let file = dir.join("aac_20min.mp4");
+    if !file.exists() {
+        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = dir.join("aac_20min.part.mp4");
+        let (ok, _, err) = run(
+            "ffmpeg",
+            &[
+                "-nostdin",
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=440:sample_rate=44100:duration=1200",
+                "-c:a",
+                "aac",
+                "-b:a",
+                "64k",
+                &tmp.to_string_lossy(),
+            ],
+        );
+        assert!(ok, "{err}");
+        std::fs::rename(&tmp, &file).unwrap();
+    }
+    let frame = 1024.0 / 44100.0;
+    let want = probe_duration(&file, "a:0");
+    assert!((want - 1200.0).abs() < 0.1, "{want}");
+    let vod = vod(&dir, 6.0);
+    for (format, playlist) in [
+        (Format::Ts, "index_0_a.m3u8"),
+        (Format::Ts, "index_0_av.m3u8"),
+        (Format::Cmaf, "index_0_a.m3u8"),
+    ] {
+        let text = body(&vod, format, &format!("aac_20min.mp4/{playlist}")).await;
+        let pl = m3u8_rs::parse_media_playlist_res(&text).unwrap();
+        let total: f64 = pl.segments.iter().map(|s| f64::from(s.duration)).sum();
+        assert!(
+            (total - want).abs() <= frame,
+            "{format:?} {playlist}: {total} s, the track presents {want} s"
+        );
+    }
+    let mpd =
+        String::from_utf8(body(&vod, Format::Dash, "aac_20min.mp4/manifest.mpd").await).unwrap();
+    let mpd = dash_mpd_core::parse(&mpd).unwrap();
+    let total = secs_of(mpd.mediaPresentationDuration.as_ref().unwrap());
+    assert!(
+        (total - want).abs() <= frame,
+        "MPD {total} s, the track presents {want} s"
+    );
+}

@@ -164,6 +164,16 @@ pub fn timeline(t: &Track, plan: &Plan, media: Media) -> Vec<TimelineEntry> {
     out
 }
 
+/// EXTINF durations in milliseconds of a timeline in `timescale` ticks, rounded on the
+/// cumulative timeline so they sum to its duration within a millisecond.
+pub fn durations_ms(tl: &[TimelineEntry], timescale: u32) -> Vec<u64> {
+    let ts = i128::from(timescale.max(1));
+    let ms = |t: i64| (i128::from(t) * 1000 + ts / 2).div_euclid(ts);
+    tl.iter()
+        .map(|e| (ms(e.start.saturating_add(e.duration)) - ms(e.start)).max(0) as u64)
+        .collect()
+}
+
 /// The CMAF header of track `t` (`ftyp` + `moov`), its track renumbered 1.
 ///
 /// Errors: the message of `mp4-atom` when the source's sample entry cannot be written back

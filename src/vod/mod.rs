@@ -586,17 +586,19 @@ impl Vod {
                 let plan = self.plan(&asset, Variant::Av, clip, f).await?;
                 let t = track_of(&asset.index, *media, f)?;
                 let m = media.suffix();
-                let ts = u64::from(t.timescale.max(1));
+                let tl = fmp4::timeline(t, &plan, *media);
+                let ms = fmp4::durations_ms(&tl, t.timescale);
                 let pl = MediaPlaylist {
                     version: 7,
                     playlist_type: Some(PlaylistType::Vod),
                     media_sequence: 1,
                     independent_segments: true,
                     map_uri: Some(format!("init_{index}_{m}.mp4{suffix}")),
-                    segments: fmp4::timeline(t, &plan, *media)
+                    segments: tl
                         .iter()
-                        .map(|e| MediaSegment {
-                            duration_ms: (e.duration.max(0) as u64 * 1000 + ts / 2) / ts,
+                        .zip(ms)
+                        .map(|(e, duration_ms)| MediaSegment {
+                            duration_ms,
                             uri: format!("segment{}_{index}_{m}.m4s{suffix}", e.number),
                             key: self.key_line(format, *index, e.number, &suffix),
                             ..Default::default()
@@ -1384,16 +1386,13 @@ fn iframes(index: &MovieIndex, plan: &Plan, fmp4: bool) -> Vec<(u32, u64, u64)> 
         return Vec::new();
     };
     if fmp4 {
-        let ts = u64::from(v.timescale.max(1));
-        fmp4::timeline(v, plan, Media::Video)
-            .iter()
-            .map(|e| {
+        let tl = fmp4::timeline(v, plan, Media::Video);
+        let ms = fmp4::durations_ms(&tl, v.timescale);
+        tl.iter()
+            .zip(ms)
+            .map(|(e, ms)| {
                 let samples = fmp4::segment_samples(plan, Media::Video, e.number as usize - 1);
-                (
-                    e.number,
-                    (e.duration.max(0) as u64 * 1000 + ts / 2) / ts,
-                    fmp4::first_sample_span(v, &samples),
-                )
+                (e.number, ms, fmp4::first_sample_span(v, &samples))
             })
             .collect()
     } else {

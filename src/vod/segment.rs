@@ -100,11 +100,18 @@ impl Plan {
             .map(|s| s.start.saturating_add(s.duration))
     }
 
-    /// EXTINF durations in milliseconds.
+    /// EXTINF durations in milliseconds, rounded on the cumulative timeline (each is the
+    /// rounded end minus the rounded start), so their sum is the plan's duration within a
+    /// millisecond however many segments there are (per-segment rounding drifted by 30 ms
+    /// over 20 minutes of AAC).
     pub fn durations_ms(&self) -> impl Iterator<Item = u64> + '_ {
-        self.segments
-            .iter()
-            .map(|s| (s.duration.max(0) as u64 * 10 + 450) / 900)
+        let ms = |t: i64| (t.saturating_mul(10) + 450).div_euclid(900);
+        let mut at = self.segments.first().map_or(0, |s| s.start);
+        self.segments.iter().map(move |s| {
+            let from = ms(at);
+            at = at.saturating_add(s.duration.max(0));
+            (ms(at) - from).max(0) as u64
+        })
     }
 }
 
