@@ -62,11 +62,13 @@ export async function launchBrowser({ args = [] } = {}) {
  * `inspect`: optional async (page) => any, called after sampling and before the
  * page closes (e.g. to read what an initScript recorded); its result is returned
  * as `inspected`.
+ * `replace`: optional [{ url: RegExp, body: Buffer }]: responses the page gets instead of
+ * the server's for matching requests (playwright's page.route), e.g. a wrong key.
  * Returns {samples, console, inspected}.
  */
 export async function samplePlayback(browser, {
   pageBase, manifestUrl, engine, latency, seconds, playSeconds = null, intervalMs = 500, stopWhenEnded = true,
-  stopWhenFatal = false, stopNearEnd = null, seeks = [], initScript = null, inspect = null,
+  stopWhenFatal = false, stopNearEnd = null, seeks = [], initScript = null, inspect = null, replace = [],
 }) {
   const q = new URLSearchParams({ url: manifestUrl });
   if (engine) q.set('engine', engine);
@@ -79,6 +81,11 @@ export async function samplePlayback(browser, {
   let inspected;
   try {
     if (initScript) await page.addInitScript(initScript);
+    for (const { url, body } of replace) {
+      await page.route(url, (route) => route.fulfill({
+        status: 200, body, headers: { 'access-control-allow-origin': '*', 'content-type': 'application/octet-stream' },
+      }));
+    }
     await page.goto(`${pageBase}/player/index.html?${q}`);
     await page.waitForFunction(() => window.casterpak && window.casterpak.stats, null, { timeout: 10_000 });
     const end = Date.now() + seconds * 1000;
