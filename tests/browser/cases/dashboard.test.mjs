@@ -10,7 +10,9 @@
 //   (markup in it) is shown as text; hls.js plays it to the end (judge(): no error
 //   event, frames, no stall, one buffered range), and hovering the seek bar shows
 //   the sprite tile of the WebVTT thumbnails cue under the pointer; Shaka Player
-//   (the page's other engine) plays it too; rename and delete go through the page. Must fail: an unreadable file ends `errored`
+//   (the page's other engine) plays it too; the asset's playback.dash plays in dash.js
+//   and Shaka and its playback.cmaf in hls.js and Shaka (the player page on egress);
+//   rename and delete go through the page. Must fail: an unreadable file ends `errored`
 //   (error code and message shown, no retry offered) and the wait for `ready`
 //   fails on it;
 // - live: the reference LL-DASH push; the stream shows up live, its LL-HLS
@@ -30,7 +32,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { judge, launchBrowser, sleep, summarize, waitForLiveMpd } from '../lib/harness.mjs';
+import { judge, launchBrowser, playAndJudge, sleep, summarize, waitForLiveMpd } from '../lib/harness.mjs';
 import { LIVE_FPS } from '../lib/live.mjs';
 import { killAll, REPO_ROOT, spawnChild, startLiveDashPush, startOrigin, tempDir } from '../lib/procs.mjs';
 
@@ -295,6 +297,24 @@ describe('the dashboard (/dashboard/ on the API listener) in Chromium', { timeou
       await page.selectOption('#engine', 'hlsjs');
     }
     dash.check('asset playback with Shaka Player');
+  });
+
+  it('the published DASH and CMAF HLS URLs play in dash.js, Shaka Player and hls.js', async () => {
+    assert.ok(asset, 'no asset (the upload case failed)');
+    const a = await fetch(`${origin.api}/api/v1/assets/${asset.id}`).then((r) => r.json());
+    console.log(`playback: ${JSON.stringify(a.playback)}`);
+    for (const [kind, engine] of [['dash', 'dashjs'], ['dash', 'shaka'], ['cmaf', 'hlsjs'], ['cmaf', 'shaka']]) {
+      const url = a.playback[kind];
+      assert.ok(url, `no playback.${kind}`);
+      const v = await playAndJudge(
+        browser,
+        { pageBase: origin.egress, manifestUrl: url, engine, seconds: CLIP_SECONDS + 8 },
+        { fps: CLIP_FPS, duration: CLIP_SECONDS, endSlack: 0.5 },
+      );
+      console.log(`playback.${kind} with ${engine}: ${summarize(v)}`);
+      assert.equal(v.samples.at(-1).engine, engine);
+      assert.ok(v.pass, `playback.${kind} with ${engine}:\n${v.failures.join('\n')}`);
+    }
   });
 
   it('renames the asset from the page', async () => {

@@ -279,7 +279,9 @@ function isStartGapSkip(e) {
   if (!m || e.bufferedStart === null || e.bufferedStart === undefined) return false;
   const from = parseFloat(m[1]), to = parseFloat(m[2]);
   // A start gap up to ~0.15 s (AAC priming, B-frame delay) plus hls.js's 0.1 s nudge.
-  return to - from <= 0.25 && from < e.bufferedStart;
+  // The message rounds to milliseconds: Shaka's "from 0.001 to 0.001" in front of a
+  // range starting at 0.0012 s is a start-gap jump too.
+  return to - from <= 0.25 && from < e.bufferedStart + 0.001;
 }
 
 /** samplePlayback + judge in one call; also returns samples for debugging. */
