@@ -412,6 +412,30 @@ fn extreme_timing_tables_never_panic() {
                         for (n, seg) in p.segments.iter().enumerate().take(2) {
                             let _ = mux(&idx, &p, n as u32 + 1, seg, &whole);
                         }
+                        // The fMP4 output of the same plan: headers, timelines, fragments.
+                        use casterpak::vod::fmp4::{self, Media};
+                        for (media, t) in [(Media::Video, &idx.video), (Media::Audio, &idx.audio)] {
+                            let Some(t) = t else { continue };
+                            let _ = fmp4::init_segment(t);
+                            let tl = fmp4::timeline(t, &p, media);
+                            let _ = fmp4::durations_ms(&tl, t.timescale);
+                            for n in 0..p.segments.len().min(2) {
+                                let samples = fmp4::segment_samples(&p, media, n);
+                                if samples.is_empty() {
+                                    continue;
+                                }
+                                let _ = fmp4::first_sample_span(t, &samples);
+                                let mut out = Vec::new();
+                                let _ = fmp4::fragment_into(
+                                    t,
+                                    samples,
+                                    n as u32 + 1,
+                                    p.origin,
+                                    &whole,
+                                    &mut out,
+                                );
+                            }
+                        }
                     }
                 }
             }

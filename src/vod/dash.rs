@@ -175,7 +175,8 @@ fn write_timeline(o: &mut String, timeline: &[TimelineEntry]) {
         while k + repeat + 1 < timeline.len() {
             let next = timeline[k + repeat + 1];
             let prev = timeline[k + repeat];
-            if next.duration == e.duration && next.start == prev.start + prev.duration {
+            if next.duration == e.duration && next.start == prev.start.saturating_add(prev.duration)
+            {
                 repeat += 1;
             } else {
                 break;
@@ -191,7 +192,7 @@ fn write_timeline(o: &mut String, timeline: &[TimelineEntry]) {
         }
         o.push_str("/>\n");
         let last = timeline[k + repeat];
-        expected = Some(last.start + last.duration);
+        expected = Some(last.start.saturating_add(last.duration));
         k += repeat + 1;
     }
 }

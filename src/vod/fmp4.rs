@@ -147,7 +147,7 @@ pub fn timeline(t: &Track, plan: &Plan, media: Media) -> Vec<TimelineEntry> {
         }
         out.push(TimelineEntry {
             number: j as u32 + 1,
-            start: start - origin + offset,
+            start: start.saturating_sub(origin).saturating_add(offset),
             duration: 0,
             bytes,
         });
@@ -156,10 +156,10 @@ pub fn timeline(t: &Track, plan: &Plan, media: Media) -> Vec<TimelineEntry> {
     if let Some(plan_end) = plan.end_90k() {
         end = end.min(origin_ticks(plan_end, t.timescale));
     }
-    let end = end - origin + offset;
+    let end = end.saturating_sub(origin).saturating_add(offset);
     for k in 0..out.len() {
         let next = out.get(k + 1).map(|e| e.start).unwrap_or(end);
-        out[k].duration = (next - out[k].start).max(1);
+        out[k].duration = next.saturating_sub(out[k].start).max(1);
     }
     out
 }
@@ -170,7 +170,10 @@ pub fn durations_ms(tl: &[TimelineEntry], timescale: u32) -> Vec<u64> {
     let ts = i128::from(timescale.max(1));
     let ms = |t: i64| (i128::from(t) * 1000 + ts / 2).div_euclid(ts);
     tl.iter()
-        .map(|e| (ms(e.start.saturating_add(e.duration)) - ms(e.start)).max(0) as u64)
+        .map(|e| {
+            (ms(e.start.saturating_add(e.duration)) - ms(e.start)).clamp(0, i128::from(u64::MAX))
+                as u64
+        })
         .collect()
 }
 
@@ -279,7 +282,11 @@ pub fn fragment_into(
     let traf_len = 8 + 16 + 20 + trun_len;
     let moof_len = moof_len(n);
     let origin = origin_ticks(origin_90k, t.timescale);
-    let base = (t.shifted_dts(samples.start) - origin + offset_ticks(t.timescale)).max(0) as u64;
+    let base = t
+        .shifted_dts(samples.start)
+        .saturating_sub(origin)
+        .saturating_add(offset_ticks(t.timescale))
+        .max(0) as u64;
     out.reserve(24 + moof_len + 8 + payload as usize);
 
     // styp: ISO/IEC 23000-19 §7.3.3.2 (cmfs), DASH msdh.

@@ -105,12 +105,12 @@ impl Plan {
     /// millisecond however many segments there are (per-segment rounding drifted by 30 ms
     /// over 20 minutes of AAC).
     pub fn durations_ms(&self) -> impl Iterator<Item = u64> + '_ {
-        let ms = |t: i64| (t.saturating_mul(10) + 450).div_euclid(900);
+        let ms = |t: i64| t.saturating_mul(10).saturating_add(450).div_euclid(900);
         let mut at = self.segments.first().map_or(0, |s| s.start);
         self.segments.iter().map(move |s| {
             let from = ms(at);
             at = at.saturating_add(s.duration.max(0));
-            (ms(at) - from).max(0) as u64
+            ms(at).saturating_sub(from).max(0) as u64
         })
     }
 }
