@@ -1,5 +1,6 @@
-//! The Akamai-style `/i/` request syntax: the csmil set and single-file paths
-//! (`vod::csmil::parse`) and the clip/bitrate query (`vod::csmil::Options::parse`).
+//! The Akamai-style `/i/` request syntax and its `/cmaf/` and `/dash/` forms: the csmil set
+//! and single-file paths (`vod::csmil::parse_as` for each `Format`) and the clip/bitrate
+//! query (`vod::csmil::Options::parse`).
 //!
 //! Input: what follows `/i/` in a request target, `path[?query]`. Beyond not panicking, a
 //! path that is accepted must only name safe relative files: no empty, `.` or `..`
@@ -7,7 +8,7 @@
 //! reaches the file system).
 #![no_main]
 
-use casterpak::vod::csmil::{self, Options, Route, MAX_RENDITIONS};
+use casterpak::vod::csmil::{self, Format, Options, Route, MAX_RENDITIONS};
 use libfuzzer_sys::fuzz_target;
 
 fn check_file(rel: &str) {
@@ -33,7 +34,10 @@ fuzz_target!(|data: &[u8]| {
         Some((p, q)) => (p, Some(q)),
         None => (text, None),
     };
-    if let Ok(route) = csmil::parse(path) {
+    for format in [Format::Ts, Format::Cmaf, Format::Dash] {
+        let Ok(route) = csmil::parse_as(path, format) else {
+            continue;
+        };
         let set = route.set();
         assert!(!set.files.is_empty());
         assert!(set.files.len() <= MAX_RENDITIONS);
@@ -41,16 +45,33 @@ fuzz_target!(|data: &[u8]| {
         for f in &set.files {
             check_file(f);
         }
+        if let Some(index) = route.index() {
+            assert!(index < set.files.len());
+        }
         match &route {
-            Route::Master { .. } => {}
-            Route::Media { index, variant, .. } => {
-                assert!(*index < set.files.len());
+            Route::Master { .. } => assert_ne!(format, Format::Dash),
+            Route::Manifest { .. } => assert_eq!(format, Format::Dash),
+            Route::Media { variant, .. } => {
+                assert_eq!(format, Format::Ts);
                 let _ = variant.suffix();
             }
-            Route::Segment { index, number, .. } => {
-                assert!(*index < set.files.len());
+            Route::Segment { number, .. } => {
+                assert_eq!(format, Format::Ts);
                 assert!(*number >= 1);
             }
+            Route::TrackMedia { media, .. } => {
+                assert_eq!(format, Format::Cmaf);
+                let _ = media.suffix();
+            }
+            Route::Init { media, .. } => {
+                assert_ne!(format, Format::Ts);
+                let _ = media.suffix();
+            }
+            Route::Fragment { number, .. } => {
+                assert_ne!(format, Format::Ts);
+                assert!(*number >= 1);
+            }
+            Route::Key { .. } | Route::IFrames { .. } => assert_ne!(format, Format::Dash),
         }
     }
     if let Ok(opts) = Options::parse(query) {
