@@ -222,8 +222,10 @@ pub struct Vod {
     input: Option<Arc<DiskCache>>,
     sweep_interval: Duration,
     produced: std::sync::atomic::AtomicU64,
-    /// AES-128 keys of the HLS outputs, when `hls_encryption = "aes-128"`.
+    /// AES-128 keys of the HLS outputs, when `hls_encryption = "aes-128"`, with their
+    /// fingerprint (for cache keys and ETags; computed once).
     keys: Option<keys::KeySource>,
+    key_fingerprint: String,
 }
 
 /// Counters of a [`Vod`] (for logs, metrics and tests).
@@ -278,6 +280,7 @@ impl Vod {
         });
         let keys = cfg.key_source().map_err(VodError::Config)?;
         Ok(Vod {
+            key_fingerprint: keys.as_ref().map(|k| k.fingerprint()).unwrap_or_default(),
             keys,
             source: Arc::new(source),
             segment_duration: (cfg.segment_duration_secs * 90_000.0).round() as i64,
@@ -436,9 +439,9 @@ impl Vod {
                 format!("{:?}", opts.bitrate).into_bytes(),
             ],
         };
-        if let (true, Some(k)) = (encrypted, &self.keys) {
+        if encrypted {
             // Encrypted HLS output: its own entries (DASH fragments stay shared and clear).
-            id_parts.push(format!("aes-128|{}", k.fingerprint()).into_bytes());
+            id_parts.push(format!("aes-128|{}", self.key_fingerprint).into_bytes());
         }
         for f in files.iter().flatten() {
             id_parts.push(f.rel.as_bytes().to_vec());
@@ -496,7 +499,7 @@ impl Vod {
             content_type: KEY_TYPE,
             etag: format!(
                 "\"{}\"",
-                digest(&[keys.fingerprint().as_bytes(), f.rel.as_bytes()])
+                digest(&[self.key_fingerprint.as_bytes(), f.rel.as_bytes()])
             ),
             last_modified: f.mtime,
             cache_control: KEY_CACHE_CONTROL,

@@ -21,7 +21,7 @@ use std::ops::Range;
 
 use super::codec::Codec;
 use super::csmil::Variant;
-use super::index::{MovieIndex, Track, TrackKind};
+use super::index::{MovieIndex, Sample, Track, TrackKind};
 use super::ts::{self, Es, PesUnit, Program};
 
 /// Added to every output timestamp, in 90 kHz ticks (10 s): room for B-frame decode delay,
@@ -344,30 +344,8 @@ fn estimate_bytes(index: &MovieIndex, video: &Range<usize>, audio: &Range<usize>
     };
     if let Some(v) = index.video.as_ref().filter(|_| !video.is_empty()) {
         program.video = Some(stream_type(v));
-        let (params, aud, ls): (usize, usize, usize) = match &v.codec {
-            Codec::H264 {
-                params,
-                length_size,
-            } => (
-                params.iter().map(|p| p.len() + 4).sum(),
-                6,
-                usize::from(*length_size),
-            ),
-            Codec::Hevc {
-                params,
-                length_size,
-            } => (
-                params.iter().map(|p| p.len() + 4).sum(),
-                7,
-                usize::from(*length_size),
-            ),
-            Codec::Aac { .. } => (0, 0, 4),
-        };
-        // With NAL lengths shorter than 4 bytes each NAL grows; assume one NAL per 64 bytes.
-        let grow = |size: usize| if ls < 4 { size / 64 * (4 - ls) + 4 } else { 0 };
         for s in &v.samples[video.clone()] {
-            let len =
-                s.size as usize + aud + if s.sync { params } else { 0 } + grow(s.size as usize);
+            let len = annexb_len(v, s);
             shapes.push(ts::PesShape {
                 es: Es::Video,
                 len: ts::pes_header_len(s.cto != 0) + len,
@@ -415,6 +393,27 @@ pub fn keyframe_span(index: &MovieIndex, plan: &Plan, seg: &SegmentPlan) -> Opti
         // The keyframe is also the video PID's last PES (padded): the whole segment.
         return Some(seg.est_bytes);
     }
+    let program = Program {
+        video: Some(stream_type(v)),
+        audio: index
+            .audio
+            .as_ref()
+            .filter(|_| plan.audio && !seg.audio.is_empty())
+            .map(stream_type),
+    };
+    let shape = ts::PesShape {
+        es: Es::Video,
+        len: ts::pes_header_len(s.cto != 0) + annexb_len(v, s),
+        keyframe: s.sync,
+    };
+    Some(ts::first_pes_span(program, &shape) as u64)
+}
+
+/// Annex B length in bytes of video sample `s` as the muxer writes it (an AUD, parameter
+/// sets before a sync sample, start codes for the NAL lengths), from its size alone: exact
+/// for 4-byte NAL lengths without in-band AUD or parameter sets, else an over-estimate
+/// (one NAL per 64 bytes assumed for shorter lengths).
+fn annexb_len(v: &Track, s: &Sample) -> usize {
     let (params, aud, ls): (usize, usize, usize) = match &v.codec {
         Codec::H264 {
             params,
@@ -436,20 +435,7 @@ pub fn keyframe_span(index: &MovieIndex, plan: &Plan, seg: &SegmentPlan) -> Opti
     };
     let size = s.size as usize;
     let grow = if ls < 4 { size / 64 * (4 - ls) + 4 } else { 0 };
-    let program = Program {
-        video: Some(stream_type(v)),
-        audio: index
-            .audio
-            .as_ref()
-            .filter(|_| plan.audio && !seg.audio.is_empty())
-            .map(stream_type),
-    };
-    let shape = ts::PesShape {
-        es: Es::Video,
-        len: ts::pes_header_len(s.cto != 0) + size + aud + if s.sync { params } else { 0 } + grow,
-        keyframe: s.sync,
-    };
-    Some(ts::first_pes_span(program, &shape) as u64)
+    size + aud + if s.sync { params } else { 0 } + grow
 }
 
 /// The sample bytes a segment needs, read by the caller: sorted, coalesced byte ranges.
