@@ -1,6 +1,9 @@
 // casterpak player page.
 //
-// index.html?url=<manifest>[&engine=dashjs|hlsjs|shaka|native][&latency=<seconds>]
+// index.html?url=<manifest>[&engine=dashjs|hlsjs|shaka|native][&latency=<seconds>][&lowLatency=1]
+//
+// lowLatency=1 turns on Shaka Player's low-latency mode (streaming.lowLatencyMode: LL-HLS
+// parts and blocking reloads); dash.js and hls.js use theirs whenever the stream offers it.
 //
 // Plays one manifest with dash.js (.mpd), hls.js (.m3u8), Shaka Player (DASH
 // or HLS, engine=shaka) or the browser's own <video src> (engine=native),
@@ -139,6 +142,7 @@
     // carry no captions the page shows anyway.
     player.configure({ manifest: { hls: { disableClosedCaptionsDetection: true } } });
     if (latency > 0) player.configure({ streaming: { liveSync: { enabled: true, targetLatency: latency } } });
+    if (params.get('lowLatency') === '1') player.configure({ streaming: { lowLatencyMode: true } });
     const codeNames = {};
     for (const [name, code] of Object.entries(shaka.util.Error.Code)) codeNames[code] = name;
     const categoryNames = {};

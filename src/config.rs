@@ -234,8 +234,11 @@ pub struct LiveConfig {
     pub persist: bool,
     /// A stream with no upload for this many seconds is listed as ended.
     pub stream_idle_secs: u64,
-    /// LL-HLS PART-TARGET in milliseconds; 0 derives it from the ingested CMAF chunks
-    /// (the longest chunk, rounded up to the millisecond). Fixed for a stream's life.
+    /// LL-HLS PART-TARGET in milliseconds: a part groups consecutive CMAF chunks up to it,
+    /// never splitting one (so it is never below the longest chunk). 0 derives it from the
+    /// ingested chunks: the longest chunk when it is at least 0.2 s, else the whole number of
+    /// chunks nearest 0.2 s (six frames at 30 fps). Rounded up to the millisecond; fixed
+    /// for a stream's life.
     pub llhls_part_target_ms: u64,
     /// Seconds of segments a live LL-HLS media playlist lists (at least 4 target durations
     /// are always listed). The DVR window, when longer, wins.
@@ -325,7 +328,8 @@ pub struct ServeArgs {
     /// Seconds without uploads after which a stream is listed as ended [default: 10].
     #[arg(long, env = "CASTERPAK_STREAM_IDLE_SECS", value_name = "SECS")]
     pub stream_idle_secs: Option<u64>,
-    /// LL-HLS PART-TARGET in ms; 0 derives it from the ingested chunks [default: 0].
+    /// LL-HLS PART-TARGET in ms: parts group CMAF chunks up to it; 0 derives it from the
+    /// chunks (the chunk duration, or about 0.2 s for shorter chunks) [default: 0].
     #[arg(long, env = "CASTERPAK_LLHLS_PART_TARGET_MS", value_name = "MS")]
     pub llhls_part_target_ms: Option<u64>,
     /// Seconds of segments listed by a live LL-HLS media playlist [default: 60].

@@ -73,17 +73,66 @@ impl LlHlsError {
     }
 }
 
-/// One part: one complete CMAF chunk (`[styp] [prft] moof mdat`) of a segment.
+/// One complete CMAF chunk (`[styp] [prft] moof mdat`) of a segment, or a part: one or more
+/// consecutive chunks grouped by [`group_parts`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Part {
-    /// Byte offset of the chunk in the segment upload.
+    /// Byte offset of the first chunk in the segment upload.
     pub offset: u64,
-    /// Size of the chunk in bytes.
+    /// Size in bytes, from the first chunk's first byte to the last chunk's last byte.
     pub size: u64,
-    /// Duration in seconds (the chunk's sample durations over the track timescale).
+    /// Duration in seconds (the sample durations over the track timescale).
     pub duration_secs: f64,
-    /// The chunk starts with a sync sample (EXT-X-PART `INDEPENDENT=YES`, §4.4.4.9).
+    /// The first chunk starts with a sync sample (EXT-X-PART `INDEPENDENT=YES`, §4.4.4.9).
     pub independent: bool,
+}
+
+/// The PART-TARGET used when none is configured and the chunks are shorter than this
+/// (seconds): parts group chunks up to about this long, so that a player reloads the
+/// playlist about five times a second rather than once per frame.
+pub const DEFAULT_SHORT_PART_SECS: f64 = 0.2;
+
+/// Seconds a part may exceed PART-TARGET by floating-point rounding of tick durations.
+const PART_SLACK_SECS: f64 = 1e-6;
+
+/// Groups consecutive CMAF chunks of one segment into parts of at most `part_target`
+/// seconds (RFC 8216bis §4.4.4.9: a part's duration is at most PART-TARGET), never splitting
+/// a chunk (a chunk longer than the target is a part of its own).
+///
+/// A part closes as soon as another chunk as long as its last one would not fit, so a part
+/// is listed when its last chunk arrives, not one chunk later. The trailing chunks that do
+/// not yet make a closed part are a part only once the segment is `complete` (its upload
+/// ended). A part is `independent` when its first chunk is.
+pub fn group_parts(chunks: &[Part], part_target: f64, complete: bool) -> Vec<Part> {
+    let limit = part_target + PART_SLACK_SECS;
+    let mut parts = Vec::new();
+    let mut open: Option<Part> = None;
+    for c in chunks {
+        if let Some(p) = open {
+            if p.duration_secs + c.duration_secs > limit {
+                parts.push(p);
+                open = None;
+            }
+        }
+        let p = match open {
+            Some(mut p) => {
+                p.size = (c.offset + c.size).saturating_sub(p.offset);
+                p.duration_secs += c.duration_secs;
+                p
+            }
+            None => *c,
+        };
+        if p.duration_secs + c.duration_secs > limit {
+            parts.push(p);
+            open = None;
+        } else {
+            open = Some(p);
+        }
+    }
+    if complete {
+        parts.extend(open);
+    }
+    parts
 }
 
 /// One media segment of a rendition: an uploaded file, complete or still arriving.
@@ -96,16 +145,32 @@ pub struct Segment {
     /// Media time of the first sample in seconds (`tfdt` of the first chunk over the
     /// timescale); with the MPD's availabilityStartTime this gives PROGRAM-DATE-TIME.
     pub start_secs: f64,
-    /// Complete chunks so far, in order.
+    /// Complete CMAF chunks so far, in order.
+    pub chunks: Vec<Part>,
+    /// Whole parts so far: the chunks grouped by [`Segment::regroup`]; empty until the
+    /// stream's PART-TARGET is fixed.
     pub parts: Vec<Part>,
     /// The upload ended cleanly: the segment may be listed with EXTINF.
     pub complete: bool,
 }
 
 impl Segment {
-    /// Sum of the part durations, in seconds.
+    /// Sum of the chunk durations so far, in seconds.
     pub fn duration_secs(&self) -> f64 {
-        self.parts.iter().map(|p| p.duration_secs).sum()
+        self.chunks.iter().map(|p| p.duration_secs).sum()
+    }
+
+    /// Recomputes [`Segment::parts`] from the chunks for PART-TARGET `part_target` seconds
+    /// (`None` while the timing is not fixed: no parts).
+    pub fn regroup(&mut self, part_target: Option<f64>) {
+        self.parts =
+            part_target.map_or_else(Vec::new, |t| group_parts(&self.chunks, t, self.complete));
+    }
+
+    /// Chunks arrived after the last whole part: the next part is in progress.
+    fn has_open_part(&self) -> bool {
+        let end = |p: &Part| p.offset + p.size;
+        self.chunks.last().map(end) != self.parts.last().map(end)
     }
 }
 
@@ -178,36 +243,56 @@ pub struct Timing {
 }
 
 impl Timing {
-    /// Derives the timing from what the ingest has shown so far: PART-TARGET is the longest
-    /// part rounded up to the millisecond (0.512 s for ffmpeg's AAC chunks beside 0.5 s video
-    /// ones) unless `part_target_override` is given; TARGETDURATION the longest complete
-    /// segment rounded to the nearest second, at least `nominal_segment_secs` rounded up.
-    /// `None` while no rendition has a complete segment.
+    /// Derives the timing from what the ingest has shown so far. PART-TARGET, in seconds
+    /// rounded up to the millisecond:
+    /// - `part_target_override` when given, but never less than the longest chunk (a chunk
+    ///   is never split);
+    /// - else, per rendition, the fewest whole chunks that last at least
+    ///   [`DEFAULT_SHORT_PART_SECS`] (one chunk when chunks are that long), and the longest of
+    ///   these over the renditions: 0.512 s for ffmpeg's AAC chunks beside 0.5 s video ones;
+    ///   0.214 s for `-frag_type every_frame` at 30 fps with 48 kHz AAC (ten AAC frames;
+    ///   the video parts are six frames, 0.2 s). No part but a segment's last is then shorter
+    ///   than 0.2 s, so a player reloads a playlist at most five times a second.
+    ///
+    /// TARGETDURATION is the longest complete segment rounded to the nearest second, at
+    /// least `nominal_segment_secs` rounded up. `None` while no rendition has a complete
+    /// segment.
     pub fn derive<'a>(
         renditions: impl IntoIterator<Item = &'a Rendition>,
         nominal_segment_secs: Option<f64>,
         part_target_override: Option<f64>,
     ) -> Option<Timing> {
-        let mut longest_part = 0.0f64;
+        let mut longest_chunk = 0.0f64;
+        // The longest of the renditions' shortest parts of at least DEFAULT_SHORT_PART_SECS.
+        let mut short_part = 0.0f64;
         let mut longest_segment = 0.0f64;
         let mut any_complete = false;
         for r in renditions {
+            let mut rendition_chunk = 0.0f64;
             for s in &r.segments {
-                for p in &s.parts {
-                    longest_part = longest_part.max(p.duration_secs);
+                for p in &s.chunks {
+                    rendition_chunk = rendition_chunk.max(p.duration_secs);
                 }
                 if s.complete {
                     any_complete = true;
                     longest_segment = longest_segment.max(s.duration_secs());
                 }
             }
+            if rendition_chunk > 0.0 {
+                let n = (DEFAULT_SHORT_PART_SECS / rendition_chunk - 1e-6)
+                    .ceil()
+                    .max(1.0);
+                short_part = short_part.max(n * rendition_chunk);
+            }
+            longest_chunk = longest_chunk.max(rendition_chunk);
         }
-        if !any_complete || longest_part <= 0.0 {
+        if !any_complete || longest_chunk <= 0.0 {
             return None;
         }
+        let ceil_ms = |secs: f64| (secs * 1000.0 - 1e-6).ceil() / 1000.0;
         let part_target = match part_target_override {
-            Some(t) if t > 0.0 => t,
-            _ => (longest_part * 1000.0 - 1e-6).ceil() / 1000.0,
+            Some(t) if t > 0.0 => t.max(ceil_ms(longest_chunk)),
+            _ => ceil_ms(short_part),
         };
         let nominal = nominal_segment_secs.map_or(1, |n| (n - 1e-6).ceil().max(1.0) as u64);
         let target_duration = (longest_segment.round() as u64).max(nominal).max(1);
@@ -499,6 +584,8 @@ pub struct MediaOptions<'a> {
     pub epoch_ms: Option<i64>,
     /// The stream ended: EXT-X-ENDLIST, every complete segment, no parts or hints.
     pub ended: bool,
+    /// A finished package (a static MPD): a VOD playlist ([`vod_playlist`]) instead.
+    pub vod: bool,
     /// A live playlist lists the segments starting within this many seconds of its end
     /// (never less than 3 target durations, §6.2.2).
     pub window_secs: f64,
@@ -533,6 +620,9 @@ pub fn format_pdt(unix_ms: i64) -> String {
 /// the unfinished segment's parts; PRELOAD-HINT for the next part; RENDITION-REPORTs;
 /// ENDLIST once ended. Incomplete segments of an ended stream are left out.
 pub fn media_playlist(r: &Rendition, o: &MediaOptions<'_>) -> String {
+    if o.vod {
+        return vod_playlist(r, o);
+    }
     let t = &o.timing;
     let mut out = String::with_capacity(4096);
     let listed: Vec<&Segment> = {
@@ -646,11 +736,43 @@ pub fn media_playlist(r: &Rendition, o: &MediaOptions<'_>) -> String {
     out
 }
 
+/// Writes the media playlist of a finished package (a static MPD): `EXT-X-PLAYLIST-TYPE:VOD`
+/// (RFC 8216bis §4.4.3.5), every complete segment with its EXTINF, `EXT-X-ENDLIST`, and none
+/// of the Low-Latency tags (no PART-INF, SERVER-CONTROL, parts, hints or reports). VERSION 7:
+/// fMP4 segments with EXT-X-MAP need 6 (§7).
+pub fn vod_playlist(r: &Rendition, o: &MediaOptions<'_>) -> String {
+    let mut out = String::with_capacity(1024);
+    let segments: Vec<&Segment> = r.segments.iter().filter(|s| s.complete).collect();
+    let _ = writeln!(out, "#EXTM3U");
+    let _ = writeln!(out, "#EXT-X-VERSION:7");
+    let _ = writeln!(out, "#EXT-X-TARGETDURATION:{}", o.timing.target_duration);
+    let _ = writeln!(out, "#EXT-X-PLAYLIST-TYPE:VOD");
+    let _ = writeln!(
+        out,
+        "#EXT-X-MEDIA-SEQUENCE:{}",
+        segments.first().map_or(0, |s| s.msn)
+    );
+    let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}\"", r.init_uri);
+    for s in segments {
+        if let Some(epoch) = o.epoch_ms {
+            let _ = writeln!(
+                out,
+                "#EXT-X-PROGRAM-DATE-TIME:{}",
+                format_pdt(epoch + (s.start_secs * 1000.0).round() as i64)
+            );
+        }
+        let _ = writeln!(out, "#EXTINF:{},", secs(s.duration_secs()));
+        let _ = writeln!(out, "{}", s.uri);
+    }
+    let _ = writeln!(out, "#EXT-X-ENDLIST");
+    out
+}
+
 /// Whether an unfinished segment already reaches its nominal end (the first multiple of
-/// [`Timing::segment_secs`] after its start): the encoder closes it without another part, so
-/// the next part is part 0 of the next segment.
+/// [`Timing::segment_secs`] after its start) with its last part whole: the encoder closes it
+/// without another chunk, so the next part is part 0 of the next segment.
 fn looks_full(s: &Segment, t: &Timing) -> bool {
-    if t.segment_secs <= 0.0 || s.parts.is_empty() {
+    if t.segment_secs <= 0.0 || s.parts.is_empty() || s.has_open_part() {
         return false;
     }
     let boundary =

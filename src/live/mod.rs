@@ -25,6 +25,9 @@ use mpd::{Mpd, RepresentationInfo};
 struct StreamInner {
     /// The last uploaded MPD of the stream, parsed, and its key.
     mpd: Option<(ObjectKey, Arc<Mpd>)>,
+    /// The store's object id of that MPD upload (0 when recovered from disk): an MPD upload
+    /// that began earlier but finished later does not replace it.
+    mpd_id: u64,
     /// The MPD's representations, resolved once per upload (looked up on every segment
     /// request and ingest event).
     representations: Vec<RepresentationInfo>,
@@ -81,6 +84,17 @@ impl Registry {
     /// Learns from a finished upload: manifests are parsed, init segments remembered.
     pub fn on_complete(&self, object: &Object, body: &[u8]) {
         let key = object.key();
+        if key.extension().as_deref() == Some("mpd") {
+            let stream = self.stream(key.dir());
+            let mut s = stream.write().unwrap_or_else(|e| e.into_inner());
+            if object.id() < s.mpd_id {
+                // ffmpeg sends its last dynamic MPD and the final static one within a
+                // millisecond: the one that began last is the stream's MPD, as in the store.
+                tracing::debug!(key = %key, "an older MPD upload finished late; ignored");
+                return;
+            }
+            s.mpd_id = object.id();
+        }
         let init = object.init();
         self.learn(key, body, init);
     }

@@ -234,6 +234,9 @@ pub struct Mpd {
     /// `@maxSegmentDuration` (xs:duration).
     #[serde(rename = "@maxSegmentDuration", default)]
     pub max_segment_duration: Option<String>,
+    /// `@mediaPresentationDuration` (xs:duration), for static MPDs.
+    #[serde(rename = "@mediaPresentationDuration", default)]
+    pub media_presentation_duration: Option<String>,
     /// Periods.
     #[serde(rename = "Period", default)]
     pub periods: Vec<Period>,
@@ -320,6 +323,31 @@ pub struct SegmentTemplate {
     /// `@availabilityTimeOffset` in seconds.
     #[serde(rename = "@availabilityTimeOffset", default)]
     pub availability_time_offset: Option<f64>,
+    /// `SegmentTimeline` (§5.3.9.6).
+    #[serde(rename = "SegmentTimeline", default)]
+    pub segment_timeline: Option<SegmentTimeline>,
+}
+
+/// `SegmentTimeline` (ISO/IEC 23009-1 §5.3.9.6).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct SegmentTimeline {
+    /// `S` entries in order.
+    #[serde(rename = "S", default)]
+    pub entries: Vec<TimelineEntry>,
+}
+
+/// One `S` element: `1 + @r` segments of `@d` ticks each.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct TimelineEntry {
+    /// `@t`: start of the first segment in `@timescale` ticks.
+    #[serde(rename = "@t", default)]
+    pub t: Option<u64>,
+    /// `@d`: duration in `@timescale` ticks.
+    #[serde(rename = "@d", default)]
+    pub d: u64,
+    /// `@r`: repeat count; -1 repeats until the end of the period.
+    #[serde(rename = "@r", default)]
+    pub r: Option<i64>,
 }
 
 /// One representation with its effective template and kind, flattened out of the MPD.
@@ -348,6 +376,9 @@ pub struct RepresentationInfo {
     pub start_number: u64,
     /// Nominal segment duration in seconds.
     pub segment_duration_secs: Option<f64>,
+    /// The number of media segments a `SegmentTimeline` lists (the sum of `1 + @r`);
+    /// `None` without a timeline or with an open-ended `@r="-1"`.
+    pub timeline_segments: Option<u64>,
 }
 
 impl Mpd {
@@ -360,6 +391,13 @@ impl Mpd {
     /// Whether `@type` is `dynamic`.
     pub fn is_dynamic(&self) -> bool {
         self.mpd_type.as_deref() == Some("dynamic")
+    }
+
+    /// `@mediaPresentationDuration` in seconds, when present and well formed.
+    pub fn presentation_duration_secs(&self) -> Option<f64> {
+        self.media_presentation_duration
+            .as_deref()
+            .and_then(parse_xs_duration)
     }
 
     /// Every representation of the first period, with templates resolved.
@@ -406,6 +444,14 @@ impl Mpd {
                         (Some(d), ts) => Some(d as f64 / ts.unwrap_or(1).max(1) as f64),
                         _ => None,
                     }),
+                    timeline_segments: tpl.and_then(|t| t.segment_timeline.as_ref()).and_then(
+                        |tl| {
+                            tl.entries.iter().try_fold(0u64, |n, e| {
+                                let r = u64::try_from(e.r.unwrap_or(0)).ok()?;
+                                n.checked_add(r)?.checked_add(1)
+                            })
+                        },
+                    ),
                 });
             }
         }
@@ -639,5 +685,67 @@ mod query_tests {
             "{:?}",
             t.elapsed()
         );
+    }
+}
+
+/// Parses an xs:duration of the forms MPDs use (`PT12.0S`, `PT0H0M12.000S`, `P1DT2H`) into
+/// seconds. Years and months (no fixed length) and negative durations are `None`.
+pub fn parse_xs_duration(v: &str) -> Option<f64> {
+    let rest = v.trim().strip_prefix('P')?;
+    let (date, time) = rest.split_once('T').unwrap_or((rest, ""));
+    let mut secs = 0.0f64;
+    let mut any = false;
+    let mut take = |part: &str, units: &[(char, f64)]| -> Option<()> {
+        let mut num = String::new();
+        for c in part.chars() {
+            if c.is_ascii_digit() || c == '.' {
+                num.push(c);
+                continue;
+            }
+            let (_, scale) = units.iter().find(|(u, _)| *u == c)?;
+            let n: f64 = num.parse().ok()?;
+            secs += n * scale;
+            any = true;
+            num.clear();
+        }
+        num.is_empty().then_some(())
+    };
+    take(date, &[('D', 86_400.0)])?;
+    take(time, &[('H', 3600.0), ('M', 60.0), ('S', 1.0)])?;
+    (any && secs.is_finite()).then_some(secs)
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::*;
+
+    #[test]
+    fn xs_durations_of_mpds() {
+        assert_eq!(parse_xs_duration("PT12.0S"), Some(12.0));
+        assert_eq!(parse_xs_duration("PT0H0M12.000S"), Some(12.0));
+        assert_eq!(parse_xs_duration("PT1H2M3.5S"), Some(3723.5));
+        assert_eq!(parse_xs_duration("P1DT1S"), Some(86_401.0));
+        for bad in [
+            "", "P", "PT", "12S", "P1Y", "PT1X", "-PT1S", "PT1.2.3S", "PT1",
+        ] {
+            assert_eq!(parse_xs_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn timeline_segment_counts() {
+        let mpd = br#"<MPD type="static" mediaPresentationDuration="PT12.0S"><Period>
+<AdaptationSet contentType="video"><Representation id="0">
+<SegmentTemplate timescale="15360" initialization="init-$RepresentationID$.m4s" media="chunk-$RepresentationID$-$Number%05d$.m4s" startNumber="1">
+<SegmentTimeline><S t="0" d="30720" r="4"/><S d="30720"/></SegmentTimeline></SegmentTemplate>
+</Representation></AdaptationSet>
+<AdaptationSet contentType="audio"><Representation id="1">
+<SegmentTemplate timescale="48000" media="a-$Number$.m4s"><SegmentTimeline><S t="0" d="96000" r="-1"/></SegmentTimeline></SegmentTemplate>
+</Representation></AdaptationSet></Period></MPD>"#;
+        let m = Mpd::parse(mpd).unwrap();
+        assert_eq!(m.presentation_duration_secs(), Some(12.0));
+        let reps = m.representations();
+        assert_eq!(reps[0].timeline_segments, Some(6));
+        assert_eq!(reps[1].timeline_segments, None, "open-ended");
     }
 }

@@ -10,7 +10,7 @@
 //!
 //! Synchronous code with std locks that are never held across an `.await`; no tasks.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -29,6 +29,14 @@ use crate::store::ObjectKey;
 
 /// Largest number of chunks kept while a stream's MPD or init segments are still unknown.
 const MAX_PENDING: usize = 256;
+
+/// Largest number of complete uploads remembered per stream while their MPD or init segment
+/// is still unknown (their bytes stay in the store; only the key is kept).
+const MAX_UNPLACED: usize = 100_000;
+
+/// How long a static MPD's stream waits for the segments it announces before its VOD
+/// playlist is served with what has arrived.
+const STATIC_GRACE: Duration = Duration::from_secs(5);
 
 /// Settings of the LL-HLS playlists.
 #[derive(Debug, Clone, Copy)]
@@ -76,6 +84,18 @@ struct StreamState {
     files: HashMap<String, (String, u64)>,
     /// Chunks of uploads not yet placed (no MPD or init yet).
     pending: Vec<(ObjectKey, CmafChunk)>,
+    /// Uploads with chunks that did not fit in `pending`.
+    overflowed: BTreeSet<ObjectKey>,
+    /// Complete uploads whose chunks could not be placed when they ended (a package pushed
+    /// in any order: segments before the MPD or init). [`Timeline::placeable`] hands them
+    /// back once they can be placed.
+    unplaced: BTreeSet<ObjectKey>,
+    /// The stream's MPD is static: a finished package, or a live push the encoder ended.
+    static_mpd: bool,
+    /// What a static MPD announces: per representation (id, startNumber, SegmentTimeline
+    /// segment count), and `@mediaPresentationDuration` in seconds.
+    announced: Vec<(String, u64, Option<u64>)>,
+    announced_secs: Option<f64>,
     timing: Option<Timing>,
     ended: bool,
     last_event: Instant,
@@ -133,6 +153,11 @@ impl StreamTimeline {
                 renditions: BTreeMap::new(),
                 files: HashMap::new(),
                 pending: Vec::new(),
+                overflowed: BTreeSet::new(),
+                unplaced: BTreeSet::new(),
+                static_mpd: false,
+                announced: Vec::new(),
+                announced_secs: None,
                 timing: None,
                 ended: false,
                 last_event: Instant::now(),
@@ -183,6 +208,9 @@ impl StreamTimeline {
             let Some(timing) = s.timing else {
                 return Ok(ReloadAnswer::Wait);
             };
+            if s.static_mpd && !static_ready(&s) {
+                return Ok(ReloadAnswer::Wait);
+            }
             let Some(r) = s.renditions.get(rep) else {
                 return Err(LlHlsError::NotFound(format!(
                     "no rendition {rep} in {}",
@@ -224,6 +252,7 @@ impl StreamTimeline {
                             timing,
                             epoch_ms: s.epoch_ms,
                             ended: s.ended,
+                            vod: s.static_mpd,
                             window_secs: settings.window_secs,
                             skip,
                             reports: &reports,
@@ -369,8 +398,12 @@ impl Timeline {
             if registry.mpd(key.dir()).is_none_or(|m| m.is_dynamic()) {
                 s.ended = false;
             }
-            if !place(&mut s, registry, key, chunk) && s.pending.len() < MAX_PENDING {
-                s.pending.push((key.clone(), chunk));
+            if !place(&mut s, registry, key, chunk) {
+                if s.pending.len() < MAX_PENDING {
+                    s.pending.push((key.clone(), chunk));
+                } else if s.overflowed.len() < MAX_UNPLACED {
+                    s.overflowed.insert(key.clone());
+                }
             }
             flush_pending(&mut s, registry);
         }
@@ -411,17 +444,26 @@ impl Timeline {
                         s.timing = None;
                     }
                     s.ended = !mpd.is_dynamic();
+                    s.static_mpd = !mpd.is_dynamic();
+                    s.announced = mpd
+                        .representations()
+                        .into_iter()
+                        .filter(|r| matches!(r.content_type.as_str(), "video" | "audio"))
+                        .map(|r| (r.id, r.start_number, r.timeline_segments))
+                        .collect();
+                    s.announced_secs = mpd.presentation_duration_secs();
                     s.epoch_ms = epoch;
                 }
             }
             flush_pending(&mut s, registry);
-            if let Some((rep, msn)) = s.files.get(key.file_name()).cloned() {
-                if let Some(seg) = s
-                    .renditions
-                    .get_mut(&rep)
-                    .and_then(|r| r.segments.iter_mut().find(|x| x.msn == msn))
-                {
-                    seg.complete = true;
+            mark_complete(&mut s, key.file_name());
+            let had_chunks = s.overflowed.remove(key) | s.pending.iter().any(|(k, _)| k == key);
+            if had_chunks && !s.files.contains_key(key.file_name()) {
+                // Ended before its MPD or init segment came: kept by key, placed from the
+                // store later ([`Timeline::placeable`]).
+                s.pending.retain(|(k, _)| k != key);
+                if s.unplaced.len() < MAX_UNPLACED {
+                    s.unplaced.insert(key.clone());
                 }
             }
             self.try_fix_timing(&mut s, registry, key.dir(), false);
@@ -447,7 +489,8 @@ impl Timeline {
             .renditions
             .values()
             .any(|r| r.segments.iter().filter(|x| x.complete).count() >= 3);
-        if all || waited || force {
+        let package = s.static_mpd && static_ready(s);
+        if all || waited || force || package {
             let nominal = mpd.as_ref().and_then(|m| {
                 m.representations()
                     .iter()
@@ -455,7 +498,58 @@ impl Timeline {
                     .reduce(f64::max)
             });
             s.timing = Timing::derive(s.renditions.values(), nominal, self.part_target);
+            let part_target = s.timing.map(|t| t.part_target);
+            for seg in s
+                .renditions
+                .values_mut()
+                .flat_map(|r| r.segments.iter_mut())
+            {
+                seg.regroup(part_target);
+            }
         }
+    }
+
+    /// Complete uploads of the stream in `dir` that ended before their MPD or init segment
+    /// was known and can be placed now; they are handed out once. The caller reads each
+    /// from the store and passes it to [`Timeline::place_late`].
+    pub fn placeable(&self, registry: &Registry, dir: &str) -> Vec<ObjectKey> {
+        let Some(stream) = self.stream(dir) else {
+            return Vec::new();
+        };
+        let mut s = lock(&stream.state);
+        if s.unplaced.is_empty() {
+            return Vec::new();
+        }
+        let ready: Vec<ObjectKey> = s
+            .unplaced
+            .iter()
+            .filter(|k| {
+                registry.segment_of(k).is_some_and(|(rep, _)| {
+                    rep.init
+                        .as_deref()
+                        .is_some_and(|i| registry.init_of(dir, i).is_some())
+                })
+            })
+            .cloned()
+            .collect();
+        for k in &ready {
+            s.unplaced.remove(k);
+        }
+        ready
+    }
+
+    /// Places a complete segment upload (its whole bytes) handed out by
+    /// [`Timeline::placeable`], as if it had just ended; `false` when it cannot be placed.
+    pub fn place_late(&self, registry: &Registry, key: &ObjectKey, body: &[u8]) -> bool {
+        let placed = self.recover_segment(registry, key, body);
+        if let Some(stream) = self.stream(key.dir()) {
+            {
+                let mut s = lock(&stream.state);
+                self.try_fix_timing(&mut s, registry, key.dir(), false);
+            }
+            stream.bump();
+        }
+        placed
     }
 
     /// The upload at `key` was cut or the object removed: its segment leaves the playlists.
@@ -497,15 +591,7 @@ impl Timeline {
                 placed |= place(&mut s, registry, key, chunk);
             }
         }
-        if let Some((rep, msn)) = s.files.get(key.file_name()).cloned() {
-            if let Some(seg) = s
-                .renditions
-                .get_mut(&rep)
-                .and_then(|r| r.segments.iter_mut().find(|x| x.msn == msn))
-            {
-                seg.complete = true;
-            }
-        }
+        mark_complete(&mut s, key.file_name());
         placed
     }
 
@@ -604,6 +690,7 @@ fn place(s: &mut StreamState, registry: &Registry, key: &ObjectKey, chunk: CmafC
         duration_secs: ticks as f64 / timescale,
         independent,
     };
+    let part_target = s.timing.map(|t| t.part_target);
     let r = s
         .renditions
         .entry(rep.id.clone())
@@ -621,6 +708,7 @@ fn place(s: &mut StreamState, registry: &Registry, key: &ObjectKey, chunk: CmafC
                     msn,
                     uri: key.file_name().to_owned(),
                     start_secs: chunk.decode_time as f64 / timescale,
+                    chunks: Vec::new(),
                     parts: Vec::new(),
                     complete: false,
                 },
@@ -631,14 +719,61 @@ fn place(s: &mut StreamState, registry: &Registry, key: &ObjectKey, chunk: CmafC
     let seg = &mut r.segments[i];
     if chunk.offset == 0 || seg.complete {
         // A new upload of the same segment (re-PUT): start over.
-        seg.parts.clear();
+        seg.chunks.clear();
         seg.complete = false;
         seg.start_secs = chunk.decode_time as f64 / timescale;
     }
-    seg.parts.push(part);
+    seg.chunks.push(part);
+    seg.regroup(part_target);
     s.files
         .insert(key.file_name().to_owned(), (rep.id.clone(), msn));
     true
+}
+
+/// Whether a static MPD's stream has every segment the MPD announces, complete: each
+/// announced representation has every MSN of its SegmentTimeline (from startNumber), or,
+/// without a timeline, complete segments lasting `@mediaPresentationDuration` (less 0.25 s).
+/// After [`STATIC_GRACE`] without an upload, what has arrived is served.
+fn static_ready(s: &StreamState) -> bool {
+    if s.last_event.elapsed() >= STATIC_GRACE {
+        return true;
+    }
+    s.announced.iter().all(|(id, start, count)| {
+        let Some(r) = s.renditions.get(id) else {
+            return false;
+        };
+        match (count, s.announced_secs) {
+            (Some(n), _) => (*start..start.saturating_add(*n))
+                .all(|msn| r.segment(msn).is_some_and(|x| x.complete)),
+            (None, Some(total)) => {
+                let have: f64 = r
+                    .segments
+                    .iter()
+                    .filter(|x| x.complete)
+                    .map(Segment::duration_secs)
+                    .sum();
+                have >= total - 0.25
+            }
+            (None, None) => true,
+        }
+    })
+}
+
+/// The upload named `file_name` ended cleanly: its segment is complete and its last chunks
+/// make its last part.
+fn mark_complete(s: &mut StreamState, file_name: &str) {
+    let Some((rep, msn)) = s.files.get(file_name).cloned() else {
+        return;
+    };
+    let part_target = s.timing.map(|t| t.part_target);
+    if let Some(seg) = s
+        .renditions
+        .get_mut(&rep)
+        .and_then(|r| r.segments.iter_mut().find(|x| x.msn == msn))
+    {
+        seg.complete = true;
+        seg.regroup(part_target);
+    }
 }
 
 fn flush_pending(s: &mut StreamState, registry: &Registry) {

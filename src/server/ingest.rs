@@ -356,6 +356,7 @@ async fn upload(state: &Arc<AppState>, key: ObjectKey, mut body: Incoming) -> Re
     };
     state.registry.on_complete(&object, &done.bytes);
     state.llhls.on_complete(&state.registry, &key);
+    place_late_segments(state, &key);
     count("ok", &object);
     if let Some((rep, _)) = state.registry.segment_of(&key) {
         state.metrics.edge_advanced(key.dir(), &rep.id);
@@ -520,6 +521,21 @@ async fn delete(state: &Arc<AppState>, key: ObjectKey) {
         .await;
     }
     schedule_delete(state, key, object.map(|o| o.id()), deleted_at, retention);
+}
+
+/// Segments of a package pushed in any order that ended before their MPD or init segment
+/// are placed in the LL-HLS timeline once they can be, from their bytes in the store.
+fn place_late_segments(state: &AppState, key: &ObjectKey) {
+    for late in state.llhls.placeable(&state.registry, key.dir()) {
+        match state.store.get(&late).and_then(|o| o.complete_body()) {
+            Some(body) => {
+                state.llhls.place_late(&state.registry, &late, &body.bytes);
+            }
+            None => {
+                tracing::warn!(key = %late, "segment ended before its MPD but is no longer in memory; left out of LL-HLS")
+            }
+        }
+    }
 }
 
 /// Removes `key` from memory and disk after `wait`, unless a newer upload took the name

@@ -15,6 +15,7 @@ fn video(complete: u64, in_progress: usize) -> Rendition {
             msn: n + 1,
             uri: format!("chunk-stream0-{:05}.m4s", n + 1),
             start_secs: n as f64 * 2.0,
+            chunks: (0..4).map(part).collect(),
             parts: (0..4).map(part).collect(),
             complete: true,
         });
@@ -24,6 +25,7 @@ fn video(complete: u64, in_progress: usize) -> Rendition {
             msn: complete + 1,
             uri: format!("chunk-stream0-{:05}.m4s", complete + 1),
             start_secs: complete as f64 * 2.0,
+            chunks: (0..in_progress).map(part).collect(),
             parts: (0..in_progress).map(part).collect(),
             complete: false,
         });
@@ -46,6 +48,7 @@ fn opts(skip: Skip, ended: bool) -> MediaOptions<'static> {
         timing: TIMING,
         epoch_ms: Some(1_795_000_000_123),
         ended,
+        vod: false,
         window_secs: 60.0,
         skip,
         reports: &[],
@@ -241,22 +244,28 @@ fn the_hint_after_a_complete_segment_is_part_0_of_the_next() {
     );
     // AAC: 0.512 s parts from 2.048 s; the segment ends with the part crossing 4.0 s.
     let mut audio = video(1, 0);
-    audio.segments[0]
-        .parts
-        .iter_mut()
-        .for_each(|p| p.duration_secs = 0.512);
+    let seg0 = &mut audio.segments[0];
+    for p in seg0.parts.iter_mut().chain(seg0.chunks.iter_mut()) {
+        p.duration_secs = 0.512;
+    }
     let mut seg = audio.segments[0].clone();
     seg.msn = 2;
     seg.start_secs = 2.048;
     seg.complete = false;
     seg.parts.truncate(3);
+    seg.chunks.truncate(3);
     audio.segments.push(seg.clone());
     let text = media_playlist(&audio, &opts(Skip::No, false));
     assert!(
         text.contains("URI=\"llhls-part_0_2_3.m4s\"\n"),
         "3 parts end at 3.584 s:\n{text}"
     );
-    audio.segments[1].parts.push(seg.parts[0]);
+    let next = Part {
+        offset: 3000,
+        ..seg.parts[0]
+    };
+    audio.segments[1].parts.push(next);
+    audio.segments[1].chunks.push(next);
     let text = media_playlist(&audio, &opts(Skip::No, false));
     assert!(
         text.contains("URI=\"llhls-part_0_3_0.m4s\"\n"),
@@ -332,7 +341,7 @@ fn live_window_and_delta_skip_boundary() {
 #[test]
 fn timing_is_derived_from_the_chunks() {
     let mut audio = video(1, 0);
-    for p in &mut audio.segments[0].parts {
+    for p in &mut audio.segments[0].chunks {
         p.duration_secs = 0.512;
     }
     let t = Timing::derive([&video(1, 0), &audio], Some(2.0), None).unwrap();
@@ -435,4 +444,187 @@ fn part_longer_than_the_target_is_caught() {
             .unwrap();
         assert!(dur <= t.part_target, "{line}");
     }
+}
+
+/// A rendition of one segment of `n` chunks of `secs` each, a sync sample every `gop`
+/// chunks, grouped for PART-TARGET `target`.
+fn chunked(n: usize, secs: f64, gop: usize, complete: bool, target: f64) -> Rendition {
+    let chunks: Vec<Part> = (0..n)
+        .map(|i| Part {
+            offset: i as u64 * 100,
+            size: 100,
+            duration_secs: secs,
+            independent: i % gop == 0,
+        })
+        .collect();
+    let mut seg = Segment {
+        msn: 1,
+        uri: "chunk-stream0-00001.m4s".into(),
+        start_secs: 0.0,
+        chunks,
+        parts: Vec::new(),
+        complete,
+    };
+    seg.regroup(Some(target));
+    Rendition {
+        id: "0".into(),
+        init_uri: "init-stream0.m4s".into(),
+        segments: vec![seg],
+    }
+}
+
+#[test]
+fn every_frame_chunks_make_parts_of_about_a_fifth_of_a_second() {
+    // ffmpeg -frag_type every_frame: 1/30 s video chunks, 1024/48000 s AAC chunks.
+    let v = chunked(60, 512.0 / 15360.0, 30, true, 1.0);
+    let a = chunked(94, 1024.0 / 48000.0, 1, true, 1.0);
+    let t = Timing::derive([&v, &a], Some(2.0), None).unwrap();
+    assert_eq!(
+        t.part_target, 0.214,
+        "ten AAC frames (0.2133 s); six video frames fit"
+    );
+    // 29.97 fps: six frames are 0.2002 s, rounded up to the millisecond.
+    let ntsc = chunked(60, 1001.0 / 30000.0, 30, true, 1.0);
+    assert_eq!(
+        Timing::derive([&ntsc], Some(2.0), None)
+            .unwrap()
+            .part_target,
+        0.201
+    );
+    // Chunks of 0.2 s or more stay one part each; an override is never below a chunk.
+    let half = chunked(4, 0.5, 2, true, 1.0);
+    assert_eq!(
+        Timing::derive([&half], Some(2.0), None)
+            .unwrap()
+            .part_target,
+        0.5
+    );
+    assert_eq!(
+        Timing::derive([&half], Some(2.0), Some(0.1))
+            .unwrap()
+            .part_target,
+        0.5
+    );
+    assert_eq!(
+        Timing::derive([&half], Some(2.0), Some(1.0))
+            .unwrap()
+            .part_target,
+        1.0
+    );
+
+    let v = chunked(60, 512.0 / 15360.0, 30, true, t.part_target);
+    let parts = &v.segments[0].parts;
+    assert_eq!(parts.len(), 10, "six frames a part: seven would be 0.233 s");
+    for (i, p) in parts.iter().enumerate() {
+        assert!(p.duration_secs <= t.part_target + 1e-9, "{p:?}");
+        assert_eq!(
+            (p.offset, p.size),
+            (i as u64 * 600, 600),
+            "six whole chunks, contiguous"
+        );
+        assert_eq!(
+            p.independent,
+            i % 5 == 0,
+            "part {i} starts with a sync sample or not"
+        );
+    }
+    let a = chunked(94, 1024.0 / 48000.0, 1, true, t.part_target);
+    let parts = &a.segments[0].parts;
+    assert!(
+        parts[..parts.len() - 1]
+            .iter()
+            .all(|p| p.size == 1000 && p.duration_secs >= 0.2),
+        "ten AAC frames a part, each at least 0.2 s"
+    );
+    assert_eq!(
+        parts.iter().map(|p| p.size).sum::<u64>(),
+        9400,
+        "every chunk in a part"
+    );
+
+    // A chunk longer than the target is a part of its own, never split.
+    let odd = chunked(3, 0.3, 1, true, 0.2);
+    assert_eq!(odd.segments[0].parts.len(), 3);
+}
+
+#[test]
+fn a_part_is_listed_only_once_whole_and_the_hint_names_the_part_in_progress() {
+    let t = Timing {
+        target_duration: 2,
+        part_target: 0.2,
+        segment_secs: 2.0,
+    };
+    let o = MediaOptions {
+        timing: t,
+        ..opts(Skip::No, false)
+    };
+    // 8 frames: one whole part (0-5), frames 6-7 in progress.
+    let r = chunked(8, 1.0 / 30.0, 30, false, 0.2);
+    assert_eq!(r.segments[0].parts.len(), 1);
+    let text = media_playlist(&r, &o);
+    assert_eq!(text.matches("#EXT-X-PART:").count(), 1, "{text}");
+    assert!(
+        text.contains("#EXT-X-PART:DURATION=0.200,URI=\"llhls-part_0_1_0.m4s\",INDEPENDENT=YES\n")
+    );
+    assert!(
+        text.contains("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"llhls-part_0_1_1.m4s\"\n"),
+        "{text}"
+    );
+    assert_eq!(
+        check_reload(
+            &r,
+            &Directives {
+                msn: Some(1),
+                part: Some(1),
+                skip: Skip::No
+            },
+            &t,
+            false
+        ),
+        Ok(Reload::Wait)
+    );
+    assert!(part_may_come(&r, 1, 1, &t, false));
+    // The upload ends after 59 frames: the last 5 frames are the last part, shorter.
+    let r = chunked(59, 1.0 / 30.0, 30, true, 0.2);
+    let last = r.segments[0].parts.last().copied().unwrap();
+    assert_eq!((r.segments[0].parts.len(), last.size), (10, 500));
+    let text = media_playlist(&r, &o);
+    assert!(text.contains("#EXTINF:1.967,"), "{text}");
+    assert!(text.contains("URI=\"llhls-part_0_2_0.m4s\"\n"), "{text}");
+    // 60 frames, upload not yet ended: the tenth part is whole and reaches the nominal end.
+    let r = chunked(60, 1.0 / 30.0, 30, false, 0.2);
+    assert_eq!(r.segments[0].parts.len(), 10);
+    let text = media_playlist(&r, &o);
+    assert!(text.contains("URI=\"llhls-part_0_2_0.m4s\"\n"), "{text}");
+}
+
+#[test]
+fn a_finished_package_is_a_vod_playlist_without_low_latency_tags() {
+    // Six complete segments and one still arriving (never listed).
+    let r = video(6, 2);
+    let o = MediaOptions {
+        vod: true,
+        epoch_ms: None,
+        ..opts(Skip::No, true)
+    };
+    let text = media_playlist(&r, &o);
+    let p = parse_media(&text);
+    assert!(p.end_list);
+    assert_eq!(p.playlist_type, Some(m3u8_rs::MediaPlaylistType::Vod));
+    assert_eq!(p.segments.len(), 6);
+    assert_eq!(p.media_sequence, 1);
+    let total: f32 = p.segments.iter().map(|s| s.duration).sum();
+    assert!((total - 12.0).abs() < 1e-3, "{total}");
+    for tag in [
+        "PART",
+        "SERVER-CONTROL",
+        "PRELOAD-HINT",
+        "RENDITION-REPORT",
+        "SKIP",
+        "PROGRAM-DATE-TIME",
+    ] {
+        assert!(!text.contains(tag), "{tag} in\n{text}");
+    }
+    assert!(text.starts_with("#EXTM3U\n#EXT-X-VERSION:7\n"));
+    assert!(text.contains("#EXT-X-MAP:URI=\"init-stream0.m4s\"\n"));
 }

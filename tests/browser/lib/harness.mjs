@@ -64,16 +64,23 @@ export async function launchBrowser({ args = [] } = {}) {
  * as `inspected`.
  * `replace`: optional [{ url: RegExp, body: Buffer }]: responses the page gets instead of
  * the server's for matching requests (playwright's page.route), e.g. a wrong key.
- * Returns {samples, console, inspected}.
+ * `params`: more query parameters of the player page (e.g. { lowLatency: '1' }).
+ * `countRequests`: optional RegExp; every request of the page whose URL matches it is
+ * recorded as { url, wallClock (Unix s) } in the returned `requests`.
+ * Returns {samples, console, inspected, requests}.
  */
 export async function samplePlayback(browser, {
   pageBase, manifestUrl, engine, latency, seconds, playSeconds = null, intervalMs = 500, stopWhenEnded = true,
   stopWhenFatal = false, stopNearEnd = null, seeks = [], initScript = null, inspect = null, replace = [],
+  params = {}, countRequests = null,
 }) {
   const q = new URLSearchParams({ url: manifestUrl });
   if (engine) q.set('engine', engine);
   if (latency) q.set('latency', String(latency));
+  for (const [k, v] of Object.entries(params)) q.set(k, v);
   const page = await browser.context.newPage();
+  const requests = [];
+  if (countRequests) page.on('request', (r) => { if (countRequests.test(r.url())) requests.push({ url: r.url(), wallClock: Date.now() / 1000 }); });
   const consoleLines = [];
   page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') consoleLines.push(`${m.type()}: ${m.text()}`); });
   page.on('pageerror', (e) => consoleLines.push(`pageerror: ${e.message}`));
@@ -115,7 +122,7 @@ export async function samplePlayback(browser, {
   } finally {
     await page.close().catch(() => {});
   }
-  return { samples, console: consoleLines, inspected };
+  return { samples, console: consoleLines, inspected, requests };
 }
 
 /**
@@ -286,7 +293,7 @@ function isStartGapSkip(e) {
 
 /** samplePlayback + judge in one call; also returns samples for debugging. */
 export async function playAndJudge(browser, playOpts, judgeOpts) {
-  const { samples, console: consoleLines, inspected } = await samplePlayback(browser, playOpts);
+  const { samples, console: consoleLines, inspected, requests } = await samplePlayback(browser, playOpts);
   const verdict = judge(samples, judgeOpts);
   // An exception thrown in the page (player.js or a player library) is a bug
   // even when playback looks fine.
@@ -295,7 +302,7 @@ export async function playAndJudge(browser, playOpts, judgeOpts) {
     verdict.failures.push(`${exceptions.length} uncaught exception(s) in the page: ${exceptions.slice(0, 3).join(' | ')}`);
     verdict.pass = false;
   }
-  return { ...verdict, samples, console: consoleLines, inspected };
+  return { ...verdict, samples, console: consoleLines, inspected, requests };
 }
 
 /** One line per verdict for the test log. */

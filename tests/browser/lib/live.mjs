@@ -16,12 +16,14 @@ export const LIVE_FPS = 30;
  * pushExtraArgs:  more ffmpeg output options (e.g. ['-hls_playlist', '1'])
  * whileLive:      optional async ({manifestUrl}) => any, run after playback while
  *                 ffmpeg still pushes; its result is returned as `extra`
+ * params, countRequests: passed to samplePlayback (player page parameters; URLs
+ *                 whose requests are recorded in the returned `requests`)
  * Returns the verdict of judge() plus {mpd, pushLog}.
  */
 export async function runLiveDashCase(browser, {
   ingest, egress, pageBase = egress, name = 'live/browser',
   windowSeconds = 20, warmupSeconds = 5, maxLatency = 2.0, latency = null, engine = 'dashjs',
-  manifest = 'stream.mpd', pushExtraArgs = [], whileLive = null,
+  manifest = 'stream.mpd', pushExtraArgs = [], whileLive = null, params = {}, countRequests = null,
 }) {
   const push = startLiveDashPush({ ingest, egress, name, fps: LIVE_FPS, extraArgs: pushExtraArgs });
   try {
@@ -37,7 +39,7 @@ export async function runLiveDashCase(browser, {
     const playSeconds = warmupSeconds + windowSeconds + 0.25;
     const verdict = await playAndJudge(
       browser,
-      { pageBase, manifestUrl, engine, latency, seconds: playSeconds + 15, playSeconds, stopWhenEnded: false },
+      { pageBase, manifestUrl, engine, latency, seconds: playSeconds + 15, playSeconds, stopWhenEnded: false, params, countRequests },
       { fps: LIVE_FPS, live: true, maxLatency, warmupSeconds },
     );
     if (!push.running()) verdict.failures.push(`ffmpeg push exited early:\n${push.log()}`), verdict.pass = false;
