@@ -591,6 +591,9 @@ pub struct MediaOptions<'a> {
     pub window_secs: f64,
     /// Delta update requested (ignored when ended).
     pub skip: Skip,
+    /// The first MSN every rendition of the stream lists (so that audio and video windows
+    /// start at the same segment); `None`: this rendition's own window.
+    pub first_msn: Option<u64>,
     /// (RepresentationID, last MSN, last part) of every other rendition, for
     /// EXT-X-RENDITION-REPORT (§4.4.5.4).
     pub reports: &'a [(String, u64, Option<u64>)],
@@ -598,6 +601,44 @@ pub struct MediaOptions<'a> {
 
 fn secs(v: f64) -> String {
     format!("{v:.3}")
+}
+
+/// The duration of `[start, start + dur)` (seconds) as the difference of its ends rounded
+/// to the millisecond, as PROGRAM-DATE-TIME rounds them: the EXTINF (and part DURATION)
+/// of consecutive segments then sum to the PROGRAM-DATE-TIME difference exactly, where
+/// rounding each duration drifted (2.005333 s AAC segments: 1 ms every 4 segments), which
+/// made Shaka Player place a segment twice and later skip one (a whole-segment hole).
+fn span_secs(start: f64, dur: f64) -> String {
+    let a = (start * 1000.0).round() as i64;
+    let b = ((start + dur) * 1000.0).round() as i64;
+    let ms = b.saturating_sub(a).max(0);
+    format!("{}.{:03}", ms / 1000, ms % 1000)
+}
+
+/// The first MSN a live media playlist lists: the first segment ending within the window
+/// (`window_secs`, at least HOLD-BACK + a target duration) of the rendition's end, or the
+/// stream-wide `first_msn` when given. `None` (everything) once ended.
+fn window_start(r: &Rendition, o: &MediaOptions<'_>) -> Option<u64> {
+    if o.ended {
+        return None;
+    }
+    if o.first_msn.is_some() {
+        return o.first_msn;
+    }
+    window_first_msn(r, &o.timing, o.window_secs)
+}
+
+/// The first MSN of `r` that ends within `window_secs` (at least HOLD-BACK + a target
+/// duration) of its end: the start of `r`'s own live window.
+pub fn window_first_msn(r: &Rendition, t: &Timing, window_secs: f64) -> Option<u64> {
+    let listed = || r.segments.iter().filter(|s| !s.parts.is_empty());
+    let end = listed()
+        .next_back()
+        .map_or(0.0, |s| s.start_secs + s.duration_secs());
+    let window = window_secs.max(t.hold_back() + t.target_duration as f64);
+    listed()
+        .find(|s| s.start_secs + s.duration_secs() >= end - window)
+        .map(|s| s.msn)
 }
 
 /// ISO 8601 with milliseconds, UTC (`2026-11-20T21:46:20.332Z`).
@@ -626,23 +667,13 @@ pub fn media_playlist(r: &Rendition, o: &MediaOptions<'_>) -> String {
     let t = &o.timing;
     let mut out = String::with_capacity(4096);
     let listed: Vec<&Segment> = {
-        let candidates: Vec<&Segment> = r
+        let candidates = r
             .segments
             .iter()
-            .filter(|s| !s.parts.is_empty() && (s.complete || !o.ended))
-            .collect();
-        if o.ended {
-            candidates
-        } else {
-            let end = candidates
-                .last()
-                .map_or(0.0, |s| s.start_secs + s.duration_secs());
-            let window = o.window_secs.max(t.hold_back() + t.target_duration as f64);
-            let first = candidates
-                .iter()
-                .position(|s| s.start_secs + s.duration_secs() >= end - window)
-                .unwrap_or(0);
-            candidates[first..].to_vec()
+            .filter(|s| !s.parts.is_empty() && (s.complete || !o.ended));
+        match window_start(r, o) {
+            Some(first) => candidates.filter(|s| s.msn >= first).collect(),
+            None => candidates.collect(),
         }
     };
     let end = listed
@@ -688,13 +719,15 @@ pub fn media_playlist(r: &Rendition, o: &MediaOptions<'_>) -> String {
         }
         let with_parts = !o.ended && (!s.complete || s.start_secs >= parts_from);
         if with_parts {
+            let mut part_start = s.start_secs;
             for (i, p) in s.parts.iter().enumerate() {
                 let _ = write!(
                     out,
                     "#EXT-X-PART:DURATION={},URI=\"{}\"",
-                    secs(p.duration_secs),
+                    span_secs(part_start, p.duration_secs),
                     part_uri(&r.id, s.msn, i as u64)
                 );
+                part_start += p.duration_secs;
                 if p.independent {
                     out.push_str(",INDEPENDENT=YES");
                 }
@@ -702,7 +735,11 @@ pub fn media_playlist(r: &Rendition, o: &MediaOptions<'_>) -> String {
             }
         }
         if s.complete {
-            let _ = writeln!(out, "#EXTINF:{},", secs(s.duration_secs()));
+            let _ = writeln!(
+                out,
+                "#EXTINF:{},",
+                span_secs(s.start_secs, s.duration_secs())
+            );
             let _ = writeln!(out, "{}", s.uri);
         }
     }
@@ -761,7 +798,11 @@ pub fn vod_playlist(r: &Rendition, o: &MediaOptions<'_>) -> String {
                 format_pdt(epoch + (s.start_secs * 1000.0).round() as i64)
             );
         }
-        let _ = writeln!(out, "#EXTINF:{},", secs(s.duration_secs()));
+        let _ = writeln!(
+            out,
+            "#EXTINF:{},",
+            span_secs(s.start_secs, s.duration_secs())
+        );
         let _ = writeln!(out, "{}", s.uri);
     }
     let _ = writeln!(out, "#EXT-X-ENDLIST");

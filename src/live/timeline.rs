@@ -253,6 +253,13 @@ impl StreamTimeline {
                             epoch_ms: s.epoch_ms,
                             ended: s.ended,
                             vod: s.static_mpd,
+                            first_msn: s
+                                .renditions
+                                .values()
+                                .filter_map(|o| {
+                                    llhls::window_first_msn(o, &timing, settings.window_secs)
+                                })
+                                .max(),
                             window_secs: settings.window_secs,
                             skip,
                             reports: &reports,

@@ -49,6 +49,7 @@ fn opts(skip: Skip, ended: bool) -> MediaOptions<'static> {
         epoch_ms: Some(1_795_000_000_123),
         ended,
         vod: false,
+        first_msn: None,
         window_secs: 60.0,
         skip,
         reports: &[],
@@ -627,4 +628,70 @@ fn a_finished_package_is_a_vod_playlist_without_low_latency_tags() {
     }
     assert!(text.starts_with("#EXTM3U\n#EXT-X-VERSION:7\n"));
     assert!(text.contains("#EXT-X-MAP:URI=\"init-stream0.m4s\"\n"));
+}
+
+#[test]
+fn extinf_and_part_durations_sum_to_the_program_date_time_difference() {
+    // AAC segments of 94 frames (2.005333 s): rounded one by one they lost 1 ms every four
+    // segments against PROGRAM-DATE-TIME, and Shaka placed a segment twice (then skipped it).
+    let seg_secs = 94.0 * 1024.0 / 48_000.0;
+    let mut r = video(12, 0);
+    for (n, s) in r.segments.iter_mut().enumerate() {
+        s.start_secs = n as f64 * seg_secs;
+        for p in s.parts.iter_mut().chain(s.chunks.iter_mut()) {
+            p.duration_secs = seg_secs / 4.0;
+        }
+    }
+    let text = media_playlist(&r, &opts(Skip::No, false));
+    let mut pdt = Vec::new();
+    let mut extinf_ms = 0i64;
+    let mut parts_ms = 0i64;
+    let mut with_parts = 0;
+    let ms = |v: &str| -> i64 { (v.parse::<f64>().unwrap() * 1000.0).round() as i64 };
+    for line in text.lines() {
+        if let Some(v) = line.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:") {
+            let t = time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
+                .unwrap();
+            pdt.push((t.unix_timestamp_nanos() / 1_000_000) as i64);
+        } else if let Some(v) = line.strip_prefix("#EXTINF:") {
+            let d = ms(v.trim_end_matches(','));
+            extinf_ms += d;
+            if parts_ms > 0 {
+                // The parts of a segment sum to its EXTINF.
+                assert_eq!(parts_ms, d, "{text}");
+                with_parts += 1;
+            }
+            parts_ms = 0;
+        } else if let Some(v) = line.strip_prefix("#EXT-X-PART:DURATION=") {
+            parts_ms += ms(v.split(',').next().unwrap());
+        }
+    }
+    assert_eq!(pdt.len(), 12);
+    assert!(with_parts >= 2, "{text}");
+    // The first 11 EXTINF end where the 12th segment's PROGRAM-DATE-TIME starts.
+    let last_extinf = ms(&span_secs(11.0 * seg_secs, seg_secs));
+    assert_eq!(extinf_ms - last_extinf, pdt[11] - pdt[0], "{text}");
+}
+
+#[test]
+fn every_rendition_can_start_its_window_at_the_same_msn() {
+    let mut audio = video(30, 1);
+    for (n, s) in audio.segments.iter_mut().enumerate() {
+        s.start_secs = n as f64 * 2.005;
+        for p in s.parts.iter_mut().chain(s.chunks.iter_mut()) {
+            p.duration_secs = 2.005 / 4.0;
+        }
+    }
+    let v = video(30, 1);
+    let own = |r: &Rendition| window_first_msn(r, &TIMING, 10.0);
+    let first = own(&v).max(own(&audio));
+    let o = MediaOptions {
+        window_secs: 10.0,
+        first_msn: first,
+        ..opts(Skip::No, false)
+    };
+    let a = parse_media(&media_playlist(&audio, &o));
+    let b = parse_media(&media_playlist(&v, &o));
+    assert_eq!(a.media_sequence, b.media_sequence);
+    assert_eq!(Some(a.media_sequence), first);
 }

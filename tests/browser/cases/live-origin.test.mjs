@@ -69,6 +69,24 @@ describe('live LL-DASH through the casterpak origin', { timeout: 180_000 }, () =
     assert.equal(v.samples.at(-1).lowLatencyMode, true, 'dash.js did not switch to low-latency mode');
   });
 
+  // Shaka Player on the same LL-DASH push, in low-latency mode (chunked CMAF fetched as it
+  // arrives) and in its normal mode.
+  for (const [params, label, maxLatency] of [
+    [{ lowLatency: '1' }, 'low-latency mode', 2.0],
+    [{}, 'normal mode', 4.0],
+  ]) {
+    it(`Shaka Player (${label}) plays the live LL-DASH for 20 s: no errors, frames match, latency < ${maxLatency} s`, async () => {
+      const v = await runLiveDashCase(browser, {
+        ingest: origin.ingest, egress: origin.egress, name: `live/shaka-${params.lowLatency ? 'll' : 'normal'}`,
+        engine: 'shaka', params, maxLatency,
+      });
+      console.log(`Shaka LL-DASH ${label}: ${summarize(v)}`);
+      if (!v.pass) console.log(`--- casterpak log tail ---\n${origin.child.log()}`);
+      assert.ok(v.pass, v.failures.join('\n'));
+      assert.ok(v.summary.windowSeconds >= 19, `judged only ${v.summary.windowSeconds} s`);
+    });
+  }
+
   it('the player page listed the live stream from GET /streams (checked during the live case)', () => {
     assert.ok(listed !== undefined, 'the live case did not get far enough to check');
     assert.ok(listed, 'no link to live/browser/stream.mpd in the page\'s stream list (GET /streams)');

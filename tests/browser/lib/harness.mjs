@@ -288,7 +288,13 @@ function isStartGapSkip(e) {
   // A start gap up to ~0.15 s (AAC priming, B-frame delay) plus hls.js's 0.1 s nudge.
   // The message rounds to milliseconds: Shaka's "from 0.001 to 0.001" in front of a
   // range starting at 0.0012 s is a start-gap jump too.
-  return to - from <= 0.25 && from < e.bufferedStart + 0.001;
+  // Shaka joining a live LL-HLS stream fetches each track from the part holding its start
+  // time: with 0.5 s video and 0.512 s AAC parts the first buffered range starts at the
+  // audio part (0.512 s) while the playhead waits at 0, and Shaka jumps exactly to the
+  // range's start. A jump landing on the first buffered byte, from before it, of at most
+  // 0.6 s (about one part) is that start too; it skips no media a viewer saw.
+  const onRangeStart = /^gapJumped/.test(e.details) && Math.abs(to - e.bufferedStart) < 0.002;
+  return (to - from <= 0.25 || (onRangeStart && to - from <= 0.6)) && from < e.bufferedStart + 0.001;
 }
 
 /** samplePlayback + judge in one call; also returns samples for debugging. */
