@@ -2,6 +2,11 @@
 //
 // index.html?url=<manifest>[&engine=dashjs|hlsjs|shaka|native][&latency=<seconds>][&lowLatency=1]
 //
+// subtitles=<lang> shows the subtitle track of that language (hls.js, Shaka, dash.js);
+// stats().textTracks lists the <video> text tracks with their loaded cues.
+// audio=<lang> plays the audio track of that language; stats().audioLanguage says which
+// one the player has selected.
+//
 // lowLatency=1 turns on Shaka Player's low-latency mode (streaming.lowLatencyMode: LL-HLS
 // parts and blocking reloads); dash.js and hls.js use theirs whenever the stream offers it.
 //
@@ -69,6 +74,7 @@
     // Without &latency= the MPD's ServiceDescription/Latency@target drives the delay.
     // Low-latency mode switches itself on from availabilityTimeComplete="false".
     if (latency > 0) streaming.delay = { liveDelay: latency };
+    if (subtitles) streaming.text = { defaultEnabled: true };
     player.updateSettings({ streaming });
 
     const E = dashjs.MediaPlayer.events;
@@ -100,6 +106,9 @@
       };
     });
     player.initialize(video, url, true);
+    // Only an initialised player takes initial media settings (dash.js 5).
+    if (subtitles) player.setInitialMediaSettingsFor('text', { lang: subtitles });
+    if (audioLang) player.setInitialMediaSettingsFor('audio', { lang: audioLang });
     state.dash = player;
   }
 
@@ -110,6 +119,8 @@
     }
     const config = { lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5 };
     if (latency > 0) config.liveSyncDuration = latency;
+    if (subtitles) config.subtitlePreference = { lang: subtitles };
+    if (audioLang) config.audioPreference = { lang: audioLang };
     const hls = new Hls(config);
     hls.on(Hls.Events.ERROR, (_event, data) => {
       const what = data.response && data.response.code ? ` ${data.response.code}` : '';
@@ -183,6 +194,18 @@
     state.shaka = player;
     player.attach(video)
       .then(() => player.load(url))
+      .then(() => {
+        if (audioLang) {
+          const a = player.getAudioTracks().find((x) => x.language === audioLang);
+          if (a) player.selectAudioTrack(a);
+          else recordError('shaka', 'audio', `no audio track in ${audioLang}`, false);
+        }
+        if (subtitles) {
+          const t = player.getTextTracks().find((x) => x.language === subtitles);
+          if (t) player.selectTextTrack(t);
+          else recordError('shaka', 'text', `no text track in ${subtitles}`, false);
+        }
+      })
       .then(() => video.play().catch(() => { /* autoplay: Shaka starts once data is there */ }))
       .catch((err) => {
         // load() rejects with the error the 'error' event already carried, or with one it did not.
@@ -276,7 +299,44 @@
       paused: video.paused,
       ended: video.ended,
       seeks: state.seeks.slice(),
+      textTracks: textTracks(),
+      audioLanguage: audioLanguage(),
     };
+  }
+
+  // The language of the audio track the player has selected, or null.
+  function audioLanguage() {
+    try {
+      if (state.hls) {
+        const t = state.hls.audioTracks[state.hls.audioTrack];
+        return t ? t.lang || null : null;
+      }
+      if (state.shaka) {
+        const t = state.shaka.getAudioTracks().find((x) => x.active);
+        return t ? t.language || null : null;
+      }
+      if (state.dash && state.dash.isReady()) {
+        const t = state.dash.getCurrentTrackFor('audio');
+        return t ? t.lang || null : null;
+      }
+    } catch (_) { /* not loaded yet */ }
+    return null;
+  }
+
+  // The <video> text tracks (every engine renders subtitles through them here): kind,
+  // language, mode and the loaded cues (start, end in media seconds, text).
+  function textTracks() {
+    const out = [];
+    for (let i = 0; i < video.textTracks.length; i++) {
+      const t = video.textTracks[i];
+      const cues = [];
+      for (let k = 0; t.cues && k < t.cues.length && k < 200; k++) {
+        const c = t.cues[k];
+        cues.push({ start: c.startTime, end: c.endTime, text: c.text });
+      }
+      out.push({ kind: t.kind, label: t.label, language: t.language, mode: t.mode, cues });
+    }
+    return out;
   }
 
   // ---- display ----------------------------------------------------------
@@ -361,6 +421,8 @@
   }
 
   const url = params.get('url');
+  const subtitles = params.get('subtitles');
+  const audioLang = params.get('audio');
   if (url) {
     const latency = parseFloat(params.get('latency'));
     state.url = new URL(url, location.href).href;

@@ -498,12 +498,12 @@ async fn two_audio_languages_as_cmaf_and_dash() {
         .collect();
     assert_eq!(media.len(), 2, "{master}");
     assert!(
-        media[0].contains("LANGUAGE=\"eng\"") && media[0].contains("NAME=\"English\""),
+        media[0].contains("LANGUAGE=\"en\"") && media[0].contains("NAME=\"English\""),
         "{master}"
     );
     assert!(media[0].contains("DEFAULT=YES") && media[0].contains("URI=\"index_0_a.m3u8\""));
     assert!(
-        media[1].contains("LANGUAGE=\"fra\"") && media[1].contains("NAME=\"Français\""),
+        media[1].contains("LANGUAGE=\"fr\"") && media[1].contains("NAME=\"Français\""),
         "{master}"
     );
     assert!(!media[1].contains("DEFAULT=YES") && media[1].contains("URI=\"index_0_a1.m3u8\""));
@@ -544,8 +544,8 @@ async fn two_audio_languages_as_cmaf_and_dash() {
         .filter(|s| s.contentType.as_deref() == Some("audio"))
         .collect();
     assert_eq!(audio.len(), 2);
-    assert_eq!(audio[0].lang.as_deref(), Some("eng"));
-    assert_eq!(audio[1].lang.as_deref(), Some("fra"));
+    assert_eq!(audio[0].lang.as_deref(), Some("en"));
+    assert_eq!(audio[1].lang.as_deref(), Some("fr"));
     assert!(audio[0]
         .Role
         .iter()
@@ -877,4 +877,87 @@ async fn aac_priming_and_padding_over_20_minutes() {
         (total - want).abs() <= frame,
         "MPD {total} s, the track presents {want} s"
     );
+}
+
+/// The other audio track in the TS output: demuxed variants (video-only TS `index_0_v.m3u8`)
+/// and an `AUDIO` group of audio-only TS (`index_0_a.m3u8` the default, `index_0_a1.m3u8`).
+#[tokio::test]
+async fn two_audio_languages_as_ts() {
+    let fx = fixtures();
+    let vod = vod(fx, D);
+    let master =
+        String::from_utf8(body(&vod, Format::Ts, "two_audio.mp4/master.m3u8").await).unwrap();
+    let m =
+        m3u8_rs::parse_master_playlist_res(master.as_bytes()).expect("m3u8-rs reads the master");
+    let audio: Vec<_> = m
+        .alternatives
+        .iter()
+        .filter(|a| a.media_type == m3u8_rs::AlternativeMediaType::Audio)
+        .collect();
+    assert_eq!(audio.len(), 2, "{master}");
+    assert!(audio[0].default, "{master}");
+    assert_eq!(audio[0].uri.as_deref(), Some("index_0_a.m3u8"));
+    assert_eq!(audio[0].language.as_deref(), Some("en"));
+    assert_eq!(audio[1].language.as_deref(), Some("fr"));
+    assert_eq!(audio[1].uri.as_deref(), Some("index_0_a1.m3u8"));
+    let video: Vec<_> = m
+        .variants
+        .iter()
+        .filter(|v| !v.is_i_frame && v.resolution.is_some())
+        .collect();
+    assert!(
+        video.iter().all(|v| v.audio.as_deref() == Some("aac")),
+        "{master}"
+    );
+    assert!(video.iter().all(|v| v.uri == "index_0_v.m3u8"), "{master}");
+    // The video-only TS: every video frame, no audio.
+    let pl =
+        String::from_utf8(body(&vod, Format::Ts, "two_audio.mp4/index_0_v.m3u8").await).unwrap();
+    let p = m3u8_rs::parse_media_playlist_res(pl.as_bytes()).unwrap();
+    let mut all = Vec::new();
+    for s in &p.segments {
+        all.extend(body(&vod, Format::Ts, &format!("two_audio.mp4/{}", s.uri)).await);
+    }
+    let vdir = tempfile::tempdir().unwrap();
+    let vfile = vdir.path().join("v.ts");
+    std::fs::write(&vfile, &all).unwrap();
+    assert!(decode_warnings(&vfile).is_empty());
+    assert_eq!(
+        packets(&vfile, "v:0").len(),
+        packets(&fx.join("two_audio.mp4"), "v:0").len()
+    );
+    assert!(packets(&vfile, "a:0").is_empty(), "video only");
+
+    let pl =
+        String::from_utf8(body(&vod, Format::Ts, "two_audio.mp4/index_0_a1.m3u8").await).unwrap();
+    let p = m3u8_rs::parse_media_playlist_res(pl.as_bytes()).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut all = Vec::new();
+    for s in &p.segments {
+        let b = body(&vod, Format::Ts, &format!("two_audio.mp4/{}", s.uri)).await;
+        assert_eq!(b.len() % 188, 0);
+        all.extend(b);
+    }
+    let file = out.path().join("a1.ts");
+    std::fs::write(&file, &all).unwrap();
+    let warn = decode_warnings(&file);
+    assert!(warn.is_empty(), "{warn}");
+    let src = fx.join("two_audio.mp4");
+    assert_eq!(packets(&file, "a:0").len(), packets(&src, "a:1").len());
+    let total: f64 = p.segments.iter().map(|s| f64::from(s.duration)).sum();
+    let want = probe_duration(&src, "a:1");
+    assert!(
+        (total - want).abs() <= 1024.0 / 48000.0 + 0.0015,
+        "{total} vs {want}"
+    );
+    assert!(packets(&file, "v:0").is_empty(), "audio only");
+    // Its bytes are the second track's (880 Hz), not the first's.
+    let a = body(&vod, Format::Ts, "two_audio.mp4/segment1_0_a.ts").await;
+    let a1 = body(&vod, Format::Ts, "two_audio.mp4/segment1_0_a1.ts").await;
+    assert_ne!(a, a1);
+    // Must fail: there is no third audio track.
+    let e = get(&vod, Format::Ts, "two_audio.mp4/index_0_a2.m3u8")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
 }

@@ -534,7 +534,7 @@ async fn golden_output_is_tied_to_format_version() {
         got.push(format!("{p} {}", digest(&[&r.body])));
     }
     let want = GOLDEN.trim().lines().map(str::trim).collect::<Vec<_>>();
-    assert_eq!(casterpak::vod::FORMAT_VERSION, 2);
+    assert_eq!(casterpak::vod::FORMAT_VERSION, 3);
     assert_eq!(
         got, want,
         "output changed: bump FORMAT_VERSION and update GOLDEN"

@@ -1,5 +1,5 @@
-//! The Akamai-style `/i/` request syntax and its `/cmaf/` and `/dash/` forms: the csmil set
-//! and single-file paths (`vod::csmil::parse_as` for each `Format`) and the clip/bitrate
+//! The Akamai-style `/i/` request syntax and its `/cmaf/` and `/dash/` forms (subtitle
+//! routes included): the csmil set and single-file paths (`vod::csmil::parse_as` for each `Format`) and the clip/bitrate
 //! query (`vod::csmil::Options::parse`).
 //!
 //! Input: what follows `/i/` in a request target, `path[?query]`. Beyond not panicking, a
@@ -9,6 +9,7 @@
 #![no_main]
 
 use casterpak::vod::csmil::{self, Format, Options, Route, MAX_RENDITIONS};
+use casterpak::vod::fmp4::Media;
 use libfuzzer_sys::fuzz_target;
 
 fn check_file(rel: &str) {
@@ -72,6 +73,20 @@ fuzz_target!(|data: &[u8]| {
                 assert!(*number >= 1);
             }
             Route::Key { .. } | Route::IFrames { .. } => assert_ne!(format, Format::Dash),
+            Route::Subtitles { .. } => assert_ne!(format, Format::Dash),
+            Route::SubtitleSegment { number, .. } => {
+                assert_ne!(format, Format::Dash);
+                assert!(*number >= 1);
+            }
+            Route::SubtitleFile { .. } => {}
+            Route::TsTrackMedia { media, .. } => {
+                assert_eq!(format, Format::Ts);
+                assert!(*media != Media::Audio, "`_a` is the audio-only variant");
+            }
+            Route::TsTrackSegment { number, media, .. } => {
+                assert_eq!(format, Format::Ts);
+                assert!(*number >= 1 && *media != Media::Audio);
+            }
         }
     }
     if let Ok(opts) = Options::parse(query) {

@@ -138,6 +138,7 @@ pub fn hls_multivariant(sessions: &[Session], o: &ViewOptions<'_>) -> Option<Str
                 .as_deref()
                 .and_then(crate::live::llhls::parse_frame_rate),
             audio_group: audio_group.clone(),
+            subtitles_group: None,
             uri: media_uri(o.media_prefix, &v.rep, o.query),
         });
     }

@@ -340,6 +340,8 @@ pub struct VariantStream {
     pub frame_rate: Option<f64>,
     /// AUDIO group id of [`AlternativeMedia`] entries.
     pub audio_group: Option<String>,
+    /// SUBTITLES group id of [`AlternativeMedia`] entries (`TYPE=SUBTITLES`).
+    pub subtitles_group: Option<String>,
     /// URI of the media playlist, written as given.
     pub uri: String,
 }
@@ -391,6 +393,9 @@ impl MultivariantPlaylist {
             }
             if m.default {
                 w.write_str(",DEFAULT=YES,AUTOSELECT=YES")?;
+            } else if m.media_type == "SUBTITLES" {
+                // Offered for the player's language match, never shown unasked.
+                w.write_str(",DEFAULT=NO,AUTOSELECT=YES")?;
             }
             if let Some(u) = &m.uri {
                 write!(w, ",URI=\"{u}\"")?;
@@ -413,6 +418,9 @@ impl MultivariantPlaylist {
             }
             if let Some(g) = &v.audio_group {
                 write!(w, ",AUDIO=\"{g}\"")?;
+            }
+            if let Some(g) = &v.subtitles_group {
+                write!(w, ",SUBTITLES=\"{g}\"")?;
             }
             writeln!(w, "\n{}", v.uri)?;
         }
@@ -504,6 +512,7 @@ mod tests {
                 resolution: Some((1280, 720)),
                 frame_rate: Some(25.0),
                 audio_group: None,
+                subtitles_group: None,
                 uri: "index_0_av.m3u8".into(),
             }],
         };

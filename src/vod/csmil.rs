@@ -7,6 +7,9 @@
 //! <dir>/<prefix>,<a>,<b>,...,<suffix>.csmil/master.m3u8      set master (also manifest.m3u8)
 //! <...>.csmil/index_<i>_av.m3u8 | index_<i>_a.m3u8            media playlist of rendition i
 //! <...>.csmil/segment<N>_<i>_av.ts | segment<N>_<i>_a.ts      segment N (1-based) of rendition i
+//! <...>.csmil/index_<i>_v.m3u8 | segment<N>_<i>_v.ts          video only (files with several
+//!                                                             audio tracks: demuxed variants)
+//! <...>.csmil/index_<i>_a<k>.m3u8 | segment<N>_<i>_a<k>.ts    the file's k-th other audio track
 //! <dir>/<file>.mp4/master.m3u8 | index_0_av.m3u8 | segment<N>_0_av.ts   single file
 //! ```
 //!
@@ -22,7 +25,13 @@
 //!       (`_a1`, `_a2`, ... name the file's other audio tracks, in file order)
 //! /i/ and /cmaf/: <path>/key_<i>.key                 AES-128 key of rendition i (when on)
 //! /i/ and /cmaf/: <path>/iframes_<i>.m3u8            I-frame playlist of rendition i
+//! /i/ and /cmaf/: <path>/subs_<i>_<k>.m3u8           subtitle playlist k of rendition i
+//! /i/ and /cmaf/: <path>/subs<N>_<i>_<k>.vtt         its WebVTT segment N (1-based)
+//! all three:      <path>/subs_<i>_<k>.vtt            the whole subtitle track as WebVTT
 //! ```
+//!
+//! Subtitle track `k` of a file: its WebVTT sidecars (`<name>.<lang>.vtt`, by language),
+//! then its `tx3g` tracks in file order.
 //!
 //! In a set the *whole* path (directories included) is split at its first and last comma:
 //! `music/,128,64,/x/a.mp4.csmil` names `music/128/x/a.mp4` and `music/64/x/a.mp4`. The
@@ -159,6 +168,61 @@ pub enum Route {
         /// The video or the audio track.
         media: Media,
     },
+    /// `subs_<i>_<k>.m3u8` (HLS): the segmented WebVTT playlist of subtitle track `track`
+    /// of rendition `index`.
+    Subtitles {
+        /// The renditions named by the URL.
+        set: AssetSet,
+        /// 0-based position of the rendition in the comma list (URL order).
+        index: usize,
+        /// 0-based subtitle track of the file (sidecars by language, then tx3g tracks).
+        track: usize,
+    },
+    /// `subs<N>_<i>_<k>.vtt` (HLS): WebVTT segment `number` (1-based) of a subtitle track,
+    /// covering the time of media segment `number`.
+    SubtitleSegment {
+        /// The renditions named by the URL.
+        set: AssetSet,
+        /// 0-based position of the rendition in the comma list (URL order).
+        index: usize,
+        /// 0-based subtitle track of the file.
+        track: usize,
+        /// Segment number, 1-based.
+        number: u32,
+    },
+    /// `subs_<i>_<k>.vtt` (every format; the DASH text AdaptationSet): a whole subtitle
+    /// track as one WebVTT file.
+    SubtitleFile {
+        /// The renditions named by the URL.
+        set: AssetSet,
+        /// 0-based position of the rendition in the comma list (URL order).
+        index: usize,
+        /// 0-based subtitle track of the file.
+        track: usize,
+    },
+    /// `index_<i>_v.m3u8`, `index_<i>_a<k>.m3u8` (TS): the media playlist of one track of
+    /// rendition `index` alone: its video ([`Media::Video`]) or its `k`-th other audio
+    /// track ([`Media::AltAudio`], `MovieIndex::alternates[k - 1]`), cut like `_av`.
+    TsTrackMedia {
+        /// The renditions named by the URL.
+        set: AssetSet,
+        /// 0-based position of the rendition in the comma list (URL order).
+        index: usize,
+        /// The video or another audio track (never [`Media::Audio`]: that is `_a`).
+        media: Media,
+    },
+    /// `segment<N>_<i>_v.ts`, `segment<N>_<i>_a<k>.ts` (TS): segment `number` (1-based) of
+    /// that track alone.
+    TsTrackSegment {
+        /// The renditions named by the URL.
+        set: AssetSet,
+        /// 0-based position of the rendition in the comma list (URL order).
+        index: usize,
+        /// Segment number, 1-based (the same time range as segment N of `_av`).
+        number: u32,
+        /// The video or another audio track.
+        media: Media,
+    },
     /// `segment<N>_<i>_<v>.ts`: segment `number` (1-based) of rendition `index`.
     Segment {
         /// The renditions named by the URL.
@@ -184,6 +248,11 @@ impl Route {
             | Route::Init { set, .. }
             | Route::Key { set, .. }
             | Route::IFrames { set, .. }
+            | Route::Subtitles { set, .. }
+            | Route::SubtitleSegment { set, .. }
+            | Route::SubtitleFile { set, .. }
+            | Route::TsTrackMedia { set, .. }
+            | Route::TsTrackSegment { set, .. }
             | Route::Fragment { set, .. } => set,
         }
     }
@@ -198,6 +267,11 @@ impl Route {
             | Route::Init { index, .. }
             | Route::Key { index, .. }
             | Route::IFrames { index, .. }
+            | Route::Subtitles { index, .. }
+            | Route::SubtitleSegment { index, .. }
+            | Route::SubtitleFile { index, .. }
+            | Route::TsTrackMedia { index, .. }
+            | Route::TsTrackSegment { index, .. }
             | Route::Fragment { index, .. } => Some(*index),
         }
     }
@@ -300,8 +374,54 @@ fn iframes_name(name: &str) -> Result<Option<usize>, RouteError> {
     }
 }
 
+/// `subs_<i>_<k>.m3u8`, `subs<N>_<i>_<k>.vtt`, `subs_<i>_<k>.vtt`; `hls`: whether the
+/// playlist and segment forms are routes of this format.
+fn subtitle_name(
+    set: AssetSet,
+    name: &str,
+    hls: bool,
+) -> Result<Result<Route, AssetSet>, RouteError> {
+    let Some(rest) = name.strip_prefix("subs") else {
+        return Ok(Err(set));
+    };
+    let pair = |s: &str| -> Result<(usize, usize), RouteError> {
+        let (i, k) = s
+            .split_once('_')
+            .ok_or_else(|| RouteError::NotFound(name.into()))?;
+        Ok((parse_num(i, name)?, parse_num(k, name)?))
+    };
+    if let Some(r) = rest.strip_prefix('_') {
+        if let Some(p) = r.strip_suffix(".m3u8").filter(|_| hls) {
+            let (index, track) = pair(p)?;
+            return Ok(Ok(Route::Subtitles { set, index, track }));
+        }
+        if let Some(p) = r.strip_suffix(".vtt") {
+            let (index, track) = pair(p)?;
+            return Ok(Ok(Route::SubtitleFile { set, index, track }));
+        }
+        return Err(RouteError::NotFound(name.into()));
+    }
+    match rest.strip_suffix(".vtt").filter(|_| hls) {
+        Some(r) => {
+            let (number, r) = segment_number(r, name)?;
+            let (index, track) = pair(r)?;
+            Ok(Ok(Route::SubtitleSegment {
+                set,
+                index,
+                track,
+                number,
+            }))
+        }
+        None => Err(RouteError::NotFound(name.into())),
+    }
+}
+
 /// The file names under `/i/`.
 fn ts_name(set: AssetSet, name: &str) -> Result<Route, RouteError> {
+    let set = match subtitle_name(set, name, true)? {
+        Ok(route) => return Ok(route),
+        Err(set) => set,
+    };
     if let Some(index) = key_name(name)? {
         return Ok(Route::Key { set, index });
     }
@@ -315,6 +435,9 @@ fn ts_name(set: AssetSet, name: &str) -> Result<Route, RouteError> {
                 .strip_prefix("index_")
                 .and_then(|r| r.strip_suffix(".m3u8"))
             {
+                if let Some((index, media)) = index_alone(rest) {
+                    return Ok(Route::TsTrackMedia { set, index, media });
+                }
                 let (index, variant) = index_variant(rest, name)?;
                 Route::Media {
                     set,
@@ -326,6 +449,14 @@ fn ts_name(set: AssetSet, name: &str) -> Result<Route, RouteError> {
                 .and_then(|r| r.strip_suffix(".ts"))
             {
                 let (number, rest) = segment_number(rest, name)?;
+                if let Some((index, media)) = index_alone(rest) {
+                    return Ok(Route::TsTrackSegment {
+                        set,
+                        index,
+                        number,
+                        media,
+                    });
+                }
                 let (index, variant) = index_variant(rest, name)?;
                 Route::Segment {
                     set,
@@ -342,6 +473,10 @@ fn ts_name(set: AssetSet, name: &str) -> Result<Route, RouteError> {
 
 /// The file names under `/cmaf/` and `/dash/`.
 fn fmp4_name(set: AssetSet, name: &str, format: Format) -> Result<Route, RouteError> {
+    let set = match subtitle_name(set, name, format == Format::Cmaf)? {
+        Ok(route) => return Ok(route),
+        Err(set) => set,
+    };
     match (format, name) {
         (Format::Cmaf, "master.m3u8" | "manifest.m3u8") => return Ok(Route::Master { set }),
         (Format::Dash, "manifest.mpd") => return Ok(Route::Manifest { set }),
@@ -413,6 +548,15 @@ fn index_media(s: &str, name: &str) -> Result<(usize, Media), RouteError> {
         },
     };
     Ok((parse_num(i, name)?, media))
+}
+
+/// `<i>_v` or `<i>_a<k>` (k from 1 to 32, no leading zero): rendition i's video alone or
+/// its k-th other audio track.
+fn index_alone(s: &str) -> Option<(usize, Media)> {
+    match index_media(s, s) {
+        Ok((i, m @ (Media::Video | Media::AltAudio(_)))) => Some((i, m)),
+        _ => None,
+    }
 }
 
 /// `<i>_av` or `<i>_a`.
@@ -619,6 +763,101 @@ mod tests {
             parse("clip_,360,540,720,p.mp4.csmil/manifest.m3u8"),
             Ok(want)
         );
+    }
+
+    #[test]
+    fn other_audio_tracks_as_ts() {
+        let one = || AssetSet {
+            files: vec!["m/a.mp4".into()],
+            is_set: false,
+        };
+        assert_eq!(
+            parse("m/a.mp4/index_0_a2.m3u8"),
+            Ok(Route::TsTrackMedia {
+                set: one(),
+                index: 0,
+                media: Media::AltAudio(2)
+            })
+        );
+        assert_eq!(
+            parse("m/a.mp4/segment7_0_a1.ts"),
+            Ok(Route::TsTrackSegment {
+                set: one(),
+                index: 0,
+                number: 7,
+                media: Media::AltAudio(1)
+            })
+        );
+        assert_eq!(
+            parse("m/a.mp4/segment2_0_v.ts"),
+            Ok(Route::TsTrackSegment {
+                set: one(),
+                index: 0,
+                number: 2,
+                media: Media::Video
+            })
+        );
+        for bad in [
+            "m/a.mp4/index_0_a0.m3u8",
+            "m/a.mp4/segment1_0_a01.ts",
+            "m/a.mp4/index_0_a33.m3u8",
+            "m/a.mp4/segment1_1_a1.ts",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn subtitle_routes_of_every_format() {
+        let one = || AssetSet {
+            files: vec!["m/a.mp4".into()],
+            is_set: false,
+        };
+        for format in [Format::Ts, Format::Cmaf] {
+            assert_eq!(
+                parse_as("m/a.mp4/subs_0_1.m3u8", format),
+                Ok(Route::Subtitles {
+                    set: one(),
+                    index: 0,
+                    track: 1
+                })
+            );
+            assert_eq!(
+                parse_as("m/a.mp4/subs12_0_0.vtt", format),
+                Ok(Route::SubtitleSegment {
+                    set: one(),
+                    index: 0,
+                    track: 0,
+                    number: 12
+                })
+            );
+        }
+        for format in [Format::Ts, Format::Cmaf, Format::Dash] {
+            assert_eq!(
+                parse_as("m/a.mp4/subs_0_2.vtt", format),
+                Ok(Route::SubtitleFile {
+                    set: one(),
+                    index: 0,
+                    track: 2
+                })
+            );
+        }
+        // DASH has no subtitle playlists or segments; bad forms are not routes.
+        for (path, format) in [
+            ("m/a.mp4/subs_0_0.m3u8", Format::Dash),
+            ("m/a.mp4/subs1_0_0.vtt", Format::Dash),
+            ("m/a.mp4/subs0_0_0.vtt", Format::Ts),
+            ("m/a.mp4/subs_0.vtt", Format::Ts),
+            ("m/a.mp4/subs_0_x.m3u8", Format::Cmaf),
+            ("m/a.mp4/subs_0_0.srt", Format::Ts),
+            ("m/a.mp4/subs_1_0.vtt", Format::Ts),
+        ] {
+            assert!(
+                matches!(parse_as(path, format), Err(RouteError::NotFound(_))),
+                "{path} {format:?}: {:?}",
+                parse_as(path, format)
+            );
+        }
     }
 
     #[test]

@@ -65,8 +65,21 @@ pub struct DashAdaptationSet {
     pub representations: Vec<DashRepresentation>,
 }
 
-/// Writes the static MPD. `duration_ms` is `@mediaPresentationDuration` in milliseconds.
-pub fn write_mpd(duration_ms: u64, sets: &[DashAdaptationSet]) -> String {
+/// A text `AdaptationSet`: one WebVTT file for the whole presentation (`mimeType
+/// text/vtt`, DASH-IF IOP 4.3 §6.4.5 "sidecar" subtitles, `Role subtitle`).
+#[derive(Debug, Clone)]
+pub struct DashTextSet {
+    /// `@lang` (as the sidecar names it, or the `mdhd` code).
+    pub lang: Option<String>,
+    /// `Label`.
+    pub label: String,
+    /// `BaseURL` of the WebVTT file (relative, query included).
+    pub url: String,
+}
+
+/// Writes the static MPD. `duration_ms` is `@mediaPresentationDuration` in milliseconds;
+/// `texts` follow the audio and video sets.
+pub fn write_mpd(duration_ms: u64, sets: &[DashAdaptationSet], texts: &[DashTextSet]) -> String {
     let mut o = String::with_capacity(2048);
     o.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
@@ -158,6 +171,25 @@ pub fn write_mpd(duration_ms: u64, sets: &[DashAdaptationSet]) -> String {
             o.push_str("        </SegmentTemplate>\n");
             o.push_str("      </Representation>\n");
         }
+        o.push_str("    </AdaptationSet>\n");
+    }
+    for (k, t) in texts.iter().enumerate() {
+        let _ = write!(
+            o,
+            "    <AdaptationSet id=\"{}\" contentType=\"text\" mimeType=\"text/vtt\"",
+            sets.len() + k
+        );
+        if let Some(l) = &t.lang {
+            let _ = write!(o, " lang=\"{}\"", escape(l.as_str()));
+        }
+        o.push_str(">\n");
+        let _ = writeln!(o, "      <Label>{}</Label>", escape(t.label.as_str()));
+        o.push_str("      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"subtitle\"/>\n");
+        let _ = writeln!(
+            o,
+            "      <Representation id=\"s{k}\" bandwidth=\"256\">\n        <BaseURL>{}</BaseURL>\n      </Representation>",
+            escape(t.url.as_str())
+        );
         o.push_str("    </AdaptationSet>\n");
     }
     o.push_str("  </Period>\n</MPD>\n");

@@ -41,32 +41,7 @@ const FLAGS_SYNC: u32 = 0x0200_0000;
 /// `sample_flags` of a non-sync sample: sample_depends_on = 1, sample_is_non_sync_sample.
 const FLAGS_NON_SYNC: u32 = 0x0101_0000;
 
-/// Which track of a rendition an fMP4 route names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Media {
-    /// The video track (`_v`).
-    Video,
-    /// The (first) audio track (`_a`).
-    Audio,
-    /// Another audio track (`_a<k>`, k >= 1): `MovieIndex::alternates[k - 1]`.
-    AltAudio(u8),
-}
-
-impl Media {
-    /// The URL suffix without underscore: `v`, `a`, `a1`, `a2`, ...
-    pub fn suffix(self) -> String {
-        match self {
-            Media::Video => "v".into(),
-            Media::Audio => "a".into(),
-            Media::AltAudio(k) => format!("a{k}"),
-        }
-    }
-
-    /// Whether this is an audio track.
-    pub fn is_audio(self) -> bool {
-        !matches!(self, Media::Video)
-    }
-}
+pub use super::index::Media;
 
 /// Ticks of [`TIME_OFFSET_SECS`] in `timescale`.
 pub fn offset_ticks(timescale: u32) -> i64 {

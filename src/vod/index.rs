@@ -59,6 +59,34 @@ pub enum TrackKind {
     Audio,
 }
 
+/// Which track of a [`MovieIndex`] a route names (the URL suffixes of the fMP4 and
+/// per-track TS outputs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Media {
+    /// The video track (`_v`).
+    Video,
+    /// The (first) audio track (`_a`).
+    Audio,
+    /// Another audio track (`_a<k>`, k >= 1): `MovieIndex::alternates[k - 1]`.
+    AltAudio(u8),
+}
+
+impl Media {
+    /// The URL suffix without underscore: `v`, `a`, `a1`, `a2`, ...
+    pub fn suffix(self) -> String {
+        match self {
+            Media::Video => "v".into(),
+            Media::Audio => "a".into(),
+            Media::AltAudio(k) => format!("a{k}"),
+        }
+    }
+
+    /// Whether this is an audio track.
+    pub fn is_audio(self) -> bool {
+        !matches!(self, Media::Video)
+    }
+}
+
 /// One indexed track.
 #[derive(Debug, Clone)]
 pub struct Track {
@@ -121,6 +149,45 @@ pub struct MovieIndex {
     /// The other supported audio tracks, in file order (other languages, commentary):
     /// offered by the fMP4 outputs as `_a1`, `_a2`, ...
     pub alternates: Vec<Track>,
+    /// The 3GPP timed text tracks (`tx3g`, ffmpeg's `mov_text`), in file order: offered
+    /// as WebVTT subtitles.
+    pub texts: Vec<TextTrack>,
+}
+
+/// A timed text track (3GPP TS 26.245: handler `text`, `sbtl` or `subt`, sample entry
+/// `tx3g`): one sample per cue or gap, each a 16-bit text length, the text and optional
+/// modifier boxes.
+#[derive(Debug, Clone)]
+pub struct TextTrack {
+    /// `tkhd.track_id`.
+    pub track_id: u32,
+    /// `mdhd.timescale`: ticks per second of this track's times.
+    pub timescale: u32,
+    /// Presentation time of a sample = `dts + pt_shift`, in ticks (edit list).
+    pub pt_shift: i64,
+    /// Duration of the last sample in ticks.
+    pub last_duration: u32,
+    /// `mdhd.language`: ISO 639-2/T code (`und` when unset).
+    pub language: String,
+    /// `hdlr.name` (may be empty).
+    pub name: String,
+    /// Every sample, in decode order (no composition offsets in timed text).
+    pub samples: Vec<Sample>,
+}
+
+impl TextTrack {
+    /// Presentation start and end of sample `i` in ticks: its decode time shifted by the
+    /// edit list, and the next sample's (the last one: plus its `stts` delta).
+    pub fn span(&self, i: usize) -> Option<(i64, i64)> {
+        let s = self.samples.get(i)?;
+        let end = match self.samples.get(i + 1) {
+            Some(n) => n.dts,
+            None => s.dts.saturating_add(u64::from(self.last_duration)),
+        };
+        let start = (s.dts.min(i64::MAX as u64 / 4) as i64).saturating_add(self.pt_shift);
+        let end = (end.min(i64::MAX as u64 / 4) as i64).saturating_add(self.pt_shift);
+        Some((start, end))
+    }
 }
 
 impl MovieIndex {
@@ -265,11 +332,22 @@ fn index_with(
     let mut video = None;
     let mut audio = None;
     let mut alternates = Vec::new();
+    let mut texts = Vec::new();
     let mut audio_err = None;
     for trak in &moov.trak {
         let kind = match &trak.mdia.hdlr.handler.to_string()[..] {
             "vide" => TrackKind::Video,
             "soun" => TrackKind::Audio,
+            "text" | "sbtl" | "subt" => {
+                match index_text_track(trak, &moov.mvhd, frag, file_size) {
+                    Ok(Some(t)) => texts.push(t),
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::debug!(track_id = trak.tkhd.track_id, error = %e, "text track skipped")
+                    }
+                }
+                continue;
+            }
             _ => continue,
         };
         match kind {
@@ -306,6 +384,7 @@ fn index_with(
         video,
         audio,
         alternates,
+        texts,
     })
 }
 
@@ -330,7 +409,6 @@ fn index_track(
     frag: Option<(&Mvex, &[(u64, Moof)])>,
     file_size: u64,
 ) -> Result<Track, IndexError> {
-    let movie_ts = mvhd.timescale;
     let id = trak.tkhd.track_id;
     let stbl = &trak.mdia.minf.stbl;
     let timescale = trak.mdia.mdhd.timescale;
@@ -406,6 +484,89 @@ fn index_track(
         }
     }
 
+    let (pt_shift, end_pt) = edit_shift(trak, mvhd, timescale, max_end);
+    let frame_rate = if kind == TrackKind::Video && best.1 > 0 {
+        f64::from(timescale) / f64::from(best.1)
+    } else {
+        0.0
+    };
+    Ok(Track {
+        track_id: id,
+        kind,
+        codec,
+        codec_string,
+        timescale,
+        width,
+        height,
+        frame_rate,
+        pt_shift,
+        end_pt,
+        last_duration,
+        language: trak.mdia.mdhd.language.clone(),
+        name: trak.mdia.hdlr.name.trim_end_matches('\0').to_string(),
+        mvhd: mvhd.clone(),
+        header: stripped(trak),
+        samples,
+    })
+}
+
+/// Indexes a `tx3g` text track; `None` for other sample entries (WebVTT-in-MP4 `wvtt`,
+/// `stpp`, ... are not offered).
+fn index_text_track(
+    trak: &Trak,
+    mvhd: &Mvhd,
+    frag: Option<(&Mvex, &[(u64, Moof)])>,
+    file_size: u64,
+) -> Result<Option<TextTrack>, IndexError> {
+    let id = trak.tkhd.track_id;
+    let stbl = &trak.mdia.minf.stbl;
+    let timescale = trak.mdia.mdhd.timescale;
+    if timescale == 0 {
+        return Err(corrupt(id, "mdia/mdhd", None, "timescale 0".into()));
+    }
+    if !matches!(stbl.stsd.codecs.first(), Some(StsdCodec::Tx3g(_))) {
+        return Ok(None);
+    }
+    let mut samples = build_samples(id, stbl, file_size)?;
+    let mut last_duration = stbl
+        .stts
+        .entries
+        .iter()
+        .rev()
+        .find(|e| e.sample_count > 0)
+        .map(|e| e.sample_delta)
+        .unwrap_or(0);
+    let mut max_end = samples
+        .last()
+        .map_or(0, |s| s.dts.saturating_add(u64::from(last_duration)))
+        .min(i64::MAX as u64 / 4) as i64;
+    if let Some((mvex, moofs)) = frag {
+        let start_dts = max_end as u64;
+        let f = append_fragments(id, mvex, moofs, &mut samples, start_dts, file_size)?;
+        if f.count > 0 {
+            max_end = max_end.max(f.max_end);
+            last_duration = f.last_duration;
+        }
+    }
+    let (pt_shift, _) = edit_shift(trak, mvhd, timescale, max_end);
+    Ok(Some(TextTrack {
+        track_id: id,
+        timescale,
+        pt_shift,
+        last_duration,
+        language: trak.mdia.mdhd.language.clone(),
+        name: trak.mdia.hdlr.name.trim_end_matches('\0').to_string(),
+        samples,
+    }))
+}
+
+/// The edit list of `trak` (ISO/IEC 14496-12 §8.6.6) as (`pt_shift`, `end_pt`) in the
+/// track's `timescale` ticks: presentation time = decode time + composition offset +
+/// `pt_shift`; `end_pt` is `max_end` (the last sample end, unshifted) shifted and capped by
+/// the edit's duration.
+fn edit_shift(trak: &Trak, mvhd: &Mvhd, timescale: u32, max_end: i64) -> (i64, i64) {
+    let movie_ts = mvhd.timescale;
+    let id = trak.tkhd.track_id;
     // Edit list (ISO/IEC 14496-12 8.6.6): leading empty edits delay, the first real edit's
     // media_time is where presentation starts. Later edits are ignored.
     let mut delay_movie: u64 = 0;
@@ -444,29 +605,7 @@ fn index_track(
             end_pt = end_pt.min(delay + to_media(dur));
         }
     }
-    let frame_rate = if kind == TrackKind::Video && best.1 > 0 {
-        f64::from(timescale) / f64::from(best.1)
-    } else {
-        0.0
-    };
-    Ok(Track {
-        track_id: id,
-        kind,
-        codec,
-        codec_string,
-        timescale,
-        width,
-        height,
-        frame_rate,
-        pt_shift,
-        end_pt,
-        last_duration,
-        language: trak.mdia.mdhd.language.clone(),
-        name: trak.mdia.hdlr.name.trim_end_matches('\0').to_string(),
-        mvhd: mvhd.clone(),
-        header: stripped(trak),
-        samples,
-    })
+    (pt_shift, end_pt)
 }
 
 /// `trak` without the sample tables (which stay in the flat index) and the edit list

@@ -40,6 +40,7 @@ pub mod pool;
 pub mod segment;
 pub mod source;
 pub mod ts;
+pub mod webvtt;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -59,7 +60,7 @@ use segment::{Clip, Plan, PlanError, SampleData, SegmentPlan};
 use source::{Source, SourceError, SourceFile};
 
 /// Bumped whenever the produced bytes change for the same input; part of every ETag.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// Content type of playlists (RFC 8216bis section 4).
 pub const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
 /// Content type of TS segments.
@@ -68,6 +69,8 @@ pub const SEGMENT_TYPE: &str = "video/mp2t";
 pub const MPD_TYPE: &str = "application/dash+xml";
 /// Content type of AES-128 keys.
 pub const KEY_TYPE: &str = "application/octet-stream";
+/// Content type of WebVTT subtitles (W3C WebVTT, IANA `text/vtt`).
+pub const VTT_TYPE: &str = "text/vtt; charset=utf-8";
 /// Cache-Control of AES-128 keys: never kept by a shared cache.
 pub const KEY_CACHE_CONTROL: &str = "private, no-store";
 /// Content type of CMAF headers and fragments of a video track.
@@ -167,6 +170,14 @@ pub enum VodError {
         /// The sample at fault (track id, sample index, file offset).
         source: segment::MuxError,
     },
+    /// A subtitle file or track could not be read as WebVTT / timed text.
+    #[error("asset {asset}: subtitles: {source}")]
+    Subtitle {
+        /// Relative path of the sidecar or the MP4.
+        asset: String,
+        /// What was wrong.
+        source: webvtt::VttError,
+    },
     /// The configuration cannot be used.
     #[error("vod config: {0}")]
     Config(String),
@@ -193,7 +204,9 @@ impl VodError {
                 IndexError::NoTracks => ErrorKind::Unsupported,
                 _ => ErrorKind::Corrupt,
             },
-            VodError::NoMoov { .. } | VodError::Mux { .. } => ErrorKind::Corrupt,
+            VodError::NoMoov { .. } | VodError::Mux { .. } | VodError::Subtitle { .. } => {
+                ErrorKind::Corrupt
+            }
             VodError::Plan { .. } | VodError::NoSegment { .. } | VodError::NoRendition(_) => {
                 ErrorKind::NotFound
             }
@@ -383,6 +396,11 @@ impl Vod {
             | Route::IFrames { index, .. }
             | Route::TrackMedia { index, .. }
             | Route::Init { index, .. }
+            | Route::Subtitles { index, .. }
+            | Route::SubtitleSegment { index, .. }
+            | Route::SubtitleFile { index, .. }
+            | Route::TsTrackMedia { index, .. }
+            | Route::TsTrackSegment { index, .. }
             | Route::Fragment { index, .. } => {
                 let rel = &set.files[*index];
                 let f = self
@@ -401,7 +419,8 @@ impl Vod {
         }
         let encrypted = self.keys.is_some() && format != Format::Dash;
         let (content_type, is_segment) = match &route {
-            Route::Segment { .. } => (SEGMENT_TYPE, true),
+            Route::Segment { .. } | Route::TsTrackSegment { .. } => (SEGMENT_TYPE, true),
+            Route::SubtitleSegment { .. } | Route::SubtitleFile { .. } => (VTT_TYPE, true),
             Route::Init { media, .. } | Route::Fragment { media, .. } => (
                 if media.is_audio() {
                     AUDIO_MP4_TYPE
@@ -446,6 +465,24 @@ impl Vod {
         for f in files.iter().flatten() {
             id_parts.push(f.rel.as_bytes().to_vec());
             id_parts.push(f.identity.as_bytes().to_vec());
+        }
+        if matches!(
+            route,
+            Route::Master { .. }
+                | Route::Manifest { .. }
+                | Route::Subtitles { .. }
+                | Route::SubtitleSegment { .. }
+                | Route::SubtitleFile { .. }
+        ) {
+            // Adding, changing or removing a sidecar changes these outputs.
+            for f in files.iter().flatten() {
+                for (_, rel) in self.source.sidecars(&f.rel).await {
+                    if let Ok(sf) = self.source.open(&rel).await {
+                        id_parts.push(sf.rel.into_bytes());
+                        id_parts.push(sf.identity.into_bytes());
+                    }
+                }
+            }
         }
         let parts: Vec<&[u8]> = id_parts.iter().map(|p| p.as_slice()).collect();
         let key = digest(&parts);
@@ -582,6 +619,134 @@ impl Vod {
                     ..Default::default()
                 };
                 Ok(Bytes::from(pl.to_string()))
+            }
+            Route::TsTrackMedia { index, media, .. } => {
+                let f = first_file(files)?;
+                let asset = self.asset(f).await?;
+                let plan = self.plan(&asset, Variant::Av, clip, f).await?;
+                let media = *media;
+                let m = media.suffix();
+                let t = track_of(&asset.index, media, f)?;
+                let tl = fmp4::timeline(t, &plan, media);
+                let ms = fmp4::durations_ms(&tl, t.timescale);
+                let pl = MediaPlaylist {
+                    version: 3,
+                    playlist_type: Some(PlaylistType::Vod),
+                    media_sequence: 1,
+                    independent_segments: true,
+                    segments: tl
+                        .iter()
+                        .zip(ms)
+                        .map(|(e, duration_ms)| MediaSegment {
+                            duration_ms,
+                            uri: format!("segment{}_{index}_{m}.ts{suffix}", e.number),
+                            key: self.key_line(format, *index, e.number, &suffix),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    end_list: true,
+                    ..Default::default()
+                };
+                Ok(Bytes::from(pl.to_string()))
+            }
+            Route::TsTrackSegment { number, media, .. } => {
+                let f = first_file(files)?;
+                let asset = self.asset(f).await?;
+                let plan = self.plan(&asset, Variant::Av, clip, f).await?;
+                track_of(&asset.index, *media, f)?;
+                let j = *number as usize - 1;
+                let seg = plan.segments.get(j).ok_or_else(|| VodError::NoSegment {
+                    asset: f.rel.clone(),
+                    number: *number,
+                    count: plan.segments.len(),
+                })?;
+                // Only this track's bytes are read.
+                let mut read = seg.clone();
+                if *media != Media::Video {
+                    read.video = 0..0;
+                }
+                read.audio = 0..0;
+                for (k, r) in read.alternates.iter_mut().enumerate() {
+                    if *media != Media::AltAudio(k as u8 + 1) {
+                        *r = 0..0;
+                    }
+                }
+                if read.video.is_empty() && read.alternates.iter().all(|r| r.is_empty()) {
+                    return Err(VodError::NoSegment {
+                        asset: f.rel.clone(),
+                        number: *number,
+                        count: plan.segments.len(),
+                    });
+                }
+                let (number, media) = (*number, *media);
+                let est = seg.est_bytes as usize;
+                let cipher = self.cipher(format, f, number);
+                let plan2 = plan.clone();
+                self.package(f, &asset, read, est, cipher, move |index, data, out| {
+                    let seg = &plan2.segments[number as usize - 1];
+                    segment::mux_track_into(index, &plan2, number, media, seg, data, out)
+                })
+                .await
+            }
+            Route::Subtitles { index, track, .. } => {
+                let f = first_file(files)?;
+                let asset = self.asset(f).await?;
+                let plan = self.plan(&asset, Variant::Av, clip, f).await?;
+                self.subtitle_track(f, &asset.index, *track).await?;
+                let pl = MediaPlaylist {
+                    version: 3,
+                    playlist_type: Some(PlaylistType::Vod),
+                    media_sequence: 1,
+                    segments: plan
+                        .durations_ms()
+                        .enumerate()
+                        .map(|(n, d)| MediaSegment {
+                            duration_ms: d,
+                            uri: format!("subs{}_{index}_{track}.vtt{suffix}", n + 1),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    end_list: true,
+                    ..Default::default()
+                };
+                Ok(Bytes::from(pl.to_string()))
+            }
+            Route::SubtitleSegment { track, number, .. } => {
+                let f = first_file(files)?;
+                let asset = self.asset(f).await?;
+                let plan = self.plan(&asset, Variant::Av, clip, f).await?;
+                let n = *number as usize;
+                let seg = plan
+                    .segments
+                    .get(n - 1)
+                    .ok_or_else(|| VodError::NoSegment {
+                        asset: f.rel.clone(),
+                        number: *number,
+                        count: plan.segments.len(),
+                    })?;
+                let cues = self.cues(f, &asset.index, *track, plan.origin).await?;
+                // Segment N covers media segment N; the first and the last reach out so that
+                // no cue is lost at either end.
+                let origin = plan.origin;
+                let from = if n == 1 {
+                    i64::MIN
+                } else {
+                    (seg.start - origin).div_euclid(90)
+                };
+                let to = if n == plan.segments.len() {
+                    i64::MAX
+                } else {
+                    (seg.start + seg.duration - origin).div_euclid(90)
+                };
+                let offset = u64::try_from(segment::GLOBAL_OFFSET).unwrap_or(0);
+                Ok(Bytes::from(webvtt::segment(&cues, from, to, offset)))
+            }
+            Route::SubtitleFile { track, .. } => {
+                let f = first_file(files)?;
+                let asset = self.asset(f).await?;
+                let plan = self.plan(&asset, Variant::Av, clip, f).await?;
+                let cues = self.cues(f, &asset.index, *track, plan.origin).await?;
+                Ok(Bytes::from(webvtt::whole(&cues)))
             }
             Route::TrackMedia { index, media, .. } => {
                 let f = first_file(files)?;
@@ -818,6 +983,9 @@ impl Vod {
         let mut iframe_streams = Vec::new();
         // (average bps, rendition, plan) of the cheapest rendition with audio.
         let mut audio_pick: Option<(u64, usize, Arc<Plan>, String)> = None;
+        // Its audio tracks (NAME, LANGUAGE): the first, muxed in the variants, then the
+        // others, offered as audio-only TS renditions.
+        let mut audio_tracks: Vec<(String, Option<String>)> = Vec::new();
         let mut any_video = false;
         for (i, f) in files.iter().enumerate() {
             let Some(f) = f else {
@@ -838,6 +1006,10 @@ impl Vod {
                 let avg = ap.average_bps();
                 if audio_pick.as_ref().is_none_or(|p| avg < p.0) {
                     audio_pick = Some((avg, i, ap, a.codec_string.clone()));
+                    audio_tracks = std::iter::once(a)
+                        .chain(idx.alternates.iter())
+                        .map(|t| (track_label(t), track_language(t)))
+                        .collect();
                 }
             }
             let avg = plan.average_bps();
@@ -866,6 +1038,7 @@ impl Vod {
                     .map(|v| v.frame_rate)
                     .filter(|r| *r > 0.0),
                 audio_group: None,
+                subtitles_group: None,
                 uri: format!("index_{i}_av.m3u8{suffix}"),
             });
         }
@@ -873,6 +1046,7 @@ impl Vod {
             return Err(VodError::NoRendition(set.files.join(",")));
         }
         variants.sort_by_key(|v| v.bandwidth);
+        let audio_rendition = audio_pick.as_ref().map(|p| p.1);
         if any_video {
             if let Some((avg, i, ap, codec)) = audio_pick {
                 variants.push(VariantStream {
@@ -882,14 +1056,53 @@ impl Vod {
                     resolution: None,
                     frame_rate: None,
                     audio_group: None,
+                    subtitles_group: None,
                     uri: format!("index_{i}_a.m3u8{suffix}"),
                 });
             }
         }
+        let mut media = Vec::new();
+        if let (Some(i), true) = (audio_rendition, audio_tracks.len() > 1 && any_video) {
+            // Several audio tracks: demuxed variants (video-only TS, `_v`) and an AUDIO group
+            // of audio-only TS renditions, the first track the default (RFC 8216bis
+            // §4.4.6.1.1). hls.js reports buffer-append errors when a muxed variant's audio
+            // is replaced by another rendition's.
+            let mut names: Vec<String> = Vec::new();
+            for (k, (name, language)) in audio_tracks.iter().enumerate() {
+                let mut name = name.clone();
+                if names.contains(&name) {
+                    name = format!("{name} {}", k + 1);
+                }
+                names.push(name.clone());
+                media.push(AlternativeMedia {
+                    media_type: "AUDIO",
+                    group_id: "aac".into(),
+                    name,
+                    language: language.clone(),
+                    default: k == 0,
+                    uri: Some(if k == 0 {
+                        format!("index_{i}_a.m3u8{suffix}")
+                    } else {
+                        format!("index_{i}_a{k}.m3u8{suffix}")
+                    }),
+                });
+            }
+            for v in variants.iter_mut().filter(|v| v.resolution.is_some()) {
+                v.audio_group = Some("aac".into());
+                v.uri = v.uri.replacen("_av.m3u8", "_v.m3u8", 1);
+            }
+        }
+        let subtitles = self.subtitle_media(files, suffix).await?;
+        if !subtitles.is_empty() {
+            for v in &mut variants {
+                v.subtitles_group = Some("subs".into());
+            }
+        }
+        media.extend(subtitles);
         let pl = MultivariantPlaylist {
             version: 4,
             independent_segments: true,
-            media: Vec::new(),
+            media,
             variants,
             iframe_streams,
         };
@@ -1020,6 +1233,7 @@ impl Vod {
                 resolution: Some((u32::from(v.width), u32::from(v.height))),
                 frame_rate: Some(v.frame_rate).filter(|r| *r > 0.0),
                 audio_group: audio_info.as_ref().map(|_| "audio".to_string()),
+                subtitles_group: None,
                 uri: format!("index_{}_v.m3u8{suffix}", r.i),
             });
         }
@@ -1035,6 +1249,7 @@ impl Vod {
                     resolution: None,
                     frame_rate: None,
                     audio_group: None,
+                    subtitles_group: None,
                     uri: format!("index_{i}_a.m3u8{suffix}"),
                 });
             }
@@ -1043,6 +1258,13 @@ impl Vod {
             return Err(VodError::NoRendition(set.files.join(",")));
         }
         variants.sort_by_key(|v| v.bandwidth);
+        let subtitles = self.subtitle_media(files, suffix).await?;
+        if !subtitles.is_empty() {
+            for v in &mut variants {
+                v.subtitles_group = Some("subs".into());
+            }
+        }
+        media.extend(subtitles);
         let pl = MultivariantPlaylist {
             version: 7,
             independent_segments: true,
@@ -1156,7 +1378,19 @@ impl Vod {
             .map(|r| r.plan.durations_ms().sum::<u64>())
             .max()
             .unwrap_or(0);
-        Ok(Bytes::from(dash::write_mpd(duration_ms, &sets)))
+        let texts: Vec<dash::DashTextSet> = self
+            .subtitle_media(files, suffix)
+            .await?
+            .into_iter()
+            .filter_map(|m| {
+                Some(dash::DashTextSet {
+                    lang: m.language,
+                    label: m.name,
+                    url: m.uri?.replacen(".m3u8", ".vtt", 1),
+                })
+            })
+            .collect();
+        Ok(Bytes::from(dash::write_mpd(duration_ms, &sets, &texts)))
     }
 
     /// The plan of a variant: cached without a clip window, else computed on a blocking
@@ -1337,6 +1571,176 @@ impl Vod {
             }
         }
         Err(no_moov(pos, "no moov box".into()))
+    }
+
+    /// `EXT-X-MEDIA:TYPE=SUBTITLES` entries of group `subs` (RFC 8216bis §4.4.6.1) for the
+    /// subtitle tracks of the first file of the set that exists, and that file's index.
+    async fn subtitle_media(
+        &self,
+        files: &[Option<SourceFile>],
+        suffix: &str,
+    ) -> Result<Vec<AlternativeMedia>, VodError> {
+        let Some((i, f)) = files
+            .iter()
+            .enumerate()
+            .find_map(|(i, f)| Some((i, f.as_ref()?)))
+        else {
+            return Ok(Vec::new());
+        };
+        let asset = self.asset(f).await?;
+        let mut names: Vec<String> = Vec::new();
+        Ok(self
+            .subtitle_tracks(f, &asset.index)
+            .await
+            .into_iter()
+            .enumerate()
+            .map(|(k, t)| {
+                let mut name = t.name;
+                if names.contains(&name) {
+                    name = format!("{name} {}", k + 1);
+                }
+                names.push(name.clone());
+                AlternativeMedia {
+                    media_type: "SUBTITLES",
+                    group_id: "subs".into(),
+                    name,
+                    language: t.language,
+                    default: false,
+                    uri: Some(format!("subs_{i}_{k}.m3u8{suffix}")),
+                }
+            })
+            .collect())
+    }
+
+    /// The subtitle tracks of `f`: its WebVTT sidecars by language, then its `tx3g`
+    /// tracks in file order (the `k` of `subs_<i>_<k>`).
+    async fn subtitle_tracks(&self, f: &SourceFile, index: &MovieIndex) -> Vec<SubtitleTrack> {
+        let mut tracks: Vec<SubtitleTrack> = self
+            .source
+            .sidecars(&f.rel)
+            .await
+            .into_iter()
+            .map(|(language, rel)| SubtitleTrack {
+                name: language.clone(),
+                language: Some(language),
+                source: SubtitleSource::Sidecar(rel),
+            })
+            .collect();
+        for (k, t) in index.texts.iter().enumerate() {
+            let language = text_language(&t.language);
+            let n = t.name.trim();
+            let generic = n.is_empty() || n.ends_with("Handler") || n.contains('"') || n.len() > 64;
+            tracks.push(SubtitleTrack {
+                name: if generic {
+                    language
+                        .clone()
+                        .unwrap_or_else(|| format!("subtitles {}", k + 1))
+                } else {
+                    n.to_string()
+                },
+                language,
+                source: SubtitleSource::Text(k),
+            });
+        }
+        tracks
+    }
+
+    /// Subtitle track `k` of `f`, or a 404 naming how many there are.
+    async fn subtitle_track(
+        &self,
+        f: &SourceFile,
+        index: &MovieIndex,
+        k: usize,
+    ) -> Result<SubtitleTrack, VodError> {
+        let mut tracks = self.subtitle_tracks(f, index).await;
+        if k >= tracks.len() {
+            return Err(VodError::Route(RouteError::NotFound(format!(
+                "subtitle track {k} of {} ({} offered)",
+                f.rel,
+                tracks.len()
+            ))));
+        }
+        Ok(tracks.swap_remove(k))
+    }
+
+    /// The cues of subtitle track `k` of `f`, in milliseconds from `origin_90k` (the plan's
+    /// origin, 90 kHz presentation time: 0, or the clip start), sorted by start.
+    ///
+    /// Errors: a missing track (404), an unreadable sidecar or timed text track, a sidecar
+    /// over [`webvtt::MAX_VTT_BYTES`] or not WebVTT ([`VodError::Subtitle`]).
+    async fn cues(
+        &self,
+        f: &SourceFile,
+        index: &MovieIndex,
+        k: usize,
+        origin_90k: i64,
+    ) -> Result<Vec<webvtt::Cue>, VodError> {
+        let track = self.subtitle_track(f, index, k).await?;
+        let mut cues = match &track.source {
+            SubtitleSource::Sidecar(rel) => {
+                let source_err = |source| VodError::Source {
+                    asset: rel.clone(),
+                    source,
+                };
+                let sf = self.source.open(rel).await.map_err(source_err)?;
+                if sf.size > webvtt::MAX_VTT_BYTES as u64 {
+                    return Err(VodError::Subtitle {
+                        asset: rel.clone(),
+                        source: webvtt::VttError::TooLarge {
+                            bytes: usize::try_from(sf.size).unwrap_or(usize::MAX),
+                        },
+                    });
+                }
+                let bytes = self
+                    .source
+                    .read(&sf, 0..sf.size)
+                    .await
+                    .map_err(source_err)?;
+                webvtt::parse(&bytes).map_err(|source| VodError::Subtitle {
+                    asset: rel.clone(),
+                    source,
+                })?
+            }
+            SubtitleSource::Text(t) => {
+                let t = index
+                    .texts
+                    .get(*t)
+                    .ok_or_else(|| VodError::Internal("text track index".into()))?;
+                if t.samples.len() > webvtt::MAX_CUES {
+                    return Err(VodError::Subtitle {
+                        asset: f.rel.clone(),
+                        source: webvtt::VttError::TooManyCues,
+                    });
+                }
+                let ms =
+                    |ticks: i64| (i128::from(ticks) * 1000 / i128::from(t.timescale.max(1))) as i64;
+                let mut cues = Vec::new();
+                for (i, s) in t.samples.iter().enumerate() {
+                    let Some((start, end)) = t.span(i) else {
+                        continue;
+                    };
+                    if s.size < 2 {
+                        continue;
+                    }
+                    let data = self
+                        .source
+                        .read(f, s.offset..s.offset + u64::from(s.size))
+                        .await
+                        .map_err(|source| VodError::Source {
+                            asset: f.rel.clone(),
+                            source,
+                        })?;
+                    cues.extend(webvtt::tx3g_cue(&data, ms(start), ms(end)));
+                }
+                cues
+            }
+        };
+        let origin_ms = origin_90k.div_euclid(90);
+        for c in &mut cues {
+            c.start_ms = c.start_ms.saturating_sub(origin_ms);
+            c.end_ms = c.end_ms.saturating_sub(origin_ms);
+        }
+        Ok(cues)
     }
 
     async fn read_samples(
@@ -1533,11 +1937,46 @@ fn index_track(index: &MovieIndex, media: Media) -> Option<&Track> {
     }
 }
 
-/// The `mdhd` language of a track when it is set (not `und`), for LANGUAGE and `@lang`.
+/// One subtitle track offered for a file.
+#[derive(Debug, Clone)]
+struct SubtitleTrack {
+    /// LANGUAGE / `@lang`: the sidecar's tag as named, or the `mdhd` code.
+    language: Option<String>,
+    /// NAME / `Label`.
+    name: String,
+    /// Where the cues come from.
+    source: SubtitleSource,
+}
+
+/// Where a subtitle track's cues come from.
+#[derive(Debug, Clone)]
+enum SubtitleSource {
+    /// A WebVTT sidecar (relative path under the media root).
+    Sidecar(String),
+    /// `MovieIndex::texts[k]`.
+    Text(usize),
+}
+
+/// An `mdhd` language (ISO 639-2/T, ISO/IEC 14496-12 §8.4.2.3) as an RFC 5646 tag, for
+/// LANGUAGE (RFC 8216bis §4.4.6.1) and `@lang`: the ISO 639-1 code where one exists
+/// (`eng` -> `en`, `fra` -> `fr`), else the three letters (`haw`); `None` when unset (`und`)
+/// or not letters.
+fn text_language(code: &str) -> Option<String> {
+    let l = code.trim();
+    if l.is_empty() || l == "und" || !l.chars().all(|c| c.is_ascii_alphabetic()) {
+        return None;
+    }
+    let l = l.to_ascii_lowercase();
+    Some(
+        isolang::Language::from_639_3(&l)
+            .and_then(|lang| lang.to_639_1())
+            .map_or(l, str::to_string),
+    )
+}
+
+/// The `mdhd` language of a track as an RFC 5646 tag ([`text_language`]).
 fn track_language(t: &Track) -> Option<String> {
-    let l = t.language.trim();
-    (!l.is_empty() && l != "und" && l.chars().all(|c| c.is_ascii_alphabetic()))
-        .then(|| l.to_string())
+    text_language(&t.language)
 }
 
 /// A human name for a track: its `hdlr` name unless it is a muxer's default, else the
@@ -1603,6 +2042,10 @@ fn clone_error(e: &VodError) -> VodError {
         },
         VodError::NoRendition(s) => VodError::NoRendition(s.clone()),
         VodError::Mux { asset, source } => VodError::Mux {
+            asset: asset.clone(),
+            source: source.clone(),
+        },
+        VodError::Subtitle { asset, source } => VodError::Subtitle {
             asset: asset.clone(),
             source: source.clone(),
         },

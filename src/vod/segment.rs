@@ -21,7 +21,7 @@ use std::ops::Range;
 
 use super::codec::Codec;
 use super::csmil::Variant;
-use super::index::{MovieIndex, Sample, Track, TrackKind};
+use super::index::{Media, MovieIndex, Sample, Track, TrackKind};
 use super::ts::{self, Es, PesUnit, Program};
 
 /// Added to every output timestamp, in 90 kHz ticks (10 s): room for B-frame decode delay,
@@ -546,6 +546,75 @@ pub fn mux_into(
 ) -> Result<(), MuxError> {
     let video = index.video.as_ref().filter(|_| plan.video);
     let audio = index.audio.as_ref().filter(|_| plan.audio);
+    mux_tracks(video, audio, plan.origin, number, seg, data, out)
+}
+
+/// Segment `number` of one track of an audio + video `plan` alone, as MPEG-TS: the video
+/// (`Media::Video`), the first audio track, or the `k`-th other audio track
+/// (`MovieIndex::alternates[k - 1]`, its samples cut at the same instants as the first
+/// audio track, `SegmentPlan::alternates`).
+///
+/// Errors: [`MuxError`] for a missing track or sample bytes.
+pub fn mux_track_into(
+    index: &MovieIndex,
+    plan: &Plan,
+    number: u32,
+    media: Media,
+    seg: &SegmentPlan,
+    data: &SampleData<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), MuxError> {
+    let missing = || MuxError {
+        track_id: 0,
+        sample: 0,
+        offset: 0,
+        reason: format!("no {} track", media.suffix()),
+    };
+    let alone = |video: Range<usize>, audio: Range<usize>| SegmentPlan {
+        start: seg.start,
+        duration: seg.duration,
+        video,
+        audio,
+        alternates: Vec::new(),
+        est_bytes: seg.est_bytes,
+    };
+    match media {
+        Media::Video => {
+            let v = index.video.as_ref().ok_or_else(missing)?;
+            let s = alone(seg.video.clone(), 0..0);
+            mux_tracks(Some(v), None, plan.origin, number, &s, data, out)
+        }
+        Media::Audio => {
+            let a = index.audio.as_ref().ok_or_else(missing)?;
+            let s = alone(0..0, seg.audio.clone());
+            mux_tracks(None, Some(a), plan.origin, number, &s, data, out)
+        }
+        Media::AltAudio(k) => {
+            let slot = usize::from(k).checked_sub(1);
+            let (Some(a), Some(range)) = (
+                slot.and_then(|j| index.alternates.get(j)),
+                slot.and_then(|j| seg.alternates.get(j)),
+            ) else {
+                return Err(missing());
+            };
+            let s = alone(0..0, range.clone());
+            mux_tracks(None, Some(a), plan.origin, number, &s, data, out)
+        }
+    }
+}
+
+/// Muxes `seg.video` of `video` and `seg.audio` of `audio` (sample index ranges of those
+/// tracks) into one MPEG-TS segment; times are shifted by `origin` (90 kHz presentation
+/// time) and [`GLOBAL_OFFSET`].
+fn mux_tracks(
+    video: Option<&Track>,
+    audio: Option<&Track>,
+    origin: i64,
+    number: u32,
+    seg: &SegmentPlan,
+    data: &SampleData<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), MuxError> {
     let program = Program {
         video: video.map(stream_type),
         audio: audio.map(stream_type),
@@ -574,8 +643,8 @@ pub fn mux_into(
                 })?;
             vunits.push(PesUnit {
                 es: Es::Video,
-                pts: out_ts(to_90k(v.pt(i), v.timescale), plan.origin),
-                dts: out_ts(to_90k(v.shifted_dts(i), v.timescale), plan.origin),
+                pts: out_ts(to_90k(v.pt(i), v.timescale), origin),
+                dts: out_ts(to_90k(v.shifted_dts(i), v.timescale), origin),
                 keyframe: s.sync,
                 pieces,
                 len,
@@ -617,7 +686,7 @@ pub fn mux_into(
     if let Some(a) = audio {
         let mut i = seg.audio.start;
         while i < seg.audio.end {
-            let pts = out_ts(to_90k(a.pt(i), a.timescale), plan.origin);
+            let pts = out_ts(to_90k(a.pt(i), a.timescale), origin);
             let mut pieces = Vec::with_capacity(2 * AAC_FRAMES_PER_PES);
             let mut len = 0usize;
             let mut n = 0;

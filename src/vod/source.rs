@@ -173,6 +173,49 @@ impl Source {
         }
     }
 
+    /// WebVTT sidecars of the MP4 `rel` (already checked by the router): the files
+    /// `<stem>.<lang>.vtt` beside it, where `<stem>` is its name without the extension and
+    /// `<lang>` a language tag of 1 to 35 letters, digits and `-` (`en`, `pt-BR`, `eng`).
+    /// Returns (language, relative path) pairs sorted by language, at most 32. Local sources
+    /// only: an HTTP base cannot be listed, and returns none.
+    pub async fn sidecars(&self, rel: &str) -> Vec<(String, String)> {
+        let Source::Local(root) = self else {
+            return Vec::new();
+        };
+        let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+        let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
+        let Ok(mut entries) = tokio::fs::read_dir(root.join(dir)).await else {
+            return Vec::new();
+        };
+        let mut found = Vec::new();
+        while let Ok(Some(e)) = entries.next_entry().await {
+            let file = e.file_name();
+            let Some(file) = file.to_str() else { continue };
+            let Some(lang) = file
+                .strip_prefix(stem)
+                .and_then(|r| r.strip_prefix('.'))
+                .and_then(|r| r.strip_suffix(".vtt"))
+            else {
+                continue;
+            };
+            let ok = (1..=35).contains(&lang.len())
+                && lang.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+            if ok {
+                let path = if dir.is_empty() {
+                    file.to_string()
+                } else {
+                    format!("{dir}/{file}")
+                };
+                found.push((lang.to_string(), path));
+                if found.len() == 32 {
+                    break;
+                }
+            }
+        }
+        found.sort();
+        found
+    }
+
     /// The canonical local path of an opened file (local sources only).
     pub fn local_path<'f>(&self, f: &'f SourceFile) -> Option<&'f Path> {
         match &f.loc {

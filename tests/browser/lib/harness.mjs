@@ -279,7 +279,7 @@ async function fetchText(url) {
  * timing. Tolerate exactly that: a skip of <= 0.15 s from a position before
  * any buffered media. A hole in the middle of the media still fails.
  */
-function isStartGapSkip(e) {
+export function isStartGapSkip(e) {
   // Shaka Player's gap jump is reported by player.js in the same words.
   if (e.fatal || !/^(bufferSeekOverHole|gapJumped)/.test(e.details)) return false;
   const m = /seeking from ([\d.]+) to ([\d.]+)/.exec(e.details);
