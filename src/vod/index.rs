@@ -449,14 +449,7 @@ fn index_track(
     let mut max_end: i64 = 0;
     let mut i = 0usize;
     let mut best = (0u32, 0u32); // (count, delta) of the most common delta
-    let mut last_duration = stbl
-        .stts
-        .entries
-        .iter()
-        .rev()
-        .find(|e| e.sample_count > 0)
-        .map(|e| e.sample_delta)
-        .unwrap_or(0);
+    let mut last_duration = last_delta(stbl);
     for e in &stbl.stts.entries {
         if e.sample_count > best.0 {
             best = (e.sample_count, e.sample_delta);
@@ -528,14 +521,7 @@ fn index_text_track(
         return Ok(None);
     }
     let mut samples = build_samples(id, stbl, file_size)?;
-    let mut last_duration = stbl
-        .stts
-        .entries
-        .iter()
-        .rev()
-        .find(|e| e.sample_count > 0)
-        .map(|e| e.sample_delta)
-        .unwrap_or(0);
+    let mut last_duration = last_delta(stbl);
     let mut max_end = samples
         .last()
         .map_or(0, |s| s.dts.saturating_add(u64::from(last_duration)))
@@ -606,6 +592,17 @@ fn edit_shift(trak: &Trak, mvhd: &Mvhd, timescale: u32, max_end: i64) -> (i64, i
         }
     }
     (pt_shift, end_pt)
+}
+
+/// The `stts` delta of the last sample, in ticks (0 without samples).
+fn last_delta(stbl: &Stbl) -> u32 {
+    stbl.stts
+        .entries
+        .iter()
+        .rev()
+        .find(|e| e.sample_count > 0)
+        .map(|e| e.sample_delta)
+        .unwrap_or(0)
 }
 
 /// `trak` without the sample tables (which stay in the flat index) and the edit list

@@ -117,13 +117,13 @@ pub fn mux_segment_into(
     );
 
     let pcr_es = program.pcr_es();
-    let headers: Vec<Vec<u8>> = units.iter().map(pes_header).collect();
+    let headers: Vec<PesHeader> = units.iter().map(pes_header).collect();
     let shapes: Vec<PesShape> = units
         .iter()
         .zip(&headers)
         .map(|(u, h)| PesShape {
             es: u.es,
-            len: h.len() + u.len,
+            len: h.len + u.len,
             keyframe: u.keyframe,
         })
         .collect();
@@ -141,7 +141,7 @@ pub fn mux_segment_into(
             &mut cc[slot],
             pcr,
             u.keyframe,
-            h,
+            h.as_slice(),
             &u.pieces,
             n,
         );
@@ -241,8 +241,21 @@ fn natural_packets(len: usize, first_cap: usize) -> usize {
     }
 }
 
+/// A PES header (at most 19 bytes) built on the stack.
+#[derive(Clone, Copy)]
+struct PesHeader {
+    bytes: [u8; 19],
+    len: usize,
+}
+
+impl PesHeader {
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
 /// PES header (2.4.3.6, table 2-21) with PTS, and DTS when it differs.
-fn pes_header(u: &PesUnit<'_>) -> Vec<u8> {
+fn pes_header(u: &PesUnit<'_>) -> PesHeader {
     let with_dts = u.dts != u.pts;
     let hdr_data_len: usize = if with_dts { 10 } else { 5 };
     let total = 3 + hdr_data_len + u.len;
@@ -251,27 +264,39 @@ fn pes_header(u: &PesUnit<'_>) -> Vec<u8> {
         Es::Video => 0xE0,
         Es::Audio => 0xC0,
     };
-    let mut h = Vec::with_capacity(9 + hdr_data_len);
-    h.extend_from_slice(&[0, 0, 1, stream_id]);
-    h.extend_from_slice(&pes_len.to_be_bytes());
-    h.push(0x84); // '10', not scrambled, no priority, data_alignment_indicator
-    h.push(if with_dts { 0xC0 } else { 0x80 });
-    h.push(hdr_data_len as u8);
-    put_ts(&mut h, if with_dts { 0x3 } else { 0x2 }, u.pts);
+    let mut h = [0u8; 19];
+    let [l0, l1] = pes_len.to_be_bytes();
+    h[..9].copy_from_slice(&[
+        0,
+        0,
+        1,
+        stream_id,
+        l0,
+        l1,
+        0x84, // '10', not scrambled, no priority, data_alignment_indicator
+        if with_dts { 0xC0 } else { 0x80 },
+        hdr_data_len as u8,
+    ]);
+    h[9..14].copy_from_slice(&ts_bytes(if with_dts { 0x3 } else { 0x2 }, u.pts));
     if with_dts {
-        put_ts(&mut h, 0x1, u.dts);
+        h[14..19].copy_from_slice(&ts_bytes(0x1, u.dts));
     }
-    h
+    PesHeader {
+        bytes: h,
+        len: 9 + hdr_data_len,
+    }
 }
 
 /// A 33-bit timestamp in the 5-byte PES form with its 4-bit prefix and marker bits.
-fn put_ts(h: &mut Vec<u8>, prefix: u8, t: u64) {
+fn ts_bytes(prefix: u8, t: u64) -> [u8; 5] {
     let t = t & TS_MASK;
-    h.push((prefix << 4) | (((t >> 30) as u8 & 0x07) << 1) | 1);
-    h.push((t >> 22) as u8);
-    h.push((((t >> 15) as u8) << 1) | 1);
-    h.push((t >> 7) as u8);
-    h.push(((t as u8) << 1) | 1);
+    [
+        (prefix << 4) | (((t >> 30) as u8 & 0x07) << 1) | 1,
+        (t >> 22) as u8,
+        (((t >> 15) as u8) << 1) | 1,
+        (t >> 7) as u8,
+        ((t as u8) << 1) | 1,
+    ]
 }
 
 /// Writes a PSI section in one packet (pointer_field 0, 0xFF fill).
@@ -289,6 +314,10 @@ fn write_section(out: &mut Vec<u8>, pid: u16, cc: u8, section: &[u8]) {
 }
 
 /// Cuts one PES (header + data) into exactly `packets` transport packets.
+///
+/// Each packet is appended with at most four copies: the 4-byte header (with the
+/// adaptation field's fixed part, up to 12 bytes), the stuffing, then the payload, which
+/// takes one copy per piece it spans (a single one inside a large NAL unit).
 #[allow(clippy::too_many_arguments)]
 fn write_pes(
     out: &mut Vec<u8>,
@@ -301,11 +330,13 @@ fn write_pes(
     packets: usize,
 ) {
     let total = header.len() + pieces.iter().map(|p| p.len()).sum::<usize>();
-    // Cursor over header ++ pieces.
-    let mut piece = 0usize;
-    let mut at = 0usize;
-    let mut in_header = true;
+    out.reserve(packets.saturating_mul(PACKET));
+    // Cursor over header ++ pieces: the unsent rest of the current piece, then the others.
+    let mut cur: &[u8] = header;
+    let mut rest = pieces.iter();
     let mut sent = 0usize;
+    let pid_hi = (pid >> 8) as u8;
+    let pid_lo = pid as u8;
     for k in 0..packets {
         let first = k == 0;
         let pcr_here = if first { pcr } else { None };
@@ -322,16 +353,16 @@ fn write_pes(
             .min(remaining.saturating_sub(left_after))
             .max(1)
             .min(remaining);
-        // Header.
-        out.push(0x47);
-        out.push((if first { 0x40 } else { 0 }) | (pid >> 8) as u8);
-        out.push(pid as u8);
         let af_total = PAYLOAD_CAP - take;
-        out.push(if af_total > 0 { 0x30 } else { 0x10 } | (*cc & 0x0F));
-        *cc = (*cc + 1) & 0x0F;
-        if af_total > 0 {
+        let b1 = (if first { 0x40 } else { 0 }) | pid_hi;
+        if af_total == 0 {
+            out.extend_from_slice(&[0x47, b1, pid_lo, 0x10 | (*cc & 0x0F)]);
+        } else {
             let af_len = af_total - 1;
-            out.push(af_len as u8);
+            let mut h = [0u8; 12];
+            h[..4].copy_from_slice(&[0x47, b1, pid_lo, 0x30 | (*cc & 0x0F)]);
+            h[4] = af_len as u8;
+            let mut hl = 5;
             if af_len > 0 {
                 let mut flags = 0u8;
                 if rai_here {
@@ -340,11 +371,11 @@ fn write_pes(
                 if pcr_here.is_some() {
                     flags |= 0x10;
                 }
-                out.push(flags);
-                let mut used = 1;
+                h[5] = flags;
+                hl = 6;
                 if let Some(p) = pcr_here {
                     let base = p & TS_MASK;
-                    out.extend_from_slice(&[
+                    h[6..12].copy_from_slice(&[
                         (base >> 25) as u8,
                         (base >> 17) as u8,
                         (base >> 9) as u8,
@@ -352,30 +383,31 @@ fn write_pes(
                         (((base & 1) as u8) << 7) | 0x7E, // reserved '111111', ext bit 8 = 0
                         0x00,
                     ]);
-                    used += 6;
+                    hl = 12;
                 }
-                out.extend(std::iter::repeat_n(0xFF, af_len - used));
             }
+            out.extend_from_slice(&h[..hl]);
+            // Stuffing: the adaptation field is 1 + af_len bytes, hl - 4 of them written.
+            let stuffing = af_total - (hl - 4);
+            out.resize(out.len() + stuffing, 0xFF);
         }
+        *cc = (*cc + 1) & 0x0F;
         // Payload from the virtual concatenation header ++ pieces.
         let mut need = take;
         while need > 0 {
-            let src: &[u8] = if in_header { header } else { pieces[piece] };
-            let n = need.min(src.len() - at);
-            out.extend_from_slice(&src[at..at + n]);
-            at += n;
-            need -= n;
-            if at == src.len() {
-                at = 0;
-                if in_header {
-                    in_header = false;
-                } else {
-                    piece += 1;
-                }
-                while !in_header && piece < pieces.len() && pieces[piece].is_empty() {
-                    piece += 1;
+            while cur.is_empty() {
+                match rest.next() {
+                    Some(p) => cur = p,
+                    None => break,
                 }
             }
+            if cur.is_empty() {
+                break;
+            }
+            let (now, later) = cur.split_at(need.min(cur.len()));
+            out.extend_from_slice(now);
+            cur = later;
+            need -= now.len();
         }
         sent += take;
     }
