@@ -60,8 +60,11 @@ describe('a mid-GOP cut (edit list) through the casterpak origin', { timeout: 18
     it(`${engine} plays ${manifest} (the edit's ${CUT_SECONDS} s) to the end`, { todo }, async () => {
       const v = await playAndJudge(
         browser,
-        { pageBase: origin.egress, manifestUrl: `${origin.egress}${manifest}`, engine, seconds: CUT_SECONDS + 10 },
-        { fps: FPS, duration: CUT_SECONDS, endSlack: 0.5 },
+        // dash.js sometimes stops at the last frame (6.7 s) without `ended` (seen once in a
+        // CI run): sampling stops 1.5 s after the playhead sat within 0.3 s of the end.
+        { pageBase: origin.egress, manifestUrl: `${origin.egress}${manifest}`, engine, seconds: CUT_SECONDS + 10, stopNearEnd: 0.3 },
+        // The 1.5 s of sitting at the end are wall time without media: 0.75, not 0.8.
+        { fps: FPS, duration: CUT_SECONDS, endSlack: 0.5, minPlayedRatio: 0.75 },
       );
       const last = v.samples.at(-1);
       console.log(`${manifest} ${engine}: ${summarize(v)} (duration ${last.duration}, buffered ${JSON.stringify(last.buffered)})`);
