@@ -17,10 +17,11 @@ pub const MAX_BUFFER: usize = 16 << 20;
 
 static POOL: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 
-/// An empty buffer with at least `capacity` bytes of capacity (recycled when possible).
+/// An empty buffer with at least `capacity` bytes of capacity (recycled when possible: the
+/// most recently returned one that fits, likely still in the CPU caches).
 pub fn take(capacity: usize) -> Vec<u8> {
     let reused = POOL.lock().ok().and_then(|mut p| {
-        let i = p.iter().position(|b| b.capacity() >= capacity)?;
+        let i = p.iter().rposition(|b| b.capacity() >= capacity)?;
         Some(p.swap_remove(i))
     });
     let mut v = reused.unwrap_or_default();
