@@ -1056,13 +1056,8 @@ impl Vod {
             // of audio-only TS renditions, the first track the default (RFC 8216bis
             // §4.4.6.1.1). hls.js reports buffer-append errors when a muxed variant's audio
             // is replaced by another rendition's.
-            let mut names: Vec<String> = Vec::new();
-            for (k, (name, language)) in audio_tracks.iter().enumerate() {
-                let mut name = name.clone();
-                if names.contains(&name) {
-                    name = format!("{name} {}", k + 1);
-                }
-                names.push(name.clone());
+            let names = unique_names(audio_tracks.iter().map(|(n, _)| n.clone()));
+            for (k, ((_, language), name)) in audio_tracks.iter().zip(names).enumerate() {
                 media.push(AlternativeMedia {
                     media_type: "AUDIO",
                     group_id: "aac".into(),
@@ -1175,13 +1170,8 @@ impl Vod {
             (a.i, a.track, peak, a.avg)
         });
         let mut media = Vec::new();
-        let mut names: Vec<String> = Vec::new();
-        for (k, a) in offered.iter().enumerate() {
-            let mut name = track_label(a.track);
-            if names.contains(&name) {
-                name = format!("{name} {}", k + 1);
-            }
-            names.push(name.clone());
+        let names = unique_names(offered.iter().map(|a| track_label(a.track)));
+        for (k, (a, name)) in offered.iter().zip(names).enumerate() {
             media.push(AlternativeMedia {
                 media_type: "AUDIO",
                 group_id: "audio".into(),
@@ -1617,26 +1607,19 @@ impl Vod {
             return Ok(Vec::new());
         };
         let asset = self.asset(f).await?;
-        let mut names: Vec<String> = Vec::new();
-        Ok(self
-            .subtitle_tracks(f, &asset.index)
-            .await
+        let tracks = self.subtitle_tracks(f, &asset.index).await;
+        let names = unique_names(tracks.iter().map(|t| t.name.clone()));
+        Ok(tracks
             .into_iter()
+            .zip(names)
             .enumerate()
-            .map(|(k, t)| {
-                let mut name = t.name;
-                if names.contains(&name) {
-                    name = format!("{name} {}", k + 1);
-                }
-                names.push(name.clone());
-                AlternativeMedia {
-                    media_type: "SUBTITLES",
-                    group_id: "subs".into(),
-                    name,
-                    language: t.language,
-                    default: false,
-                    uri: Some(format!("subs_{i}_{k}.m3u8{suffix}")),
-                }
+            .map(|(k, (t, name))| AlternativeMedia {
+                media_type: "SUBTITLES",
+                group_id: "subs".into(),
+                name,
+                language: t.language,
+                default: false,
+                uri: Some(format!("subs_{i}_{k}.m3u8{suffix}")),
             })
             .collect())
     }
@@ -1964,6 +1947,21 @@ fn index_track(index: &MovieIndex, media: Media) -> Option<&Track> {
         Media::Audio => index.audio.as_ref(),
         Media::AltAudio(k) => index.alternates.get(usize::from(k).checked_sub(1)?),
     }
+}
+
+/// NAMEs unique within an `EXT-X-MEDIA` group (RFC 8216bis §4.4.6.1: NAME must differ
+/// within a group): a name already taken gets its 1-based position appended.
+fn unique_names(names: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (k, name) in names.into_iter().enumerate() {
+        let name = if out.contains(&name) {
+            format!("{name} {}", k + 1)
+        } else {
+            name
+        };
+        out.push(name);
+    }
+    out
 }
 
 /// One subtitle track offered for a file.
