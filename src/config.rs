@@ -240,6 +240,11 @@ pub struct LiveConfig {
     /// chunks nearest 0.2 s (six frames at 30 fps). Rounded up to the millisecond; fixed
     /// for a stream's life.
     pub llhls_part_target_ms: u64,
+    /// LL-HLS PART-HOLD-BACK in ms (RFC 8216bis §4.4.3.8): how far behind the last part a
+    /// low-latency player starts. 0 gives 3 x PART-TARGET (Apple's authoring rule); a
+    /// value under 2 x PART-TARGET (the RFC's floor) is raised to it. Sub-second players
+    /// want the floor: hls.js starts this far behind plus its start-up time.
+    pub llhls_part_hold_back_ms: u64,
     /// Seconds of segments a live LL-HLS media playlist lists (at least 4 target durations
     /// are always listed). The DVR window, when longer, wins.
     pub llhls_window_secs: u64,
@@ -261,6 +266,7 @@ impl Default for LiveConfig {
             persist: true,
             stream_idle_secs: 10,
             llhls_part_target_ms: 0,
+            llhls_part_hold_back_ms: 0,
             llhls_window_secs: 60,
             dvr_window_secs: 120,
         }
@@ -332,6 +338,10 @@ pub struct ServeArgs {
     /// chunks (the chunk duration, or about 0.2 s for shorter chunks) [default: 0].
     #[arg(long, env = "CASTERPAK_LLHLS_PART_TARGET_MS", value_name = "MS")]
     pub llhls_part_target_ms: Option<u64>,
+    /// LL-HLS PART-HOLD-BACK in ms: 0 gives 3 x PART-TARGET; never under 2 x PART-TARGET
+    /// [default: 0].
+    #[arg(long, env = "CASTERPAK_LLHLS_PART_HOLD_BACK_MS", value_name = "MS")]
+    pub llhls_part_hold_back_ms: Option<u64>,
     /// Seconds of segments listed by a live LL-HLS media playlist [default: 60].
     #[arg(long, env = "CASTERPAK_LLHLS_WINDOW_SECS", value_name = "SECS")]
     pub llhls_window_secs: Option<u64>,
@@ -498,6 +508,10 @@ impl Config {
         set(&mut live.persist, args.persist);
         set(&mut live.stream_idle_secs, args.stream_idle_secs);
         set(&mut live.llhls_part_target_ms, args.llhls_part_target_ms);
+        set(
+            &mut live.llhls_part_hold_back_ms,
+            args.llhls_part_hold_back_ms,
+        );
         set(&mut live.llhls_window_secs, args.llhls_window_secs);
         set(&mut live.dvr_window_secs, args.dvr_window_secs);
         args.vod.apply(&mut cfg.vod);

@@ -93,7 +93,7 @@ fuzz_target!(|data: &[u8]| {
 
         // What ingest does with an uploaded MPD, then with a segment named by it.
         let registry = Registry::new();
-        let timeline = Timeline::new(None);
+        let timeline = Timeline::new(None, None);
         let key = ObjectKey::from_decoded("live/x/stream.mpd").unwrap();
         registry.learn(&key, data, None);
         timeline.on_complete(&registry, &key);

@@ -240,6 +240,10 @@ pub struct Timing {
     /// duration): segments end at the first chunk end at or past a multiple of it, which
     /// predicts whether the next part opens a new segment (PRELOAD-HINT).
     pub segment_secs: f64,
+    /// EXT-X-SERVER-CONTROL PART-HOLD-BACK in seconds (§4.4.3.8): where a low-latency
+    /// client starts behind the last listed part. [`Timing::derive`] gives 3 x PART-TARGET
+    /// (Apple's HLS authoring rule); [`Timing::with_part_hold_back`] sets another.
+    pub part_hold_back: f64,
 }
 
 impl Timing {
@@ -302,12 +306,27 @@ impl Timing {
             segment_secs: nominal_segment_secs
                 .filter(|n| *n > 0.0)
                 .unwrap_or(longest_segment),
+            part_hold_back: ceil_ms(3.0 * part_target),
         })
     }
 
-    /// PART-HOLD-BACK: three part targets (Apple requires at least 3 x PART-TARGET).
+    /// The timing with PART-HOLD-BACK set to `secs` (seconds, rounded up to the
+    /// millisecond), but never under 2 x PART-TARGET: RFC 8216bis §4.4.3.8 requires at
+    /// least twice the part target (Apple's authoring rules ask for three times, the
+    /// default). `None` or a value <= 0 keeps the timing as it is.
+    pub fn with_part_hold_back(self, secs: Option<f64>) -> Timing {
+        match secs {
+            Some(s) if s > 0.0 => Timing {
+                part_hold_back: ((s.max(2.0 * self.part_target)) * 1000.0 - 1e-6).ceil() / 1000.0,
+                ..self
+            },
+            _ => self,
+        }
+    }
+
+    /// PART-HOLD-BACK in seconds (see [`Timing::part_hold_back`] the field).
     pub fn part_hold_back(&self) -> f64 {
-        3.0 * self.part_target
+        self.part_hold_back
     }
 
     /// HOLD-BACK: three target durations (§4.4.3.8).

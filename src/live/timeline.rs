@@ -369,14 +369,18 @@ impl StreamTimeline {
 pub struct Timeline {
     streams: DashMap<String, Arc<StreamTimeline>>,
     part_target: Option<f64>,
+    part_hold_back: Option<f64>,
 }
 
 impl Timeline {
-    /// An empty set; `part_target` overrides the derived PART-TARGET (seconds).
-    pub fn new(part_target: Option<f64>) -> Timeline {
+    /// An empty set; `part_target` overrides the derived PART-TARGET and `part_hold_back`
+    /// the PART-HOLD-BACK of 3 x PART-TARGET (both in seconds; see
+    /// [`Timing::with_part_hold_back`] for its floor).
+    pub fn new(part_target: Option<f64>, part_hold_back: Option<f64>) -> Timeline {
         Timeline {
             streams: DashMap::new(),
             part_target,
+            part_hold_back,
         }
     }
 
@@ -504,7 +508,8 @@ impl Timeline {
                     .filter_map(|r| r.segment_duration_secs)
                     .reduce(f64::max)
             });
-            s.timing = Timing::derive(s.renditions.values(), nominal, self.part_target);
+            s.timing = Timing::derive(s.renditions.values(), nominal, self.part_target)
+                .map(|t| t.with_part_hold_back(self.part_hold_back));
             let part_target = s.timing.map(|t| t.part_target);
             for seg in s
                 .renditions
@@ -849,7 +854,7 @@ mod tests {
     #[test]
     fn part_target_is_stable_over_a_whole_stream_and_renderings_are_shared() {
         let reg = Registry::new();
-        let tl = Timeline::new(None);
+        let tl = Timeline::new(None, None);
         let dir = "live/x";
         reg.learn(
             &key("live/x/init-stream0.m4s"),
@@ -971,7 +976,7 @@ mod tests {
     #[test]
     fn a_new_mpd_session_resets_the_timeline() {
         let reg = Registry::new();
-        let tl = Timeline::new(None);
+        let tl = Timeline::new(None, None);
         reg.learn(
             &key("live/x/init-stream0.m4s"),
             b"",

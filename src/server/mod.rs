@@ -318,7 +318,9 @@ impl Server {
         let registry = Registry::new();
         let part_target = (cfg.live.llhls_part_target_ms > 0)
             .then(|| cfg.live.llhls_part_target_ms as f64 / 1000.0);
-        let llhls = Timeline::new(part_target);
+        let part_hold_back = (cfg.live.llhls_part_hold_back_ms > 0)
+            .then(|| cfg.live.llhls_part_hold_back_ms as f64 / 1000.0);
+        let llhls = Timeline::new(part_target, part_hold_back);
         if let Some(p) = &persister {
             recover(&registry, p).await;
             recover_llhls(&registry, &llhls, p).await;

@@ -41,6 +41,7 @@ const TIMING: Timing = Timing {
     target_duration: 2,
     part_target: 0.512,
     segment_secs: 2.0,
+    part_hold_back: 1.536,
 };
 
 fn opts(skip: Skip, ended: bool) -> MediaOptions<'static> {
@@ -138,6 +139,7 @@ fn blocking_rules_of_rfc8216bis_6_2_5_2() {
         target_duration: 4,
         part_target: 1.0,
         segment_secs: 4.0,
+        part_hold_back: 3.0,
     };
     assert_eq!(slow.advance_part_limit(), 3.0);
     assert_eq!(
@@ -351,6 +353,13 @@ fn timing_is_derived_from_the_chunks() {
     assert!(t.hold_back() >= 3.0 * t.target_duration as f64);
     let forced = Timing::derive([&video(1, 0)], Some(2.0), Some(1.0)).unwrap();
     assert_eq!(forced.part_target, 1.0);
+    assert_eq!(forced.part_hold_back(), 3.0);
+    // PART-HOLD-BACK set: kept when at least 2 x PART-TARGET (RFC 8216bis §4.4.3.8),
+    // raised to it when lower, unchanged when absent.
+    assert_eq!(t.with_part_hold_back(Some(1.2)).part_hold_back(), 1.2);
+    assert_eq!(t.with_part_hold_back(Some(0.5)).part_hold_back(), 1.024);
+    assert_eq!(t.with_part_hold_back(None), t);
+    assert_eq!(t.with_part_hold_back(Some(0.0)), t);
     assert_eq!(Timing::derive([&video(0, 3)], Some(2.0), None), None);
 }
 
@@ -428,6 +437,7 @@ fn part_longer_than_the_target_is_caught() {
         target_duration: 2,
         part_target: 0.4,
         segment_secs: 2.0,
+        part_hold_back: 1.2,
     };
     let text = media_playlist(
         &video(5, 2),
@@ -554,6 +564,7 @@ fn a_part_is_listed_only_once_whole_and_the_hint_names_the_part_in_progress() {
         target_duration: 2,
         part_target: 0.2,
         segment_secs: 2.0,
+        part_hold_back: 0.6,
     };
     let o = MediaOptions {
         timing: t,
