@@ -6,6 +6,8 @@
 // - dash.js on /dash/ (a sidecar and the tx3g track).
 // The file has a second (French) audio track: hls.js and Shaka play the TS master with it
 // (audio-only TS in the AUDIO group), hls.js the CMAF master and dash.js the MPD.
+// Chromium's native HLS plays the TS and CMAF masters to the end with sound (it offers no
+// subtitle or audio choice).
 // Each case checks the cues the player loaded into the <video> text track: every cue of
 // the chosen track, at its source time within 0.1 s. Must-fail: a language the file does
 // not have loads no cue.
@@ -146,6 +148,40 @@ describe('VOD subtitles (sidecars and tx3g) in hls.js, Shaka Player and dash.js'
       assert.equal(v.samples.at(-1).audioLanguage, 'fr');
       const loaded = v.requests.filter((r) => /segment\d+_0_a1\./.test(r.url));
       assert.ok(loaded.length >= 2, `French audio segments requested: ${loaded.length}`);
+    });
+  }
+
+  // Chromium's native HLS on the same masters: the TS one has video-only variants and an
+  // AUDIO group of audio-only TS (the file has two audio tracks), both have a SUBTITLES
+  // group. It plays them to the end with sound (the element's decoded audio bytes), but
+  // exposes neither text tracks nor an audioTracks list, so no language can be chosen and
+  // no cue checked there: logged, not asserted.
+  const AUDIO_BYTES = 40_000;   // 64 kb/s AAC for 10 s is about 80 KB: at least half decoded
+  for (const manifest of ['/i/sub.mp4/master.m3u8', '/cmaf/sub.mp4/master.m3u8', '/i/sub.mp4/index_0_v.m3u8']) {
+    const mustFail = manifest.endsWith('_v.m3u8');
+    it(mustFail
+      ? `must fail: Chromium native HLS on the video-only ${manifest} decodes no sound`
+      : `Chromium native HLS plays ${manifest} (audio group, subtitles group) to the end with sound`, async () => {
+      const v = await playAndJudge(
+        browser,
+        {
+          pageBase: origin.egress, manifestUrl: `${origin.egress}${manifest}`, engine: 'native', seconds: SECONDS + 10,
+          inspect: (page) => page.evaluate(() => {
+            const el = document.getElementById('video');
+            return {
+              audioBytes: el.webkitAudioDecodedByteCount,
+              textTracks: [...el.textTracks].map((t) => ({ kind: t.kind, language: t.language, cues: t.cues ? t.cues.length : null })),
+              audioTracks: el.audioTracks ? el.audioTracks.length : 'no audioTracks API',
+            };
+          }),
+        },
+        { fps: FPS, duration: SECONDS },
+      );
+      console.log(`${manifest} native: ${summarize(v)}\n  ${JSON.stringify(v.inspected)}`);
+      assert.equal(v.samples.at(-1).engine, 'native');
+      assert.deepEqual(problems(v, 'native', manifest), []);
+      if (mustFail) assert.ok(!(v.inspected.audioBytes > AUDIO_BYTES), `audio decoded: ${v.inspected.audioBytes} bytes`);
+      else assert.ok(v.inspected.audioBytes > AUDIO_BYTES, `audio decoded: ${v.inspected.audioBytes} bytes`);
     });
   }
 
