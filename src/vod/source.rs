@@ -85,11 +85,27 @@ pub enum SourceError {
 /// A media root.
 #[derive(Debug)]
 pub enum Source {
-    /// A local folder (canonical path).
-    Local(PathBuf),
+    /// A local folder.
+    Local(LocalSource),
     /// An HTTP(S) base URL.
     Http(HttpSource),
 }
+
+/// Local source state.
+#[derive(Debug)]
+pub struct LocalSource {
+    /// The folder's canonical path.
+    root: PathBuf,
+    /// The `.vtt` file names of each folder listed for sidecars, with the folder's mtime
+    /// when listed: a master request then costs one `stat` of the folder, not a listing of
+    /// every file in it (a library folder may hold thousands).
+    vtt_names: moka::future::Cache<PathBuf, (SystemTime, Arc<Vec<String>>)>,
+}
+
+/// A folder listing is kept only when the folder's mtime is at least this old: on a file
+/// system with coarse timestamps, a sidecar added in the same tick as the listing would
+/// otherwise leave the folder's mtime unchanged and the listing stale.
+const LISTING_SETTLE: Duration = Duration::from_secs(2);
 
 /// Remote source state.
 #[derive(Debug)]
@@ -122,7 +138,10 @@ impl Source {
                 root.display()
             )));
         }
-        Ok(Source::Local(canon))
+        Ok(Source::Local(LocalSource {
+            root: canon,
+            vtt_names: moka::future::Cache::builder().max_capacity(10_000).build(),
+        }))
     }
 
     /// A remote source under `base` (ending `/` added), with an optional input cache.
@@ -150,7 +169,7 @@ impl Source {
     /// Opens `rel` (already checked by the router: relative, no `..`).
     pub async fn open(&self, rel: &str) -> Result<SourceFile, SourceError> {
         match self {
-            Source::Local(root) => open_local(root, rel).await,
+            Source::Local(l) => open_local(&l.root, rel).await,
             Source::Http(h) => h.open(rel).await,
         }
     }
@@ -179,18 +198,16 @@ impl Source {
     /// Returns (language, relative path) pairs sorted by language, at most 32. Local sources
     /// only: an HTTP base cannot be listed, and returns none.
     pub async fn sidecars(&self, rel: &str) -> Vec<(String, String)> {
-        let Source::Local(root) = self else {
+        let Source::Local(local) = self else {
             return Vec::new();
         };
         let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
         let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
-        let Ok(mut entries) = tokio::fs::read_dir(root.join(dir)).await else {
+        let Some(names) = local.vtt_names(dir).await else {
             return Vec::new();
         };
         let mut found = Vec::new();
-        while let Ok(Some(e)) = entries.next_entry().await {
-            let file = e.file_name();
-            let Some(file) = file.to_str() else { continue };
+        for file in names.iter() {
             let Some(lang) = file
                 .strip_prefix(stem)
                 .and_then(|r| r.strip_prefix('.'))
@@ -298,6 +315,41 @@ fn open_checked(f: &SourceFile) -> Result<std::fs::File, SourceError> {
         });
     }
     Ok(file)
+}
+
+impl LocalSource {
+    /// The names of the `.vtt` files in folder `dir` (relative to the root), sorted; from
+    /// the cache while the folder's mtime is the one it was listed with. `None` when the
+    /// folder cannot be read.
+    async fn vtt_names(&self, dir: &str) -> Option<Arc<Vec<String>>> {
+        let path = self.root.join(dir);
+        let mtime = tokio::fs::metadata(&path).await.ok()?.modified().ok()?;
+        if let Some((listed, names)) = self.vtt_names.get(&path).await {
+            if listed == mtime {
+                return Some(names);
+            }
+        }
+        let mut entries = tokio::fs::read_dir(&path).await.ok()?;
+        let mut names = Vec::new();
+        while let Ok(Some(e)) = entries.next_entry().await {
+            if let Some(file) = e.file_name().to_str() {
+                if file.ends_with(".vtt") {
+                    names.push(file.to_string());
+                }
+            }
+        }
+        names.sort();
+        let names = Arc::new(names);
+        let settled = SystemTime::now()
+            .duration_since(mtime)
+            .is_ok_and(|age| age >= LISTING_SETTLE);
+        if settled {
+            self.vtt_names
+                .insert(path, (mtime, Arc::clone(&names)))
+                .await;
+        }
+        Some(names)
+    }
 }
 
 async fn read_local(f: SourceFile, range: Range<u64>) -> Result<Bytes, SourceError> {
@@ -593,5 +645,54 @@ mod tests {
             src.open("nope.mp4").await,
             Err(SourceError::NotFound(_))
         ));
+    }
+
+    /// A folder's `.vtt` listing is kept while its mtime stands still, and a sidecar added
+    /// later (which moves the mtime) is found; a folder that changed in the last
+    /// [`LISTING_SETTLE`] is listed again on every request.
+    #[tokio::test]
+    async fn sidecar_listing_is_kept_per_folder_mtime() {
+        let root = tempfile::tempdir().unwrap();
+        let sub = root.path().join("films");
+        std::fs::create_dir(&sub).unwrap();
+        std::fs::write(sub.join("a.mp4"), b"x").unwrap();
+        std::fs::write(sub.join("a.en.vtt"), b"WEBVTT\n").unwrap();
+        std::fs::write(sub.join("b.fr.vtt"), b"WEBVTT\n").unwrap();
+        let age = |secs| {
+            std::fs::File::open(&sub)
+                .unwrap()
+                .set_modified(SystemTime::now() - Duration::from_secs(secs))
+                .unwrap();
+        };
+        age(60);
+        let src = Source::local(root.path()).unwrap();
+        let Source::Local(local) = &src else {
+            unreachable!()
+        };
+        let want = |langs: &[&str]| -> Vec<(String, String)> {
+            langs
+                .iter()
+                .map(|l| (l.to_string(), format!("films/a.{l}.vtt")))
+                .collect()
+        };
+        assert_eq!(src.sidecars("films/a.mp4").await, want(&["en"]));
+        assert!(local.vtt_names.get(&sub).await.is_some(), "settled: kept");
+        // A new sidecar moves the folder's mtime: listed again.
+        std::fs::write(sub.join("a.de.vtt"), b"WEBVTT\n").unwrap();
+        assert_eq!(src.sidecars("films/a.mp4").await, want(&["de", "en"]));
+        // Just changed: not kept, so a second change in the same tick is not missed.
+        local.vtt_names.invalidate(&sub).await;
+        assert_eq!(src.sidecars("films/a.mp4").await, want(&["de", "en"]));
+        assert!(
+            local.vtt_names.get(&sub).await.is_none(),
+            "unsettled: not kept"
+        );
+        // Must fail without the mtime check: a cached listing that is stale.
+        age(30);
+        assert_eq!(src.sidecars("films/a.mp4").await, want(&["de", "en"]));
+        std::fs::remove_file(sub.join("a.de.vtt")).unwrap();
+        age(20);
+        assert_eq!(src.sidecars("films/a.mp4").await, want(&["en"]));
+        assert_eq!(src.sidecars("nope/a.mp4").await, Vec::new());
     }
 }
