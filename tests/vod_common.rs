@@ -542,9 +542,10 @@ pub fn probe_duration(file: &Path, sel: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Decodes `input` fully with ffmpeg; returns stderr (empty when clean).
+/// Decodes `input` fully with ffmpeg at `-v warning` (the bar: not even a warning);
+/// returns what it printed (empty when clean).
 pub fn decode_errors(input: &Path) -> String {
-    decode_at(input, "error")
+    decode_at(input, "warning")
 }
 
 /// Decodes `input` fully with ffmpeg at log level `level` (`error`, `warning`); returns
