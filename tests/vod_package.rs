@@ -516,6 +516,96 @@ async fn real_segments_reparse_with_mpeg2ts() {
     }
 }
 
+/// Every TS playlist of every supported fixture (`_av`, `_a`; for two audio tracks also the
+/// video-only `_v` and the other track's `_a1`) read packet by packet with the `mpeg2ts`
+/// crate: PAT then PMT opening each segment, continuity counters running on per PID across
+/// segments, a PCR at or before each PES's DTS, each segment's first PES a random access
+/// point (the keyframe, or the first audio PES of an audio-only stream), and as many PES
+/// starts per segment as an independent reader finds.
+#[tokio::test]
+async fn every_fixture_ts_reparses_with_mpeg2ts() {
+    use mpeg2ts::ts::{ReadTsPacket, TsPacketReader, TsPayload};
+    let fx = fixtures();
+    let vod = vod(fx, D);
+    let f = Fetcher::Service(&vod);
+    let out = tempfile::tempdir().unwrap();
+    let mut checked = 0;
+    for &(name, has_video, has_audio) in SUPPORTED {
+        let mut lists = Vec::new();
+        if has_video {
+            lists.push(("index_0_av.m3u8", true));
+        }
+        if has_audio {
+            lists.push(("index_0_a.m3u8", false));
+        }
+        if name == "two_audio.mp4" {
+            lists.push(("index_0_v.m3u8", true));
+            lists.push(("index_0_a1.m3u8", false));
+        }
+        for (list, video_first) in lists {
+            let dir = out.path().join(name).join(list);
+            let names = dump_variant(&f, name, list, &dir).await;
+            let mut last_cc: std::collections::HashMap<u16, u8> = Default::default();
+            for seg_name in &names {
+                let label = format!("{name} {list} {seg_name}");
+                let seg = std::fs::read(dir.join(seg_name)).unwrap();
+                assert_eq!(seg.len() % 188, 0, "{label}: whole packets");
+                let mut r = TsPacketReader::new(&seg[..]);
+                let (mut i, mut pes) = (0, 0);
+                let mut pcr: Option<u64> = None;
+                while let Some(p) = r
+                    .read_ts_packet()
+                    .unwrap_or_else(|e| panic!("{label}: packet {i}: {e}"))
+                {
+                    let pid = p.header.pid.as_u16();
+                    if i == 0 {
+                        assert!(
+                            matches!(p.payload, Some(TsPayload::Pat(_))),
+                            "{label}: PAT first"
+                        );
+                    }
+                    if i == 1 {
+                        assert!(
+                            matches!(p.payload, Some(TsPayload::Pmt(_))),
+                            "{label}: PMT second"
+                        );
+                    }
+                    let cc = p.header.continuity_counter.as_u8();
+                    if let Some(prev) = last_cc.insert(pid, cc) {
+                        assert_eq!((prev + 1) & 15, cc, "{label}: pid {pid:#x} continuity");
+                    }
+                    if let Some(v) = p.adaptation_field.as_ref().and_then(|a| a.pcr) {
+                        pcr = Some(v.as_u64() / 300);
+                    }
+                    if let Some(TsPayload::PesStart(st)) = &p.payload {
+                        let dts = st.header.dts.or(st.header.pts).unwrap().as_u64();
+                        let pcr =
+                            pcr.unwrap_or_else(|| panic!("{label}: PCR before the first PES"));
+                        assert!(pcr <= dts, "{label}: PCR {pcr} after DTS {dts}");
+                        if pes == 0 {
+                            assert_eq!(
+                                pid,
+                                if video_first { 0x100 } else { 0x101 },
+                                "{label}: first PES"
+                            );
+                            let rai = p
+                                .adaptation_field
+                                .as_ref()
+                                .is_some_and(|a| a.random_access_indicator);
+                            assert!(rai, "{label}: first PES is a random access point");
+                        }
+                        pes += 1;
+                    }
+                    i += 1;
+                }
+                assert!(pes > 0, "{label}: no PES");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 60, "only {checked} segments read");
+}
+
 /// Golden digests of produced bytes, deliberately brittle: when the muxer or the playlist
 /// writer changes its output, this fails; bump `casterpak::vod::FORMAT_VERSION` (it feeds
 /// every ETag, so CDNs and players never mix old and new bytes) and update the digests.
@@ -534,7 +624,7 @@ async fn golden_output_is_tied_to_format_version() {
         got.push(format!("{p} {}", digest(&[&r.body])));
     }
     let want = GOLDEN.trim().lines().map(str::trim).collect::<Vec<_>>();
-    assert_eq!(casterpak::vod::FORMAT_VERSION, 3);
+    assert_eq!(casterpak::vod::FORMAT_VERSION, 4);
     assert_eq!(
         got, want,
         "output changed: bump FORMAT_VERSION and update GOLDEN"

@@ -60,7 +60,7 @@ use segment::{Clip, Plan, PlanError, SampleData, SegmentPlan};
 use source::{Source, SourceError, SourceFile};
 
 /// Bumped whenever the produced bytes change for the same input; part of every ETag.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// Content type of playlists (RFC 8216bis section 4).
 pub const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
 /// Content type of TS segments.

@@ -185,8 +185,13 @@ pub fn first_pes_span(program: Program, first: &PesShape) -> usize {
     (2 + natural_packets(first.len, PAYLOAD_CAP - first_af)) * PACKET
 }
 
-/// Packets per PES: the natural count, then each PID's last PES spread so the PID's total
-/// is a multiple of 16 (continuity counters end on 15).
+/// Packets per PES: the natural count, then one PES of each PID spread over more packets so
+/// the PID's total is a multiple of 16 (continuity counters end on 15, and every segment's
+/// start on 0). The PES spread is the PID's last one long enough for its first packet to
+/// keep the whole PES header ([`pes_header_len`], at most 19 bytes) and every other packet
+/// at least one byte (demuxers such as the `mpeg2ts` crate read the PES header, ISO/IEC
+/// 13818-1 2.4.3.6, from the packet that starts it); never the segment's first PES unless
+/// it is its PID's only one ([`first_pes_span`] counts it unspread). No such PES: no spread.
 fn packet_counts(pcr_es: Es, shapes: &[PesShape]) -> Vec<usize> {
     let mut counts: Vec<usize> = shapes
         .iter()
@@ -209,10 +214,19 @@ fn packet_counts(pcr_es: Es, shapes: &[PesShape]) -> Vec<usize> {
             .map(|(_, c)| *c)
             .sum();
         let pad = (16 - total % 16) % 16;
-        if let Some(last) = shapes.iter().rposition(|u| u.es == es) {
-            if pad > 0 && shapes[last].len >= counts[last] + pad {
-                counts[last] += pad;
-            }
+        let Some(last) = shapes.iter().rposition(|u| u.es == es) else {
+            continue;
+        };
+        if pad == 0 {
+            continue;
+        }
+        let room = |i: usize| shapes[i].len >= pes_header_len(true) + counts[i] + pad - 1;
+        if let Some(i) = (0..=last)
+            .rev()
+            .filter(|&i| shapes[i].es == es && (i > 0 || i == last))
+            .find(|&i| room(i))
+        {
+            counts[i] += pad;
         }
     }
     counts
@@ -545,18 +559,73 @@ mod tests {
             video: None,
             audio: Some(0x0F),
         };
-        let bytes = mux_segment(program, &[unit(Es::Audio, 90_000, 90_000, 10, true)], 1);
-        // PAT, PMT, then the 24-byte PES spread over 16 packets so the CC ends on 15.
+        let bytes = mux_segment(program, &[unit(Es::Audio, 90_000, 90_000, 20, true)], 1);
+        // PAT, PMT, then the 34-byte PES spread over 16 packets so the CC ends on 15: the
+        // first keeps the 14-byte header and 5 more, each other packet one byte.
         assert_eq!(bytes.len(), 18 * PACKET);
-        let bytes1 = mux_segment(program, &[unit(Es::Audio, 90_000, 90_000, 1, true)], 1);
-        // 15 bytes can not fill 16 packets: one packet, stuffed.
-        assert_eq!(bytes1.len(), 3 * PACKET);
-        assert_eq!(
-            bytes1[2 * PACKET + 3] & 0x30,
-            0x30,
-            "adaptation field + payload"
-        );
+        assert_eq!(pes_header_in_first_packet(&bytes), 1);
+        for len in [1, 10, 19] {
+            // 15 to 33 bytes can not fill 16 packets with the header whole in the first:
+            // one packet, stuffed.
+            let b = mux_segment(program, &[unit(Es::Audio, 90_000, 90_000, len, true)], 1);
+            assert_eq!(b.len(), 3 * PACKET, "{len}-byte payload");
+            assert_eq!(b[2 * PACKET + 3] & 0x30, 0x30, "adaptation field + payload");
+            assert_eq!(pes_header_in_first_packet(&b), 1);
+        }
         assert!(bytes.chunks(PACKET).all(|p| p[0] == 0x47));
         assert!(!bytes.chunks(PACKET).any(|p| p[1] == 0x1F && p[2] == 0xFF));
+    }
+
+    /// The PES starts `mpeg2ts` reads from `bytes` (it fails on a PES header cut by a
+    /// packet boundary).
+    fn pes_header_in_first_packet(bytes: &[u8]) -> usize {
+        let mut r = TsPacketReader::new(bytes);
+        let mut starts = 0;
+        while let Some(p) = r.read_ts_packet().expect("mpeg2ts reads every packet") {
+            starts += usize::from(matches!(p.payload, Some(TsPayload::PesStart(_))));
+        }
+        starts
+    }
+
+    /// A stream's last PES too short to keep its header whole over the padded count (the
+    /// sync fixture's last audio PES of a segment, 19 bytes of AAC): an earlier PES of the
+    /// PID is spread instead, so the continuity counters still end on 15.
+    #[test]
+    fn a_spread_pes_keeps_its_header_in_its_first_packet() {
+        let program = Program {
+            video: Some(0x1B),
+            audio: Some(0x0F),
+        };
+        for len in 1..200 {
+            let units = [
+                unit(Es::Video, 93_600, 90_000, 300, true),
+                unit(Es::Audio, 90_000, 90_000, 500, false),
+                unit(Es::Video, 97_200, 93_600, 400, false),
+                unit(Es::Audio, 91_920, 91_920, len, false),
+                unit(Es::Video, 100_800, 97_200, len, false),
+            ];
+            let b = mux_segment(program, &units, 1);
+            assert_eq!(pes_header_in_first_packet(&b), 5, "{len}-byte last PES");
+            for pid in [VIDEO_PID, AUDIO_PID] {
+                let last_cc = b
+                    .chunks(PACKET)
+                    .rfind(|p| (u16::from(p[1] & 0x1F) << 8 | u16::from(p[2])) == pid)
+                    .map(|p| p[3] & 0x0F);
+                assert_eq!(last_cc, Some(15), "{len}: pid {pid:#x} ends on 15");
+            }
+            let shapes: Vec<PesShape> = units
+                .iter()
+                .map(|u| PesShape {
+                    es: u.es,
+                    len: pes_header_len(u.pts != u.dts) + u.len,
+                    keyframe: u.keyframe,
+                })
+                .collect();
+            assert_eq!(
+                segment_size(program, &shapes),
+                b.len(),
+                "{len}: size estimate"
+            );
+        }
     }
 }
