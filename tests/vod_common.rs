@@ -46,6 +46,7 @@ pub const SUPPORTED: &[(&str, bool, bool)] = &[
     ("audio_only.mp4", false, true),
     ("video_only.mp4", true, false),
     ("two_audio.mp4", true, true),
+    ("subtitled.mp4", true, true),
     ("co64.mp4", true, true),
     ("fragmented.mp4", true, true),
     ("fragmented_cmaf.mp4", true, true),
@@ -101,7 +102,7 @@ const X264: &[&str] = &[
 ];
 
 /// Bump when a fixture recipe changes (the cached set is then made again).
-const FIXTURES_VERSION: u32 = 4;
+const FIXTURES_VERSION: u32 = 5;
 
 /// All fixtures: made once into `CARGO_TARGET_TMPDIR/vod-fixtures-v<N>` (a temp folder
 /// renamed into place when complete, so an interrupted run never leaves a partial set) and
@@ -238,6 +239,33 @@ pub fn fixtures() -> &'static Path {
                 "handler_name=Français",
             ]),
         );
+        // A mov_text (tx3g) subtitle track beside the video and audio (mdhd `deu`).
+        let srt = d.join("subtitled.srt");
+        std::fs::write(
+            &srt,
+            "1\n00:00:00,500 --> 00:00:01,500\nFirst line\n\n2\n00:00:05,000 --> 00:00:07,000\nSecond line\n",
+        )
+        .unwrap();
+        let mut subtitled = av();
+        subtitled.extend(["-i".to_string(), srt.to_string_lossy().into_owned()]);
+        make(
+            d,
+            "subtitled.mp4",
+            subtitled,
+            &with(&[
+                "-map",
+                "0:v",
+                "-map",
+                "1:a",
+                "-map",
+                "2:s",
+                "-c:s",
+                "mov_text",
+                "-metadata:s:s:0",
+                "language=deu",
+            ]),
+        );
+        std::fs::remove_file(&srt).unwrap();
         make_co64(&d.join("moov_end.mp4"), &d.join("co64.mp4"));
         // Fragmented: ffmpeg's frag_keyframe (explicit base offsets, one moof for both
         // tracks) and a CMAF-style file (default-base-is-moof, a moof per track).
@@ -548,24 +576,21 @@ pub fn decode_errors(input: &Path) -> String {
     decode_at(input, "warning")
 }
 
-/// Decodes `input` fully with ffmpeg at log level `level` (`error`, `warning`); returns
-/// what it printed (empty when clean).
+/// Decodes every video and audio stream of `input` fully with ffmpeg at log level `level`
+/// (`error`, `warning`); returns what it printed (empty when clean). Subtitle streams are
+/// not decoded (`-f null` has no subtitle encoder). A local MPD may name `.vtt` files, which
+/// ffmpeg's DASH demuxer opens from the file protocol only with `-allowed_extensions ALL`
+/// (its default list is for media files; over HTTP it does not apply).
 pub fn decode_at(input: &Path, level: &str) -> String {
-    let (ok, _, err) = run(
-        "ffmpeg",
-        &[
-            "-nostdin",
-            "-v",
-            level,
-            "-i",
-            &input.to_string_lossy(),
-            "-map",
-            "0",
-            "-f",
-            "null",
-            "-",
-        ],
-    );
+    let input = input.to_string_lossy();
+    let mut args = vec!["-nostdin", "-v", level];
+    if input.ends_with(".mpd") {
+        args.extend(["-allowed_extensions", "ALL"]);
+    }
+    args.extend([
+        "-i", &input, "-map", "0:v?", "-map", "0:a?", "-f", "null", "-",
+    ]);
+    let (ok, _, err) = run("ffmpeg", &args);
     if !ok && err.is_empty() {
         return "ffmpeg failed".into();
     }

@@ -202,7 +202,17 @@ async fn dump_dash(vod: &Vod, asset: &str, query: &str, out: &Path) -> dash_mpd_
     for period in &mpd.periods {
         for set in &period.adaptations {
             for rep in &set.representations {
-                let st = rep.SegmentTemplate.as_ref().expect("SegmentTemplate");
+                let Some(st) = rep.SegmentTemplate.as_ref() else {
+                    // A text set: one whole WebVTT file at its BaseURL.
+                    let base = rep.BaseURL.first().expect("SegmentTemplate or BaseURL");
+                    let uri = base.base.replace("&amp;", "&");
+                    std::fs::write(
+                        out.join(local(&uri)),
+                        body(vod, Format::Dash, &format!("{asset}/{uri}")).await,
+                    )
+                    .unwrap();
+                    continue;
+                };
                 let init = st.initialization.clone().unwrap().replace("&amp;", "&");
                 std::fs::write(
                     out.join(local(&init)),
@@ -240,7 +250,12 @@ async fn every_supported_fixture_as_dash() {
     for &(name, has_video, has_audio) in SUPPORTED {
         let dir = out.path().join(name);
         let mpd = dump_dash(&vod, name, "", &dir).await;
-        let sets = &mpd.periods[0].adaptations;
+        // Media sets (a subtitle track's text set is checked in tests/vod_subtitles.rs).
+        let sets: Vec<_> = mpd.periods[0]
+            .adaptations
+            .iter()
+            .filter(|s| s.contentType.as_deref() != Some("text"))
+            .collect();
         let mut kinds: Vec<&str> = sets
             .iter()
             .map(|s| s.contentType.as_deref().unwrap_or(""))
@@ -372,6 +387,31 @@ async fn a_set_as_dash_lists_every_rendition_and_plays_in_ffmpeg() {
             .unwrap();
     let all = dash_mpd_core::parse(&all).unwrap();
     assert_eq!(all.periods[0].adaptations[0].representations.len(), 3);
+    // b= (kbit/s) in the DASH and the CMAF HLS manifests: the 720p rendition alone.
+    let hi =
+        String::from_utf8(body(&vod, Format::Dash, &format!("{set}/manifest.mpd?b=900-")).await)
+            .unwrap();
+    let hi = dash_mpd_core::parse(&hi).unwrap();
+    let heights: Vec<u64> = hi.periods[0].adaptations[0]
+        .representations
+        .iter()
+        .map(|r| r.height.unwrap())
+        .collect();
+    assert_eq!(heights, [720]);
+    let master = body(&vod, Format::Cmaf, &format!("{set}/master.m3u8?b=900-")).await;
+    let pl = m3u8_rs::parse_master_playlist_res(&master).unwrap();
+    let video: Vec<&str> = pl
+        .variants
+        .iter()
+        .filter(|v| !v.is_i_frame)
+        .map(|v| v.uri.split('?').next().unwrap())
+        .collect();
+    assert_eq!(
+        video,
+        ["index_2_v.m3u8"],
+        "{}",
+        String::from_utf8_lossy(&master)
+    );
 }
 
 #[tokio::test]
@@ -717,6 +757,46 @@ async fn sync_fixture_flashes_and_beeps_line_up_in_every_output() {
     }
 }
 
+/// A clip (`?start=&end=`) of the edit-listed cut: every format decodes at `-v warning`
+/// without a message, and in each every flash of the clip but the first (which has no
+/// silence before its beep) comes with its beep within one frame.
+#[tokio::test]
+async fn a_clip_of_the_cut_sync_fixture_keeps_sync_in_every_format() {
+    const FRAME: f64 = 0.04;
+    let fx = fixtures();
+    let vod = vod(fx, 2.0);
+    let out = tempfile::tempdir().unwrap();
+    let name = "sync_cut.mp4";
+    let q = "?start=1.5&end=8";
+    let check = |what: &str, pl: &Path, audio: &Path| {
+        let warn = decode_warnings(pl);
+        assert!(warn.is_empty(), "{what}: {warn}");
+        let (first, fl) = flashes(pl);
+        let worst = paired(first, &fl, &beeps(audio), FRAME + 0.001, what);
+        eprintln!(
+            "clip {q} of {name}, {what}: A/V within {:.0} ms",
+            worst * 1000.0
+        );
+    };
+    let dir = out.path().join("ts");
+    let f = Fetcher::Service(&vod);
+    dump_variant(&f, name, &format!("index_0_av.m3u8{q}"), &dir).await;
+    let pl = dir.join("index_0_av.m3u8");
+    check("TS", &pl, &pl);
+    let dir = out.path().join("cmaf");
+    dump_cmaf(&vod, name, &format!("index_0_v.m3u8{q}"), &dir).await;
+    dump_cmaf(&vod, name, &format!("index_0_a.m3u8{q}"), &dir).await;
+    check(
+        "CMAF",
+        &dir.join("index_0_v.m3u8"),
+        &dir.join("index_0_a.m3u8"),
+    );
+    let dir = out.path().join("dash");
+    dump_dash(&vod, name, q, &dir).await;
+    let mpd = dir.join("manifest.mpd");
+    check("DASH", &mpd, &mpd);
+}
+
 /// I-frame playlists (RFC 8216bis §4.4.3.6), one I-frame per segment: listed in both
 /// masters, read by m3u8-rs, and each byte range is exactly PAT + PMT + the keyframe's PES
 /// (TS: it decodes to one keyframe) or `styp` + `moof` + the `mdat` header + the keyframe
@@ -877,6 +957,28 @@ async fn aac_priming_and_padding_over_20_minutes() {
         (total - want).abs() <= frame,
         "MPD {total} s, the track presents {want} s"
     );
+    // Every format decodes the 20 minutes at -v warning without a message.
+    let out = tempfile::tempdir().unwrap();
+    let ts = out.path().join("ts");
+    dump_variant(
+        &Fetcher::Service(&vod),
+        "aac_20min.mp4",
+        "index_0_a.m3u8",
+        &ts,
+    )
+    .await;
+    let cmaf = out.path().join("cmaf");
+    dump_cmaf(&vod, "aac_20min.mp4", "index_0_a.m3u8", &cmaf).await;
+    let dash = out.path().join("dash");
+    dump_dash(&vod, "aac_20min.mp4", "", &dash).await;
+    for (what, input) in [
+        ("TS", ts.join("index_0_a.m3u8")),
+        ("CMAF", cmaf.join("index_0_a.m3u8")),
+        ("DASH", dash.join("manifest.mpd")),
+    ] {
+        let warn = decode_warnings(&input);
+        assert!(warn.is_empty(), "{what}: {warn}");
+    }
 }
 
 /// The other audio track in the TS output: demuxed variants (video-only TS `index_0_v.m3u8`)

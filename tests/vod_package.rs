@@ -118,6 +118,21 @@ async fn every_supported_fixture_decodes_with_the_right_duration() {
             dump_variant(&f, name, "index_0_a.m3u8", &dir_a).await;
             let err = decode_errors(&dir_a.join("index_0_a.m3u8"));
             assert!(err.is_empty(), "{name} audio-only: {err}");
+            // The audio-only playlist lasts the audio track's presentation duration, within
+            // one AAC frame.
+            let text = std::fs::read(dir_a.join("index_0_a.m3u8")).unwrap();
+            let pl = m3u8_rs::parse_media_playlist_res(&text).unwrap();
+            let total: f64 = pl.segments.iter().map(|s| f64::from(s.duration)).sum();
+            let want = probe_duration(&src, "a:0");
+            let aac = if name == "ntsc.mp4" {
+                1024.0 / 44100.0
+            } else {
+                1024.0 / 48000.0
+            };
+            assert!(
+                (total - want).abs() <= aac + 0.0015,
+                "{name} audio-only: playlist {total} s, source audio {want} s"
+            );
         } else {
             assert!(f.get(&format!("{name}/index_0_a.m3u8")).await.is_err());
         }
