@@ -1,6 +1,6 @@
 // casterpak player page.
 //
-// index.html?url=<manifest>[&engine=dashjs|hlsjs|shaka|native][&latency=<seconds>][&lowLatency=1]
+// index.html?url=<manifest>[&engine=dashjs|hlsjs|shaka|native][&latency=<seconds>][&lowLatency=1][&rate=<x>]
 //
 // subtitles=<lang> shows the subtitle track of that language (hls.js, Shaka, dash.js);
 // stats().textTracks lists the <video> text tracks with their loaded cues.
@@ -437,6 +437,14 @@
       recordError(state.engine, 'exception', e && e.message || e, true);
     }
     video.play().catch(() => { /* dash.js/hls.js/Shaka start playback themselves once data is there */ });
+    // rate=<x> plays at that speed (the browser tests play on-demand media at 2x): set
+    // again whenever media loads or playback starts, as a player may reset it on load.
+    const rate = parseFloat(params.get('rate'));
+    if (rate > 0) {
+      const apply = () => { if (video.playbackRate !== rate) { video.defaultPlaybackRate = rate; video.playbackRate = rate; } };
+      for (const ev of ['loadedmetadata', 'playing']) video.addEventListener(ev, apply);
+      apply();
+    }
   }
 
   // A seek asked from outside (the browser tests), recorded so that the jump

@@ -1,8 +1,9 @@
 // HLS AES-128 through the real origin (--hls-encryption aes-128 with a master secret):
 // the csmil set of the bundled samples as HLS with MPEG-TS (/i/) and with CMAF segments
 // (/cmaf/) plays to the end in hls.js and Shaka Player, every segment fetched encrypted and
-// the key from the origin's key_<i>.key. Must fail: the same playlists with the key answer
-// replaced by 16 zero bytes (a wrong key) do not play.
+// the key from the origin's key_<i>.key. Must fail: the same playlists (TS and CMAF) with
+// the key answer replaced by 16 zero bytes (a wrong key), or by a 404 (no key), do not
+// play in either player.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -33,13 +34,15 @@ describe('HLS AES-128 through the casterpak origin', { timeout: 240_000 }, () =>
     await killAll();
   });
 
-  async function play(manifest, engine, replace = []) {
+  async function play(manifest, engine, replace = [], what = '') {
     const verdict = await playAndJudge(
       browser,
-      { pageBase: origin.egress, manifestUrl: `${origin.egress}${manifest}`, engine, seconds: SECONDS + 8, replace },
+      // A must-fail case stops at the first fatal error (a player that only stalls is
+      // sampled to the end).
+      { pageBase: origin.egress, manifestUrl: `${origin.egress}${manifest}`, engine, seconds: SECONDS + 8, replace, stopWhenFatal: replace.length > 0 },
       { fps: FPS, duration: SECONDS },
     );
-    console.log(`${manifest} ${engine}${replace.length ? ' (wrong key)' : ''}: ${summarize(verdict)}`);
+    console.log(`${manifest} ${engine}${what ? ` (${what})` : ''}: ${summarize(verdict)}`);
     return verdict;
   }
 
@@ -64,10 +67,17 @@ describe('HLS AES-128 through the casterpak origin', { timeout: 240_000 }, () =>
     }
   }
 
+  // Must fail: the key replaced by a wrong one (TS and CMAF), or answered 404 (no key).
   for (const engine of ['hlsjs', 'shaka']) {
-    it(`must fail: ${engine} with a wrong key`, async () => {
-      const v = await play(`/cmaf/${SET}/master.m3u8`, engine, [{ url: /\/key_\d+\.key/, body: Buffer.alloc(16) }]);
-      assert.equal(v.pass, false, 'played with a wrong key');
-    });
+    for (const [prefix, what, replace] of [
+      ['cmaf', 'a wrong key', { url: /\/key_\d+\.key/, body: Buffer.alloc(16) }],
+      ['i', 'a wrong key', { url: /\/key_\d+\.key/, body: Buffer.alloc(16) }],
+      ['cmaf', 'no key (404)', { url: /\/key_\d+\.key/, body: 'not found', status: 404 }],
+    ]) {
+      it(`must fail: ${engine} on /${prefix}/ with ${what}`, async () => {
+        const v = await play(`/${prefix}/${SET}/master.m3u8`, engine, [replace], what);
+        assert.equal(v.pass, false, `played with ${what}`);
+      });
+    }
   }
 });

@@ -34,10 +34,10 @@ describe('VOD csmil through the casterpak origin', { timeout: 180_000 }, () => {
     await killAll();
   });
 
-  async function play(manifest, engine, duration = SECONDS) {
+  async function play(manifest, engine, duration = SECONDS, extra = {}) {
     const verdict = await playAndJudge(
       browser,
-      { pageBase: origin.egress, manifestUrl: `${origin.egress}${manifest}`, engine, seconds: duration + 8 },
+      { pageBase: origin.egress, manifestUrl: `${origin.egress}${manifest}`, engine, seconds: duration + 8, ...extra },
       { fps: FPS, duration },
     );
     console.log(`${manifest} ${engine}: ${summarize(verdict)}`);
@@ -86,12 +86,12 @@ describe('VOD csmil through the casterpak origin', { timeout: 180_000 }, () => {
   });
 
   it('must fail: a DASH clip window past the end (the MPD is a 404)', async () => {
-    const v = await play(`${MPD}?start=100`, 'dashjs');
+    const v = await play(`${MPD}?start=100`, 'dashjs', SECONDS, { stopWhenFatal: true });
     assert.equal(v.pass, false, 'the harness must fail on a 404 MPD');
   });
 
   it('must fail: a set whose renditions do not exist', async () => {
-    const v = await play('/i/clip_,1080,p.mp4.csmil/master.m3u8', 'hlsjs');
+    const v = await play('/i/clip_,1080,p.mp4.csmil/master.m3u8', 'hlsjs', SECONDS, { stopWhenFatal: true });
     assert.equal(v.pass, false, 'the harness must fail on a 404 master');
   });
 });

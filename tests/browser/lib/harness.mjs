@@ -62,8 +62,9 @@ export async function launchBrowser({ args = [] } = {}) {
  * `inspect`: optional async (page) => any, called after sampling and before the
  * page closes (e.g. to read what an initScript recorded); its result is returned
  * as `inspected`.
- * `replace`: optional [{ url: RegExp, body: Buffer }]: responses the page gets instead of
- * the server's for matching requests (playwright's page.route), e.g. a wrong key.
+ * `replace`: optional [{ url: RegExp, body: Buffer, status = 200 }]: responses the page gets
+ * instead of the server's for matching requests (playwright's page.route), e.g. a wrong key
+ * or a 404.
  * `params`: more query parameters of the player page (e.g. { lowLatency: '1' }).
  * `countRequests`: optional RegExp; every request of the page whose URL matches it is
  * recorded as { url, wallClock (Unix s) } in the returned `requests`.
@@ -88,9 +89,9 @@ export async function samplePlayback(browser, {
   let inspected;
   try {
     if (initScript) await page.addInitScript(initScript);
-    for (const { url, body } of replace) {
+    for (const { url, body, status = 200 } of replace) {
       await page.route(url, (route) => route.fulfill({
-        status: 200, body, headers: { 'access-control-allow-origin': '*', 'content-type': 'application/octet-stream' },
+        status, body, headers: { 'access-control-allow-origin': '*', 'content-type': 'application/octet-stream' },
       }));
     }
     await page.goto(`${pageBase}/player/index.html?${q}`);
@@ -298,7 +299,14 @@ export function isStartGapSkip(e) {
 }
 
 /** samplePlayback + judge in one call; also returns samples for debugging. */
+// On-demand cases play at this speed (the player page's rate=): a whole file in half the
+// wall time, which keeps the suite in CI's budget. CASTERPAK_VOD_RATE=1 plays in real time.
+export const VOD_RATE = Number(process.env.CASTERPAK_VOD_RATE || 2);
+
 export async function playAndJudge(browser, playOpts, judgeOpts) {
+  if (!judgeOpts.live && VOD_RATE !== 1 && !(playOpts.params && 'rate' in playOpts.params)) {
+    playOpts = { ...playOpts, params: { ...playOpts.params, rate: String(VOD_RATE) } };
+  }
   const { samples, console: consoleLines, inspected, requests } = await samplePlayback(browser, playOpts);
   const verdict = judge(samples, judgeOpts);
   // An exception thrown in the page (player.js or a player library) is a bug
