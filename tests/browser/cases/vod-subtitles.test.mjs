@@ -2,10 +2,11 @@
 // (tx3g, mdhd `deu`, offered as `de`) track and two WebVTT sidecars (sub.en.vtt, sub.fr.vtt) beside it, played to the
 // end with a subtitle language chosen (player page ?subtitles=<lang>):
 // - hls.js on /i/ (TS) and /cmaf/ (segmented WebVTT, X-TIMESTAMP-MAP);
-// - Shaka Player on /i/ and on /dash/ (a text AdaptationSet, one WebVTT file);
+// - Shaka Player on /i/, /cmaf/ and /dash/ (a text AdaptationSet, one WebVTT file);
 // - dash.js on /dash/ (a sidecar and the tx3g track).
 // The file has a second (French) audio track: hls.js and Shaka play the TS master with it
-// (audio-only TS in the AUDIO group), hls.js the CMAF master and dash.js the MPD.
+// (audio-only TS in the AUDIO group), hls.js and Shaka the CMAF master, dash.js and Shaka
+// the MPD.
 // Chromium's native HLS plays the TS and CMAF masters to the end with sound (it offers no
 // subtitle or audio choice).
 // Each case checks the cues the player loaded into the <video> text track: every cue of
@@ -123,6 +124,7 @@ describe('VOD subtitles (sidecars and tx3g) in hls.js, Shaka Player and dash.js'
     ['/i/sub.mp4/master.m3u8', 'hlsjs', 'en'],
     ['/cmaf/sub.mp4/master.m3u8', 'hlsjs', 'de'],
     ['/i/sub.mp4/master.m3u8', 'shaka', 'fr'],
+    ['/cmaf/sub.mp4/master.m3u8', 'shaka', 'de'],
     ['/dash/sub.mp4/manifest.mpd', 'shaka', 'en'],
     ['/dash/sub.mp4/manifest.mpd', 'dashjs', 'fr'],
     ['/dash/sub.mp4/manifest.mpd', 'dashjs', 'de'],
@@ -140,7 +142,9 @@ describe('VOD subtitles (sidecars and tx3g) in hls.js, Shaka Player and dash.js'
     ['/i/sub.mp4/master.m3u8', 'hlsjs'],
     ['/i/sub.mp4/master.m3u8', 'shaka'],
     ['/cmaf/sub.mp4/master.m3u8', 'hlsjs'],
+    ['/cmaf/sub.mp4/master.m3u8', 'shaka'],
     ['/dash/sub.mp4/manifest.mpd', 'dashjs'],
+    ['/dash/sub.mp4/manifest.mpd', 'shaka'],
   ]) {
     it(`${engine} plays ${manifest} with the French audio track`, async () => {
       const { v } = await play(manifest, engine, 'en', { params: { audio: 'fr' }, countRequests: /_a1\.(m3u8|ts|m4s)/ });
