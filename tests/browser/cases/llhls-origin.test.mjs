@@ -164,7 +164,7 @@ describe('LL-HLS and HLS pushes through the casterpak origin', { timeout: 600_00
       try {
         v = await runLiveDashCase(browser, {
           ingest: floor.ingest, egress: floor.egress, name, manifest: 'llhls.m3u8', engine, params,
-          windowSeconds: 20, maxLatency, pushExtraArgs: ['-frag_type', 'every_frame'],
+          windowSeconds: 15, maxLatency, pushExtraArgs: ['-frag_type', 'every_frame'],
           countRequests: /\/llhls_[^/]*\.m3u8/,
           whileLive: async () => (await fetch(`${floor.egress}/${name}/llhls_0.m3u8`)).text().catch(() => ''),
         });
