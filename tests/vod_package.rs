@@ -478,57 +478,75 @@ async fn reply_headers_and_etag() {
 /// across all segments of the rendition for every PID, keyframe first.
 #[tokio::test]
 async fn real_segments_reparse_with_mpeg2ts() {
-    use mpeg2ts::ts::{ReadTsPacket, TsPacketReader, TsPayload};
     let vod = vod(&samples_dir(), 6.0);
     let f = Fetcher::Service(&vod);
-    let mut last_cc: std::collections::HashMap<u16, u8> = Default::default();
+    let mut last_cc = std::collections::HashMap::new();
     for n in 1..=2 {
         let seg = f
             .get(&format!("clip_,360,540,720,p.mp4.csmil/segment{n}_2_av.ts"))
             .await
             .unwrap();
-        let mut r = TsPacketReader::new(&seg[..]);
-        let mut i = 0;
-        let mut pcr: Option<u64> = None;
-        let mut pes = 0;
-        while let Some(p) = r.read_ts_packet().unwrap() {
-            let pid = p.header.pid.as_u16();
-            match i {
-                0 => assert!(
-                    matches!(p.payload, Some(TsPayload::Pat(_))),
-                    "segment {n}: PAT first"
-                ),
-                1 => assert!(
-                    matches!(p.payload, Some(TsPayload::Pmt(_))),
-                    "segment {n}: PMT second"
-                ),
-                _ => {}
-            }
-            let cc = p.header.continuity_counter.as_u8();
-            if let Some(prev) = last_cc.insert(pid, cc) {
-                assert_eq!((prev + 1) & 15, cc, "segment {n} pid {pid:#x} continuity");
-            }
-            if let Some(v) = p.adaptation_field.as_ref().and_then(|a| a.pcr) {
-                pcr = Some(v.as_u64() / 300);
-            }
-            if let Some(TsPayload::PesStart(s)) = &p.payload {
-                let dts = s.header.dts.or(s.header.pts).unwrap().as_u64();
-                let pcr = pcr.expect("PCR before the first PES");
-                assert!(pcr <= dts, "segment {n}: PCR {pcr} after DTS {dts}");
-                if pes == 0 {
-                    assert_eq!(pid, 0x100, "video first");
-                    let af = p.adaptation_field.as_ref().unwrap();
-                    assert!(
-                        af.random_access_indicator,
-                        "segment {n} starts on a keyframe"
-                    );
-                }
-                pes += 1;
-            }
-            i += 1;
-        }
+        let pes = reparse_ts(&seg, &format!("segment {n}"), 0x100, &mut last_cc);
         assert!(pes > 100);
     }
+}
+
+/// Reads TS segment `seg` packet by packet with the `mpeg2ts` crate and checks: PAT then
+/// PMT first, continuity counters running on from `last_cc` per PID (updated, so that a
+/// caller can check across segments), a PCR at or before each PES's DTS, the first PES on
+/// `first_pid` and a random access point. Returns the number of PES starts.
+fn reparse_ts(
+    seg: &[u8],
+    label: &str,
+    first_pid: u16,
+    last_cc: &mut std::collections::HashMap<u16, u8>,
+) -> usize {
+    use mpeg2ts::ts::{ReadTsPacket, TsPacketReader, TsPayload};
+    assert_eq!(seg.len() % 188, 0, "{label}: whole packets");
+    let mut r = TsPacketReader::new(seg);
+    let (mut i, mut pes) = (0, 0);
+    let mut pcr: Option<u64> = None;
+    while let Some(p) = r
+        .read_ts_packet()
+        .unwrap_or_else(|e| panic!("{label}: packet {i}: {e}"))
+    {
+        let pid = p.header.pid.as_u16();
+        if i == 0 {
+            assert!(
+                matches!(p.payload, Some(TsPayload::Pat(_))),
+                "{label}: PAT first"
+            );
+        }
+        if i == 1 {
+            assert!(
+                matches!(p.payload, Some(TsPayload::Pmt(_))),
+                "{label}: PMT second"
+            );
+        }
+        let cc = p.header.continuity_counter.as_u8();
+        if let Some(prev) = last_cc.insert(pid, cc) {
+            assert_eq!((prev + 1) & 15, cc, "{label}: pid {pid:#x} continuity");
+        }
+        if let Some(v) = p.adaptation_field.as_ref().and_then(|a| a.pcr) {
+            pcr = Some(v.as_u64() / 300);
+        }
+        if let Some(TsPayload::PesStart(st)) = &p.payload {
+            let dts = st.header.dts.or(st.header.pts).unwrap().as_u64();
+            let pcr = pcr.unwrap_or_else(|| panic!("{label}: PCR before the first PES"));
+            assert!(pcr <= dts, "{label}: PCR {pcr} after DTS {dts}");
+            if pes == 0 {
+                assert_eq!(pid, first_pid, "{label}: first PES");
+                let rai = p
+                    .adaptation_field
+                    .as_ref()
+                    .is_some_and(|a| a.random_access_indicator);
+                assert!(rai, "{label}: first PES is a random access point");
+            }
+            pes += 1;
+        }
+        i += 1;
+    }
+    pes
 }
 
 /// Every TS playlist of every supported fixture (`_av`, `_a`; for two audio tracks also the
@@ -539,7 +557,6 @@ async fn real_segments_reparse_with_mpeg2ts() {
 /// starts per segment as an independent reader finds.
 #[tokio::test]
 async fn every_fixture_ts_reparses_with_mpeg2ts() {
-    use mpeg2ts::ts::{ReadTsPacket, TsPacketReader, TsPayload};
     let fx = fixtures();
     let vod = vod(fx, D);
     let f = Fetcher::Service(&vod);
@@ -560,59 +577,12 @@ async fn every_fixture_ts_reparses_with_mpeg2ts() {
         for (list, video_first) in lists {
             let dir = out.path().join(name).join(list);
             let names = dump_variant(&f, name, list, &dir).await;
-            let mut last_cc: std::collections::HashMap<u16, u8> = Default::default();
+            let mut last_cc = std::collections::HashMap::new();
             for seg_name in &names {
                 let label = format!("{name} {list} {seg_name}");
                 let seg = std::fs::read(dir.join(seg_name)).unwrap();
-                assert_eq!(seg.len() % 188, 0, "{label}: whole packets");
-                let mut r = TsPacketReader::new(&seg[..]);
-                let (mut i, mut pes) = (0, 0);
-                let mut pcr: Option<u64> = None;
-                while let Some(p) = r
-                    .read_ts_packet()
-                    .unwrap_or_else(|e| panic!("{label}: packet {i}: {e}"))
-                {
-                    let pid = p.header.pid.as_u16();
-                    if i == 0 {
-                        assert!(
-                            matches!(p.payload, Some(TsPayload::Pat(_))),
-                            "{label}: PAT first"
-                        );
-                    }
-                    if i == 1 {
-                        assert!(
-                            matches!(p.payload, Some(TsPayload::Pmt(_))),
-                            "{label}: PMT second"
-                        );
-                    }
-                    let cc = p.header.continuity_counter.as_u8();
-                    if let Some(prev) = last_cc.insert(pid, cc) {
-                        assert_eq!((prev + 1) & 15, cc, "{label}: pid {pid:#x} continuity");
-                    }
-                    if let Some(v) = p.adaptation_field.as_ref().and_then(|a| a.pcr) {
-                        pcr = Some(v.as_u64() / 300);
-                    }
-                    if let Some(TsPayload::PesStart(st)) = &p.payload {
-                        let dts = st.header.dts.or(st.header.pts).unwrap().as_u64();
-                        let pcr =
-                            pcr.unwrap_or_else(|| panic!("{label}: PCR before the first PES"));
-                        assert!(pcr <= dts, "{label}: PCR {pcr} after DTS {dts}");
-                        if pes == 0 {
-                            assert_eq!(
-                                pid,
-                                if video_first { 0x100 } else { 0x101 },
-                                "{label}: first PES"
-                            );
-                            let rai = p
-                                .adaptation_field
-                                .as_ref()
-                                .is_some_and(|a| a.random_access_indicator);
-                            assert!(rai, "{label}: first PES is a random access point");
-                        }
-                        pes += 1;
-                    }
-                    i += 1;
-                }
+                let first_pid = if video_first { 0x100 } else { 0x101 };
+                let pes = reparse_ts(&seg, &label, first_pid, &mut last_cc);
                 assert!(pes > 0, "{label}: no PES");
                 checked += 1;
             }
