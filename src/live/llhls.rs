@@ -227,6 +227,11 @@ impl Rendition {
     }
 }
 
+/// `secs` (seconds) rounded up to the millisecond, ignoring float noise under 1 ns.
+fn ceil_ms(secs: f64) -> f64 {
+    (secs * 1000.0 - 1e-6).ceil() / 1000.0
+}
+
 /// Values fixed for the life of a stream: Apple clients fail for good when any of them
 /// changes between reloads (MediaMTX #6237).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -293,7 +298,6 @@ impl Timing {
         if !any_complete || longest_chunk <= 0.0 {
             return None;
         }
-        let ceil_ms = |secs: f64| (secs * 1000.0 - 1e-6).ceil() / 1000.0;
         let part_target = match part_target_override {
             Some(t) if t > 0.0 => t.max(ceil_ms(longest_chunk)),
             _ => ceil_ms(short_part),
@@ -317,14 +321,14 @@ impl Timing {
     pub fn with_part_hold_back(self, secs: Option<f64>) -> Timing {
         match secs {
             Some(s) if s > 0.0 => Timing {
-                part_hold_back: ((s.max(2.0 * self.part_target)) * 1000.0 - 1e-6).ceil() / 1000.0,
+                part_hold_back: ceil_ms(s.max(2.0 * self.part_target)),
                 ..self
             },
             _ => self,
         }
     }
 
-    /// PART-HOLD-BACK in seconds (see [`Timing::part_hold_back`] the field).
+    /// PART-HOLD-BACK in seconds, with millisecond precision.
     pub fn part_hold_back(&self) -> f64 {
         self.part_hold_back
     }
