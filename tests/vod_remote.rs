@@ -20,6 +20,8 @@ struct Server {
     data_requests: Arc<AtomicUsize>,
     /// When set, bodies stop half way (a cut connection).
     cut_bodies: Arc<AtomicBool>,
+    /// Requests for `.vtt` paths, probes included.
+    vtt_requests: Arc<AtomicUsize>,
 }
 
 async fn serve_one(
@@ -27,6 +29,7 @@ async fn serve_one(
     root: PathBuf,
     data: Arc<AtomicUsize>,
     cut: Arc<AtomicBool>,
+    vtt: Arc<AtomicUsize>,
 ) {
     let mut buf = Vec::new();
     let mut tmp = [0u8; 4096];
@@ -46,6 +49,9 @@ async fn serve_one(
             .strip_prefix("range: bytes=")
             .map(str::to_string)
     });
+    if path.ends_with(".vtt") {
+        vtt.fetch_add(1, Ordering::SeqCst);
+    }
     let file = root.join(path.trim_start_matches('/'));
     let Ok(bytes) = std::fs::read(&file) else {
         let _ = sock
@@ -95,30 +101,108 @@ async fn start(root: &Path) -> Server {
     let port = listener.local_addr().unwrap().port();
     let data = Arc::new(AtomicUsize::new(0));
     let cut = Arc::new(AtomicBool::new(false));
-    let (root, d2, c2) = (root.to_owned(), data.clone(), cut.clone());
+    let vtt = Arc::new(AtomicUsize::new(0));
+    let (root, d2, c2, v2) = (root.to_owned(), data.clone(), cut.clone(), vtt.clone());
     tokio::spawn(async move {
         loop {
             let Ok((sock, _)) = listener.accept().await else {
                 return;
             };
-            tokio::spawn(serve_one(sock, root.clone(), d2.clone(), c2.clone()));
+            tokio::spawn(serve_one(
+                sock,
+                root.clone(),
+                d2.clone(),
+                c2.clone(),
+                v2.clone(),
+            ));
         }
     });
     Server {
         port,
         data_requests: data,
         cut_bodies: cut,
+        vtt_requests: vtt,
     }
 }
 
 fn remote_vod(port: u16, input_cache: Option<&Path>) -> Vod {
+    remote_vod_with(port, input_cache, &[])
+}
+
+fn remote_vod_with(port: u16, input_cache: Option<&Path>, sidecar_languages: &[&str]) -> Vod {
     Vod::new(&VodConfig {
         media_root: format!("http://127.0.0.1:{port}/media"),
         input_cache_dir: input_cache.map(Path::to_owned),
         remote_revalidate_secs: 1,
+        remote_sidecar_languages: sidecar_languages.iter().map(|t| t.to_string()).collect(),
         ..Default::default()
     })
     .unwrap()
+}
+
+const EN: &str = "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nHello\n";
+const FR: &str = "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nBonjour\n";
+
+/// The SUBTITLES languages of a master playlist, in order.
+fn subtitle_languages(master: &[u8]) -> Vec<String> {
+    match m3u8_rs::parse_playlist_res(master) {
+        Ok(m3u8_rs::Playlist::MasterPlaylist(m)) => m
+            .alternatives
+            .iter()
+            .filter(|a| a.media_type == m3u8_rs::AlternativeMediaType::Subtitles)
+            .map(|a| a.language.clone().unwrap_or_default())
+            .collect(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_sidecars_of_the_configured_languages_are_found() {
+    let root = tempfile::tempdir().unwrap();
+    let media = root.path().join("media");
+    std::fs::create_dir_all(media.join("d")).unwrap();
+    std::fs::copy(
+        common::fixtures().join("faststart.mp4"),
+        media.join("d/a.mp4"),
+    )
+    .unwrap();
+    std::fs::write(media.join("d/a.en.vtt"), EN).unwrap();
+    let server = start(root.path()).await;
+    let local = common::vod(&media, 6.0);
+    let remote = remote_vod_with(server.port, None, &["fr", "en", "de"]);
+    // The remote's English sidecar is found like the local one: same master, playlist, cues.
+    for p in ["master.m3u8", "subs_0_0.m3u8", "subs1_0_0.vtt"] {
+        let path = format!("d/a.mp4/{p}");
+        let a = local.respond(&path, None).await.unwrap();
+        let b = remote.respond(&path, None).await.unwrap();
+        assert_eq!(a.body, b.body, "{path}");
+    }
+    let master = remote.respond("d/a.mp4/master.m3u8", None).await.unwrap();
+    assert_eq!(subtitle_languages(&master.body), ["en"]);
+    let cues = remote.respond("d/a.mp4/subs1_0_0.vtt", None).await.unwrap();
+    assert!(String::from_utf8_lossy(&cues.body).contains("Hello"));
+    // The absent tags' 404s are kept: another master probes nothing while they are fresh.
+    let before = server.vtt_requests.load(Ordering::SeqCst);
+    remote.respond("d/a.mp4/master.m3u8", None).await.unwrap();
+    assert_eq!(server.vtt_requests.load(Ordering::SeqCst), before);
+    // A sidecar added on the remote shows once the 404 is older than the revalidate time.
+    std::fs::write(media.join("d/a.fr.vtt"), FR).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let master = remote.respond("d/a.mp4/master.m3u8", None).await.unwrap();
+    assert_eq!(subtitle_languages(&master.body), ["en", "fr"]);
+    // Must-fail: without configured tags an HTTP root offers no sidecar.
+    let plain = remote_vod(server.port, None);
+    let master = plain.respond("d/a.mp4/master.m3u8", None).await.unwrap();
+    assert!(subtitle_languages(&master.body).is_empty());
+    assert_eq!(
+        plain
+            .respond("d/a.mp4/subs_0_0.m3u8", None)
+            .await
+            .map(|r| r.body.len())
+            .unwrap_err()
+            .kind(),
+        ErrorKind::NotFound
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

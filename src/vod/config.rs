@@ -17,6 +17,7 @@
 //! index_cache_entries = 1024
 //! memory_cache_bytes = 67108864
 //! remote_revalidate_secs = 10
+//! remote_sidecar_languages = ["en", "fr"]   # http(s) roots: probe <name>.<lang>.vtt
 //! hls_encryption = "aes-128"        # none (default) | aes-128: /i/ and /cmaf/ segments
 //! hls_encryption_secret = "<hex>"   # a key per file derived from this secret, or
 //! hls_encryption_key_file = "/etc/casterpak/hls.key"   # one key (16 bytes or 32 hex digits)
@@ -65,6 +66,12 @@ pub struct VodConfig {
     /// Seconds a remote file's size/ETag/Last-Modified is trusted before it is checked
     /// again. Default 10.
     pub remote_revalidate_secs: u64,
+    /// Language tags whose WebVTT sidecars `<name>.<lang>.vtt` are looked for beside each
+    /// MP4 of an `http(s)://` media root (a remote folder cannot be listed): one probe per
+    /// tag and MP4, its answer kept for `remote_revalidate_secs`. Tags as in sidecar names
+    /// (1 to 35 letters, digits and `-`), at most 32. Local roots list their folder
+    /// instead and ignore this. Default none.
+    pub remote_sidecar_languages: Vec<String>,
     /// HLS encryption of the `/i/` (TS) and `/cmaf/` (fMP4) segments: `none` or `aes-128`
     /// (RFC 8216bis §5.2; DASH output stays clear). Default `none`.
     pub hls_encryption: String,
@@ -91,6 +98,7 @@ impl Default for VodConfig {
             index_cache_entries: 1024,
             memory_cache_bytes: 64 << 20,
             remote_revalidate_secs: 10,
+            remote_sidecar_languages: Vec::new(),
             hls_encryption: "none".into(),
             hls_encryption_secret: None,
             hls_encryption_key_file: None,
@@ -118,6 +126,26 @@ impl VodConfig {
             return Err(ConfigError::Invalid {
                 key: "vod.index_cache_entries",
                 reason: "must be above 0".into(),
+            });
+        }
+        if self.remote_sidecar_languages.len() > super::source::MAX_SIDECARS {
+            return Err(ConfigError::Invalid {
+                key: "vod.remote_sidecar_languages",
+                reason: format!(
+                    "{} tags, at most {}",
+                    self.remote_sidecar_languages.len(),
+                    super::source::MAX_SIDECARS
+                ),
+            });
+        }
+        if let Some(bad) = self
+            .remote_sidecar_languages
+            .iter()
+            .find(|t| !super::source::is_sidecar_language(t))
+        {
+            return Err(ConfigError::Invalid {
+                key: "vod.remote_sidecar_languages",
+                reason: format!("{bad:?} is not 1 to 35 letters, digits and '-'"),
             });
         }
         match self.hls_encryption.as_str() {
@@ -221,6 +249,15 @@ pub struct VodArgs {
     /// [default: 10].
     #[arg(long, env = "CASTERPAK_REMOTE_REVALIDATE_SECS", value_name = "SECS")]
     pub remote_revalidate_secs: Option<u64>,
+    /// Language tags of the WebVTT sidecars (<name>.<lang>.vtt) probed beside each MP4 of
+    /// an http(s) media root, comma-separated [default: none].
+    #[arg(
+        long,
+        env = "CASTERPAK_REMOTE_SIDECAR_LANGUAGES",
+        value_name = "LANG",
+        value_delimiter = ','
+    )]
+    pub remote_sidecar_languages: Option<Vec<String>>,
     /// HLS segment encryption of /i/ and /cmaf/: none or aes-128 [default: none].
     #[arg(long, env = "CASTERPAK_HLS_ENCRYPTION", value_name = "none|aes-128")]
     pub hls_encryption: Option<String>,
@@ -251,6 +288,10 @@ impl VodArgs {
         set(&mut cfg.index_cache_entries, self.index_cache_entries);
         set(&mut cfg.memory_cache_bytes, self.memory_cache_bytes);
         set(&mut cfg.remote_revalidate_secs, self.remote_revalidate_secs);
+        set(
+            &mut cfg.remote_sidecar_languages,
+            self.remote_sidecar_languages.clone(),
+        );
         set(&mut cfg.hls_encryption, self.hls_encryption.clone());
         if self.hls_encryption_secret.is_some() {
             cfg.hls_encryption_secret = self.hls_encryption_secret.clone();
@@ -293,5 +334,10 @@ mod tests {
         cfg.segment_duration_secs = 0.5;
         assert!(cfg.validate().is_err());
         assert!(toml::from_str::<VodConfig>("segment_duration = 6").is_err());
+        cfg.segment_duration_secs = 6.0;
+        cfg.remote_sidecar_languages = vec!["en".into(), "pt-BR".into()];
+        assert!(cfg.validate().is_ok());
+        cfg.remote_sidecar_languages.push("../x".into());
+        assert!(cfg.validate().is_err(), "a tag with a path in it");
     }
 }

@@ -289,6 +289,7 @@ impl Vod {
                 &cfg.media_root,
                 input.clone(),
                 Duration::from_secs(cfg.remote_revalidate_secs.max(1)),
+                cfg.remote_sidecar_languages.clone(),
             )
         } else {
             Source::local(std::path::Path::new(&cfg.media_root))

@@ -22,6 +22,15 @@ use super::cache::{digest, DiskCache};
 /// Input cache block size in bytes.
 pub const BLOCK: u64 = 1 << 20;
 
+/// Most WebVTT sidecars one MP4 gets ([`Source::sidecars`]).
+pub const MAX_SIDECARS: usize = 32;
+
+/// Whether `tag` can be the `<lang>` of a sidecar `<name>.<lang>.vtt`: 1 to 35 ASCII
+/// letters, digits and `-` (`en`, `pt-BR`, `eng`; BCP 47 tags fit, RFC 5646).
+pub fn is_sidecar_language(tag: &str) -> bool {
+    (1..=35).contains(&tag.len()) && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
 /// One opened source file.
 #[derive(Debug, Clone)]
 pub struct SourceFile {
@@ -114,6 +123,11 @@ pub struct HttpSource {
     client: reqwest::Client,
     blocks: Option<Arc<DiskCache>>,
     meta: moka::future::Cache<String, SourceFile>,
+    /// Language tags of the sidecars probed beside each MP4 (`vod.remote_sidecar_languages`).
+    sidecar_languages: Vec<String>,
+    /// Sidecar paths the remote answered 404/410 for, kept as long as `meta` keeps a file,
+    /// so a master request does not probe every tag again.
+    absent: moka::future::Cache<String, ()>,
 }
 
 const PATH_SET: &AsciiSet = &CONTROLS
@@ -144,8 +158,15 @@ impl Source {
         }))
     }
 
-    /// A remote source under `base` (ending `/` added), with an optional input cache.
-    pub fn http(base: &str, blocks: Option<Arc<DiskCache>>, revalidate: Duration) -> Source {
+    /// A remote source under `base` (ending `/` added), with an optional input cache; a
+    /// file's size/ETag/Last-Modified (and a sidecar's absence) is trusted for `revalidate`;
+    /// `sidecar_languages` are the tags whose sidecars [`Source::sidecars`] probes.
+    pub fn http(
+        base: &str,
+        blocks: Option<Arc<DiskCache>>,
+        revalidate: Duration,
+        sidecar_languages: Vec<String>,
+    ) -> Source {
         let mut base = base.to_string();
         if !base.ends_with('/') {
             base.push('/');
@@ -161,6 +182,11 @@ impl Source {
             blocks,
             meta: moka::future::Cache::builder()
                 .max_capacity(10_000)
+                .time_to_live(revalidate)
+                .build(),
+            sidecar_languages,
+            absent: moka::future::Cache::builder()
+                .max_capacity(100_000)
                 .time_to_live(revalidate)
                 .build(),
         })
@@ -194,15 +220,18 @@ impl Source {
 
     /// WebVTT sidecars of the MP4 `rel` (already checked by the router): the files
     /// `<stem>.<lang>.vtt` beside it, where `<stem>` is its name without the extension and
-    /// `<lang>` a language tag of 1 to 35 letters, digits and `-` (`en`, `pt-BR`, `eng`).
-    /// Returns (language, relative path) pairs sorted by language, at most 32. Local sources
-    /// only: an HTTP base cannot be listed, and returns none.
+    /// `<lang>` a language tag ([`is_sidecar_language`]). Returns (language, relative path)
+    /// pairs sorted by language, at most [`MAX_SIDECARS`]. A local folder is listed; an
+    /// HTTP base cannot be, so there each configured tag is probed (one 1-byte `Range`
+    /// request, answers kept for the revalidate time); a probe that fails other than by
+    /// 404/410 leaves that sidecar out of this answer and is logged.
     pub async fn sidecars(&self, rel: &str) -> Vec<(String, String)> {
-        let Source::Local(local) = self else {
-            return Vec::new();
-        };
         let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
         let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
+        let local = match self {
+            Source::Local(local) => local,
+            Source::Http(h) => return h.sidecars(dir, stem).await,
+        };
         let Some(names) = local.vtt_names(dir).await else {
             return Vec::new();
         };
@@ -215,16 +244,14 @@ impl Source {
             else {
                 continue;
             };
-            let ok = (1..=35).contains(&lang.len())
-                && lang.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-            if ok {
+            if is_sidecar_language(lang) {
                 let path = if dir.is_empty() {
                     file.to_string()
                 } else {
                     format!("{dir}/{file}")
                 };
                 found.push((lang.to_string(), path));
-                if found.len() == 32 {
+                if found.len() == MAX_SIDECARS {
                     break;
                 }
             }
@@ -412,6 +439,41 @@ fn parse_content_range(v: &str) -> Option<(u64, u64, u64)> {
 impl HttpSource {
     fn url(&self, rel: &str) -> String {
         format!("{}{}", self.base, utf8_percent_encode(rel, PATH_SET))
+    }
+
+    /// The configured tags' sidecars `<dir>/<stem>.<lang>.vtt` that the remote has, probed
+    /// together; see [`Source::sidecars`].
+    async fn sidecars(&self, dir: &str, stem: &str) -> Vec<(String, String)> {
+        let probes = self.sidecar_languages.iter().map(|lang| async move {
+            let name = format!("{stem}.{lang}.vtt");
+            let rel = if dir.is_empty() {
+                name
+            } else {
+                format!("{dir}/{name}")
+            };
+            if self.absent.contains_key(&rel) {
+                return None;
+            }
+            match self.open(&rel).await {
+                Ok(_) => Some((lang.clone(), rel)),
+                Err(SourceError::NotFound(_)) => {
+                    self.absent.insert(rel, ()).await;
+                    None
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "sidecar probe failed; left out of this answer");
+                    None
+                }
+            }
+        });
+        let mut found: Vec<_> = futures_util::future::join_all(probes)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        found.sort();
+        found.truncate(MAX_SIDECARS);
+        found
     }
 
     async fn open(&self, rel: &str) -> Result<SourceFile, SourceError> {
