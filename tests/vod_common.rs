@@ -446,6 +446,19 @@ impl Fetcher<'_> {
 }
 
 /// A Vod over `root` with segment duration `d` seconds.
+/// The `TYPE=SUBTITLES` renditions of a multivariant playlist, in order; panics (showing
+/// the text) when `master` is not one.
+pub fn subtitle_media(master: &[u8]) -> Vec<m3u8_rs::AlternativeMedia> {
+    match m3u8_rs::parse_playlist_res(master) {
+        Ok(m3u8_rs::Playlist::MasterPlaylist(m)) => m
+            .alternatives
+            .into_iter()
+            .filter(|a| a.media_type == m3u8_rs::AlternativeMediaType::Subtitles)
+            .collect(),
+        other => panic!("{other:?}\n{}", String::from_utf8_lossy(master)),
+    }
+}
+
 pub fn vod(root: &Path, d: f64) -> Vod {
     let cfg = casterpak::vod::config::VodConfig {
         media_root: root.to_string_lossy().into_owned(),

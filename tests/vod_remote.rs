@@ -52,6 +52,12 @@ async fn serve_one(
     if path.ends_with(".vtt") {
         vtt.fetch_add(1, Ordering::SeqCst);
     }
+    if path.contains(".e500.") {
+        let _ = sock
+            .write_all(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            .await;
+        return;
+    }
     let file = root.join(path.trim_start_matches('/'));
     let Ok(bytes) = std::fs::read(&file) else {
         let _ = sock
@@ -126,14 +132,19 @@ async fn start(root: &Path) -> Server {
 }
 
 fn remote_vod(port: u16, input_cache: Option<&Path>) -> Vod {
-    remote_vod_with(port, input_cache, &[])
-}
-
-fn remote_vod_with(port: u16, input_cache: Option<&Path>, sidecar_languages: &[&str]) -> Vod {
     Vod::new(&VodConfig {
         media_root: format!("http://127.0.0.1:{port}/media"),
         input_cache_dir: input_cache.map(Path::to_owned),
         remote_revalidate_secs: 1,
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+fn remote_vod_with(port: u16, revalidate_secs: u64, sidecar_languages: &[&str]) -> Vod {
+    Vod::new(&VodConfig {
+        media_root: format!("http://127.0.0.1:{port}/media"),
+        remote_revalidate_secs: revalidate_secs,
         remote_sidecar_languages: sidecar_languages.iter().map(|t| t.to_string()).collect(),
         ..Default::default()
     })
@@ -145,15 +156,10 @@ const FR: &str = "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nBonjour\n";
 
 /// The SUBTITLES languages of a master playlist, in order.
 fn subtitle_languages(master: &[u8]) -> Vec<String> {
-    match m3u8_rs::parse_playlist_res(master) {
-        Ok(m3u8_rs::Playlist::MasterPlaylist(m)) => m
-            .alternatives
-            .iter()
-            .filter(|a| a.media_type == m3u8_rs::AlternativeMediaType::Subtitles)
-            .map(|a| a.language.clone().unwrap_or_default())
-            .collect(),
-        other => panic!("{other:?}"),
-    }
+    common::subtitle_media(master)
+        .into_iter()
+        .map(|a| a.language.unwrap_or_default())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -169,7 +175,8 @@ async fn remote_sidecars_of_the_configured_languages_are_found() {
     std::fs::write(media.join("d/a.en.vtt"), EN).unwrap();
     let server = start(root.path()).await;
     let local = common::vod(&media, 6.0);
-    let remote = remote_vod_with(server.port, None, &["fr", "en", "de"]);
+    // Probe answers are kept 3 s: the first requests below take well under that.
+    let remote = remote_vod_with(server.port, 3, &["fr", "en", "de"]);
     // The remote's English sidecar is found like the local one: same master, playlist, cues.
     for p in ["master.m3u8", "subs_0_0.m3u8", "subs1_0_0.vtt"] {
         let path = format!("d/a.mp4/{p}");
@@ -187,9 +194,24 @@ async fn remote_sidecars_of_the_configured_languages_are_found() {
     assert_eq!(server.vtt_requests.load(Ordering::SeqCst), before);
     // A sidecar added on the remote shows once the 404 is older than the revalidate time.
     std::fs::write(media.join("d/a.fr.vtt"), FR).unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(3200)).await;
     let master = remote.respond("d/a.mp4/master.m3u8", None).await.unwrap();
     assert_eq!(subtitle_languages(&master.body), ["en", "fr"]);
+    // A probe the remote answers with a 500: the track is offered and fails alone.
+    let failing = remote_vod_with(server.port, 3, &["en", "e500"]);
+    let master = failing.respond("d/a.mp4/master.m3u8", None).await.unwrap();
+    assert_eq!(subtitle_languages(&master.body), ["e500", "en"]);
+    let err = failing
+        .respond("d/a.mp4/subs1_0_0.vtt", None)
+        .await
+        .map(|r| r.body.len())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Upstream, "{err}");
+    let cues = failing
+        .respond("d/a.mp4/subs1_0_1.vtt", None)
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&cues.body).contains("Hello"));
     // Must-fail: without configured tags an HTTP root offers no sidecar.
     let plain = remote_vod(server.port, None);
     let master = plain.respond("d/a.mp4/master.m3u8", None).await.unwrap();

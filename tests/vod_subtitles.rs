@@ -197,11 +197,7 @@ async fn sidecars_and_tx3g_tracks_are_segmented_webvtt_and_a_dash_text_set() {
             Ok(m3u8_rs::Playlist::MasterPlaylist(m)) => m,
             other => panic!("{other:?}\n{master}"),
         };
-        let subs: Vec<_> = m
-            .alternatives
-            .iter()
-            .filter(|a| a.media_type == m3u8_rs::AlternativeMediaType::Subtitles)
-            .collect();
+        let subs = common::subtitle_media(master.as_bytes());
         let langs: Vec<_> = subs
             .iter()
             .map(|a| a.language.clone().unwrap_or_default())

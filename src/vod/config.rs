@@ -68,9 +68,9 @@ pub struct VodConfig {
     pub remote_revalidate_secs: u64,
     /// Language tags whose WebVTT sidecars `<name>.<lang>.vtt` are looked for beside each
     /// MP4 of an `http(s)://` media root (a remote folder cannot be listed): one probe per
-    /// tag and MP4, its answer kept for `remote_revalidate_secs`. Tags as in sidecar names
-    /// (1 to 35 letters, digits and `-`), at most 32. Local roots list their folder
-    /// instead and ignore this. Default none.
+    /// tag and MP4; a found file and a 404/410 are kept for `remote_revalidate_secs`. Tags
+    /// as in sidecar names (1 to 35 letters, digits and `-`), distinct, at most 32. Local
+    /// roots list their folder instead and ignore this. Default none.
     pub remote_sidecar_languages: Vec<String>,
     /// HLS encryption of the `/i/` (TS) and `/cmaf/` (fMP4) segments: `none` or `aes-128`
     /// (RFC 8216bis §5.2; DASH output stays clear). Default `none`.
@@ -146,6 +146,17 @@ impl VodConfig {
             return Err(ConfigError::Invalid {
                 key: "vod.remote_sidecar_languages",
                 reason: format!("{bad:?} is not 1 to 35 letters, digits and '-'"),
+            });
+        }
+        let mut seen = std::collections::HashSet::new();
+        if let Some(dup) = self
+            .remote_sidecar_languages
+            .iter()
+            .find(|t| !seen.insert(t.as_str()))
+        {
+            return Err(ConfigError::Invalid {
+                key: "vod.remote_sidecar_languages",
+                reason: format!("{dup:?} is named twice"),
             });
         }
         match self.hls_encryption.as_str() {
@@ -337,6 +348,9 @@ mod tests {
         cfg.segment_duration_secs = 6.0;
         cfg.remote_sidecar_languages = vec!["en".into(), "pt-BR".into()];
         assert!(cfg.validate().is_ok());
+        cfg.remote_sidecar_languages.push("en".into());
+        assert!(cfg.validate().is_err(), "a tag named twice");
+        cfg.remote_sidecar_languages.pop();
         cfg.remote_sidecar_languages.push("../x".into());
         assert!(cfg.validate().is_err(), "a tag with a path in it");
     }

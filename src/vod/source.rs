@@ -125,8 +125,8 @@ pub struct HttpSource {
     meta: moka::future::Cache<String, SourceFile>,
     /// Language tags of the sidecars probed beside each MP4 (`vod.remote_sidecar_languages`).
     sidecar_languages: Vec<String>,
-    /// Sidecar paths the remote answered 404/410 for, kept as long as `meta` keeps a file,
-    /// so a master request does not probe every tag again.
+    /// Sidecar paths the remote answered 404/410 for, kept for the revalidate time like a
+    /// found file's `meta`, so a master request does not probe every tag again.
     absent: moka::future::Cache<String, ()>,
 }
 
@@ -223,8 +223,9 @@ impl Source {
     /// `<lang>` a language tag ([`is_sidecar_language`]). Returns (language, relative path)
     /// pairs sorted by language, at most [`MAX_SIDECARS`]. A local folder is listed; an
     /// HTTP base cannot be, so there each configured tag is probed (one 1-byte `Range`
-    /// request, answers kept for the revalidate time); a probe that fails other than by
-    /// 404/410 leaves that sidecar out of this answer and is logged.
+    /// request; a found file and a 404/410 are kept for the revalidate time). A probe that
+    /// fails otherwise (5xx, timeout, an empty file's 416) is logged and its sidecar still
+    /// returned, so the track numbers stay put and reading that track fails alone.
     pub async fn sidecars(&self, rel: &str) -> Vec<(String, String)> {
         let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
         let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
@@ -245,12 +246,7 @@ impl Source {
                 continue;
             };
             if is_sidecar_language(lang) {
-                let path = if dir.is_empty() {
-                    file.to_string()
-                } else {
-                    format!("{dir}/{file}")
-                };
-                found.push((lang.to_string(), path));
+                found.push((lang.to_string(), join(dir, file)));
                 if found.len() == MAX_SIDECARS {
                     break;
                 }
@@ -436,6 +432,15 @@ fn parse_content_range(v: &str) -> Option<(u64, u64, u64)> {
     Some((s.parse().ok()?, e.parse().ok()?, total.parse().ok()?))
 }
 
+/// `dir/name`, or `name` in the root (`dir` empty).
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
 impl HttpSource {
     fn url(&self, rel: &str) -> String {
         format!("{}{}", self.base, utf8_percent_encode(rel, PATH_SET))
@@ -445,12 +450,7 @@ impl HttpSource {
     /// together; see [`Source::sidecars`].
     async fn sidecars(&self, dir: &str, stem: &str) -> Vec<(String, String)> {
         let probes = self.sidecar_languages.iter().map(|lang| async move {
-            let name = format!("{stem}.{lang}.vtt");
-            let rel = if dir.is_empty() {
-                name
-            } else {
-                format!("{dir}/{name}")
-            };
+            let rel = join(dir, &format!("{stem}.{lang}.vtt"));
             if self.absent.contains_key(&rel) {
                 return None;
             }
@@ -461,8 +461,10 @@ impl HttpSource {
                     None
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "sidecar probe failed; left out of this answer");
-                    None
+                    // Offered all the same, so the track numbers stay put and only this
+                    // track's requests fail while the remote does.
+                    tracing::warn!(error = %e, "sidecar probe failed");
+                    Some((lang.clone(), rel))
                 }
             }
         });
