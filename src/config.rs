@@ -245,6 +245,12 @@ pub struct LiveConfig {
     /// value under 2 x PART-TARGET (the RFC's floor) is raised to it. Sub-second players
     /// want the floor: hls.js starts this far behind plus its start-up time.
     pub llhls_part_hold_back_ms: u64,
+    /// Whether a live LL-HLS media playlist request without `_HLS_msn` (a player's first
+    /// load, or a plain poll) is held until the rendition's next part is complete, at most
+    /// 1.5 x PART-TARGET, so that its last part is at the live edge: a low-latency player
+    /// starts PART-HOLD-BACK behind that part, and a playlist answered at once ends on a
+    /// part up to one PART-TARGET old. Ended streams and finished packages answer at once.
+    pub llhls_hold_plain_reload: bool,
     /// Seconds of segments a live LL-HLS media playlist lists (at least 4 target durations
     /// are always listed). The DVR window, when longer, wins.
     pub llhls_window_secs: u64,
@@ -267,6 +273,7 @@ impl Default for LiveConfig {
             stream_idle_secs: 10,
             llhls_part_target_ms: 0,
             llhls_part_hold_back_ms: 0,
+            llhls_hold_plain_reload: true,
             llhls_window_secs: 60,
             dvr_window_secs: 120,
         }
@@ -342,6 +349,10 @@ pub struct ServeArgs {
     /// [default: 0].
     #[arg(long, env = "CASTERPAK_LLHLS_PART_HOLD_BACK_MS", value_name = "MS")]
     pub llhls_part_hold_back_ms: Option<u64>,
+    /// Hold a live LL-HLS media playlist request without _HLS_msn until the next part is
+    /// complete (at most 1.5 x PART-TARGET) [default: true].
+    #[arg(long, env = "CASTERPAK_LLHLS_HOLD_PLAIN_RELOAD", value_name = "BOOL")]
+    pub llhls_hold_plain_reload: Option<bool>,
     /// Seconds of segments listed by a live LL-HLS media playlist [default: 60].
     #[arg(long, env = "CASTERPAK_LLHLS_WINDOW_SECS", value_name = "SECS")]
     pub llhls_window_secs: Option<u64>,
@@ -511,6 +522,10 @@ impl Config {
         set(
             &mut live.llhls_part_hold_back_ms,
             args.llhls_part_hold_back_ms,
+        );
+        set(
+            &mut live.llhls_hold_plain_reload,
+            args.llhls_hold_plain_reload,
         );
         set(&mut live.llhls_window_secs, args.llhls_window_secs);
         set(&mut live.dvr_window_secs, args.dvr_window_secs);

@@ -156,6 +156,20 @@ async fn llhls_from_an_ldash_push_blocks_holds_parts_and_ends_as_vod() {
     );
     check_part_durations(&text);
 
+    // A plain reload (no _HLS_msn) is held until the next part is complete, at most
+    // 1.5 x PART-TARGET: two in a row hint parts one apart.
+    for _ in 0..3 {
+        let a = hint(&get_text(&client, format!("{base}/llhls_0.m3u8")).await);
+        let t = Instant::now();
+        let b = hint(&get_text(&client, format!("{base}/llhls_0.m3u8")).await);
+        assert_ne!(
+            (a.1, a.2),
+            (b.1, b.2),
+            "the second plain reload is not held"
+        );
+        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    }
+
     // LL-HLS readers on every rendition while the LL-DASH side is read below.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut readers = Vec::new();
@@ -350,7 +364,12 @@ async fn llhls_from_an_ldash_push_blocks_holds_parts_and_ends_as_vod() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_blocked_for_three_target_durations_gets_503() {
-    let origin = Origin::start(&["--stream-idle-secs", "60"]);
+    let origin = Origin::start(&[
+        "--stream-idle-secs",
+        "60",
+        "--llhls-hold-plain-reload",
+        "false",
+    ]);
     let mut ffmpeg = ffmpeg_ldash_push(&origin, "s", 30, &[]);
     let client = reqwest::Client::new();
     let base = origin.egress_url("/live/s");
@@ -362,6 +381,15 @@ async fn a_reload_blocked_for_three_target_durations_gets_503() {
         )
         .await
     );
+    // Must-fail of the held plain reload: with it off, two plain reloads in a row are
+    // answered at once and (but for a part completing between them) hint the same part.
+    let mut same = 0;
+    for _ in 0..3 {
+        let a = hint(&get_text(&client, format!("{base}/llhls_2.m3u8")).await);
+        let b = hint(&get_text(&client, format!("{base}/llhls_2.m3u8")).await);
+        same += usize::from((a.1, a.2) == (b.1, b.2));
+    }
+    assert!(same > 0, "plain reloads held with the setting off");
     // The encoder dies (no final static MPD): the stream stalls without ending.
     let _ = ffmpeg.0.kill();
     let _ = ffmpeg.0.wait();

@@ -183,6 +183,27 @@ impl StreamTimeline {
         lock(&self.state).timing
     }
 
+    /// The blocking-reload directives (RFC 8216bis §6.2.5.2) that wait for the next part
+    /// of `rep`: `_HLS_msn=M&_HLS_part=P+1` after its last part P of segment M (a part
+    /// index past the end of M means part 0 of M+1), else part 0 of the segment after its
+    /// last complete one. `None` once the stream has ended, for a finished package, before
+    /// the timing is fixed or when `rep` has nothing yet.
+    pub fn next_part(&self, rep: &str) -> Option<Directives> {
+        let s = lock(&self.state);
+        if s.ended || s.static_mpd || s.timing.is_none() {
+            return None;
+        }
+        let (msn, part) = match llhls::report_of(s.renditions.get(rep)?)? {
+            (m, Some(p)) => (m, p.checked_add(1)?),
+            (m, None) => (m.checked_add(1)?, 0),
+        };
+        Some(Directives {
+            msn: Some(msn),
+            part: Some(part),
+            ..Directives::default()
+        })
+    }
+
     /// Whether the stream has ended (final static MPD or idleness).
     pub fn ended(&self) -> bool {
         lock(&self.state).ended

@@ -173,6 +173,11 @@ async fn media(
     let stream = state.llhls.stream(dir).ok_or_else(|| no_stream(dir))?;
     let settings = settings(state, query);
     let mut rx = stream.subscribe();
+    if d.msn.is_none() && state.cfg.live.llhls_hold_plain_reload {
+        if let Some(r) = fresh(&stream, rep, &d, &settings, &mut rx).await {
+            return Ok(r);
+        }
+    }
     let started = Instant::now();
     loop {
         rx.borrow_and_update();
@@ -196,6 +201,37 @@ async fn media(
                 )),
             });
         }
+    }
+}
+
+/// A live media playlist request without `_HLS_msn` held until `rep`'s next part is
+/// complete, at most 1.5 x PART-TARGET (`live.llhls_hold_plain_reload`): a player starts
+/// PART-HOLD-BACK behind the last part of the playlist it tunes in with, so answering at
+/// once would start it up to one part further behind the live edge. `None` when there is
+/// nothing to wait for (ended, not yet timed) or the part did not come in time: the caller
+/// answers with the playlist as it is.
+async fn fresh(
+    stream: &StreamTimeline,
+    rep: &str,
+    d: &Directives,
+    settings: &LlHlsSettings,
+    rx: &mut tokio::sync::watch::Receiver<u64>,
+) -> Option<Arc<Rendered>> {
+    let next = Directives {
+        skip: d.skip,
+        ..stream.next_part(rep)?
+    };
+    let wait = Duration::from_secs_f64(1.5 * stream.timing()?.part_target);
+    let deadline = Instant::now() + wait;
+    loop {
+        rx.borrow_and_update();
+        if let Ok(ReloadAnswer::Ready(r)) = stream.reload(rep, &next, settings) {
+            return Some(r);
+        }
+        tokio::time::timeout_at(deadline, rx.changed())
+            .await
+            .ok()?
+            .ok()?;
     }
 }
 

@@ -2,8 +2,9 @@
 //
 //   node tests/browser/llhls-starts.bench.mjs [STARTS]      (bench/llhls_starts.sh runs it)
 //
-// One origin per PART-HOLD-BACK setting (the default 3 x PART-TARGET, and the RFC 8216bis
-// floor 2 x PART-TARGET via --llhls-part-hold-back-ms 1), the reference LL-DASH push with
+// One origin per setting: PART-HOLD-BACK at the default 3 x PART-TARGET and at the RFC 8216bis
+// floor 2 x PART-TARGET (--llhls-part-hold-back-ms 1), each with the first (plain) playlist
+// request held for the next part (the default) and answered at once; the reference LL-DASH push with
 // -frag_type every_frame, then STARTS fresh player pages per player (hls.js lowLatencyMode,
 // Shaka low-latency mode), each sampled 5 s after it was opened. A player's latency is
 // constant once it plays at rate 1, so each start is one draw of where it settles.
@@ -16,7 +17,13 @@ const starts = Number(process.argv[2] || 8);
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
 const browser = await launchBrowser();
 try {
-  for (const [setting, extraArgs] of [['PART-HOLD-BACK 3 x PART-TARGET (default)', []], ['PART-HOLD-BACK 2 x PART-TARGET (--llhls-part-hold-back-ms 1)', ['--llhls-part-hold-back-ms', '1']]]) {
+  const settings = [
+    ['PART-HOLD-BACK 3 x PART-TARGET (default)', []],
+    ['PART-HOLD-BACK 2 x PART-TARGET (--llhls-part-hold-back-ms 1)', ['--llhls-part-hold-back-ms', '1']],
+    ['3 x PART-TARGET, first playlist answered at once (--llhls-hold-plain-reload false)', ['--llhls-hold-plain-reload', 'false']],
+    ['2 x PART-TARGET, first playlist answered at once', ['--llhls-part-hold-back-ms', '1', '--llhls-hold-plain-reload', 'false']],
+  ];
+  for (const [setting, extraArgs] of settings) {
     const origin = await startOrigin({ extraArgs });
     const name = 'live/starts';
     const push = startLiveDashPush({ ingest: origin.ingest, egress: origin.egress, name, fps: 30, extraArgs: ['-frag_type', 'every_frame'] });

@@ -148,13 +148,15 @@ describe('LL-HLS and HLS pushes through the casterpak origin', { timeout: 600_00
   // the capture time (PROGRAM-DATE-TIME), and each media playlist's reloads are counted over
   // the judged window.
   //
-  // hls.js 1.7.4 is held to 1.0 s, not 0.75 s: it starts PART-HOLD-BACK behind the last
-  // part it has seen (up to one part older than the live edge) plus its start-up time, and
-  // speeds up only while it has more than 1 s buffered ahead (latency-controller.ts,
-  // `forwardBufferLength > 1`), so it stays where it started: 0.67-0.87 s over 8 starts
-  // (bench/llhls_starts.sh). Shaka holds 0.75 s.
+  // hls.js 1.7.4 starts PART-HOLD-BACK behind the last part of its first playlist plus its
+  // start-up time, and speeds up only while it has more than 1 s buffered ahead
+  // (latency-controller.ts, `forwardBufferLength > 1`), so it stays where it started. The
+  // origin holds that first playlist until the next part (live.llhls_hold_plain_reload), so
+  // its last part is at the live edge: 0.50-0.72 s over 12 starts (bench/llhls_starts.sh),
+  // 0.56-0.79 s without the hold. One start is judged here, so hls.js gets 0.1 s of room
+  // over the issue's 0.75 s (0.85 s); Shaka is held to 0.75 s.
   for (const [engine, params, label, maxLatency] of [
-    ['hlsjs', {}, 'hls.js lowLatencyMode', 1.0],
+    ['hlsjs', {}, 'hls.js lowLatencyMode', 0.85],
     ['shaka', { lowLatency: '1' }, 'Shaka lowLatencyMode', 0.75],
   ]) {
     it(`${label} plays an every-frame push's LL-HLS at < ${maxLatency} s, <= 5 reloads/s per playlist`, async () => {
