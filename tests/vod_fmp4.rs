@@ -797,10 +797,31 @@ async fn a_clip_of_the_cut_sync_fixture_keeps_sync_in_every_format() {
     check("DASH", &mpd, &mpd);
 }
 
-/// I-frame playlists (RFC 8216bis §4.4.3.6), one I-frame per segment: listed in both
-/// masters, read by m3u8-rs, and each byte range is exactly PAT + PMT + the keyframe's PES
-/// (TS: it decodes to one keyframe) or `styp` + `moof` + the `mdat` header + the keyframe
-/// (fMP4).
+/// Video packets ffprobe flags as keyframes in `file`.
+fn key_packets(file: &Path) -> usize {
+    let (ok, out, err) = run(
+        "ffprobe",
+        &[
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=flags",
+            "-of",
+            "csv=p=0",
+            &file.to_string_lossy(),
+        ],
+    );
+    assert!(ok, "{err}");
+    out.lines().filter(|l| l.starts_with('K')).count()
+}
+
+/// I-frame playlists (RFC 8216bis §4.4.3.6), every keyframe: listed in both masters, read
+/// by m3u8-rs; as many I-frames as the media playlist's segments hold keyframes (ffprobe's
+/// count over all of them), their durations summing to the media playlist's; each I-frame
+/// resource is one video frame, a keyframe, that ffmpeg decodes without a message (TS:
+/// PAT + PMT + its PES; fMP4: one CMAF fragment after the video's CMAF header).
 #[tokio::test]
 async fn iframe_playlists_for_ts_and_cmaf() {
     let fx = fixtures();
@@ -827,78 +848,90 @@ async fn iframe_playlists_for_ts_and_cmaf() {
             let pl = m3u8_rs::parse_media_playlist_res(&text)
                 .expect("m3u8-rs reads the I-frame playlist");
             assert!(pl.i_frames_only, "{name} {format:?}");
-            let media = if format == Format::Ts {
-                "index_0_av.m3u8"
+            let (media, ext) = if format == Format::Ts {
+                ("index_0_av.m3u8", "ts")
             } else {
-                "index_0_v.m3u8"
+                ("index_0_v.m3u8", "mp4")
             };
             let full = m3u8_rs::parse_media_playlist_res(
                 &body(&vod, format, &format!("{name}/{media}")).await,
             )
             .unwrap();
+            // Every segment of the media playlist, one file: its keyframes.
+            let mut all = Vec::new();
+            if format == Format::Cmaf {
+                all.extend(body(&vod, format, &format!("{name}/init_0_v.mp4")).await);
+            }
+            for s in &full.segments {
+                all.extend(body(&vod, format, &format!("{name}/{}", s.uri)).await);
+            }
+            let whole = out.path().join(format!("{name}_all.{ext}"));
+            std::fs::write(&whole, &all).unwrap();
+            let keyframes = key_packets(&whole);
+            assert!(
+                keyframes > full.segments.len(),
+                "{name}: {keyframes} keyframes"
+            );
             assert_eq!(
                 pl.segments.len(),
-                full.segments.len(),
-                "{name} {format:?}: one I-frame per segment"
+                keyframes,
+                "{name} {format:?}: one I-frame per keyframe"
             );
+            let total = |p: &m3u8_rs::MediaPlaylist| -> f64 {
+                p.segments.iter().map(|s| f64::from(s.duration)).sum()
+            };
+            assert!(
+                (total(&pl) - total(&full)).abs() < 0.002 * pl.segments.len() as f64 + 0.001,
+                "{name} {format:?}: I-frames last {} s, segments {} s",
+                total(&pl),
+                total(&full)
+            );
+            let last = pl.segments.len() - 1;
             for (k, s) in pl.segments.iter().enumerate() {
-                let range = s.byte_range.as_ref().expect("EXT-X-BYTERANGE");
-                assert_eq!(range.offset, Some(0));
-                let seg = body(&vod, format, &format!("{name}/{}", s.uri)).await;
-                let len = range.length as usize;
-                assert!(
-                    len <= seg.len(),
-                    "{name} {format:?} {}: range past the segment",
-                    s.uri
-                );
-                let slice = &seg[..len];
+                assert!(s.byte_range.is_none(), "{name}: a resource per I-frame");
+                let bytes = body(&vod, format, &format!("{name}/{}", s.uri)).await;
+                let mut file_bytes = Vec::new();
                 if format == Format::Ts {
-                    assert_eq!(len % 188, 0);
-                    let file = out.path().join(format!("{name}_{k}.ts"));
-                    std::fs::write(&file, slice).unwrap();
-                    let v = packets(&file, "v:0");
-                    let exact = !name.starts_with("hevc_hev1"); // in-band parameter sets
-                    if exact {
-                        assert_eq!(
-                            v.len(),
-                            1,
-                            "{name} {}: {} video packets in the range",
-                            s.uri,
-                            v.len()
-                        );
-                        // The PMT names the audio too, but only the video is in the range.
-                        let (ok, _, err) = run(
-                            "ffmpeg",
-                            &[
-                                "-v",
-                                "error",
-                                "-i",
-                                &file.to_string_lossy(),
-                                "-map",
-                                "0:v",
-                                "-f",
-                                "null",
-                                "-",
-                            ],
-                        );
-                        assert!(ok && err.is_empty(), "{name} {}: {err}", s.uri);
-                    } else {
-                        assert!(!v.is_empty(), "{name} {}", s.uri);
-                    }
-                } else {
-                    assert_eq!(&slice[4..8], b"styp");
-                    let moof = u32::from_be_bytes(slice[24..28].try_into().unwrap()) as usize;
-                    assert_eq!(&slice[28..32], b"moof");
-                    assert_eq!(&slice[24 + moof + 4..24 + moof + 8], b"mdat");
                     assert!(
-                        len > 24 + moof + 8,
-                        "{name} {}: no sample data in the range",
+                        bytes.len() % 188 == 0 && bytes[0] == 0x47,
+                        "{name} {}",
                         s.uri
                     );
+                } else {
+                    assert_eq!(&bytes[4..8], b"styp", "{name} {}", s.uri);
+                    assert_eq!(&bytes[28..32], b"moof", "{name} {}", s.uri);
+                    file_bytes.extend(body(&vod, format, &format!("{name}/init_0_v.mp4")).await);
                 }
+                if !(k < 2 || k == last) {
+                    continue;
+                }
+                file_bytes.extend(&bytes);
+                let file = out.path().join(format!("{name}_{k}.{ext}"));
+                std::fs::write(&file, &file_bytes).unwrap();
+                assert_eq!(packets(&file, "v:0").len(), 1, "{name} {}", s.uri);
+                assert_eq!(key_packets(&file), 1, "{name} {}: a keyframe", s.uri);
+                let (ok, _, err) = run(
+                    "ffmpeg",
+                    &[
+                        "-v",
+                        "warning",
+                        "-i",
+                        &file.to_string_lossy(),
+                        "-f",
+                        "null",
+                        "-",
+                    ],
+                );
+                assert!(ok && err.is_empty(), "{name} {}: {err}", s.uri);
             }
         }
     }
+    // Must-fail: a keyframe past the segment's last is a 404.
+    let e = get(&vod, Format::Ts, "faststart.mp4/iframe1_0_99.ts")
+        .await
+        .map(|r| r.body.len())
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
 }
 
 /// AAC priming and padding over 20 minutes: the audio playlists (TS `_a` of the audio

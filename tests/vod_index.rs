@@ -424,7 +424,7 @@ fn extreme_timing_tables_never_panic() {
                                 if samples.is_empty() {
                                     continue;
                                 }
-                                let _ = fmp4::first_sample_span(t, &samples);
+                                let _ = fmp4::fragment_len(t, &samples);
                                 let mut out = Vec::new();
                                 let _ = fmp4::fragment_into(
                                     t,

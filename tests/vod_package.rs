@@ -609,7 +609,7 @@ async fn golden_output_is_tied_to_format_version() {
         got.push(format!("{p} {}", digest(&[&r.body])));
     }
     let want = GOLDEN.trim().lines().map(str::trim).collect::<Vec<_>>();
-    assert_eq!(casterpak::vod::FORMAT_VERSION, 4);
+    assert_eq!(casterpak::vod::FORMAT_VERSION, 5);
     assert_eq!(
         got, want,
         "output changed: bump FORMAT_VERSION and update GOLDEN"
@@ -622,5 +622,5 @@ const GOLDEN: &str = "
     clip_360p.mp4/index_0_av.m3u8 eaf8a0850f41b9acdf9669ce06b555c5
     clip_360p.mp4/segment1_0_av.ts 9160476aa674153e12505b9b25dbf07c
     clip_360p.mp4/segment2_0_a.ts bdc884575d823af5573d0cb4f1cc88e4
-    clip_,360,540,720,p.mp4.csmil/master.m3u8 34313bad0f66174cf75698abf79209fd
+    clip_,360,540,720,p.mp4.csmil/master.m3u8 45a9906efae6b8a49b483d7e73efdafe
 ";

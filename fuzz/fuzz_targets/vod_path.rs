@@ -73,6 +73,10 @@ fuzz_target!(|data: &[u8]| {
                 assert!(*number >= 1);
             }
             Route::Key { .. } | Route::IFrames { .. } => assert_ne!(format, Format::Dash),
+            Route::IFrame { number, .. } => {
+                assert_ne!(format, Format::Dash);
+                assert!(*number >= 1);
+            }
             Route::Subtitles { .. } => assert_ne!(format, Format::Dash),
             Route::SubtitleSegment { number, .. } => {
                 assert_ne!(format, Format::Dash);

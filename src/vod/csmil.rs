@@ -25,6 +25,8 @@
 //!       (`_a1`, `_a2`, ... name the file's other audio tracks, in file order)
 //! /i/ and /cmaf/: <path>/key_<i>.key                 AES-128 key of rendition i (when on)
 //! /i/ and /cmaf/: <path>/iframes_<i>.m3u8            I-frame playlist of rendition i
+//! /i/:            <path>/iframe<N>_<i>_<k>.ts        its keyframe k (0-based) of segment N
+//! /cmaf/:         <path>/iframe<N>_<i>_<k>.m4s       the same keyframe as a CMAF fragment
 //! /i/ and /cmaf/: <path>/subs_<i>_<k>.m3u8           subtitle playlist k of rendition i
 //! /i/ and /cmaf/: <path>/subs<N>_<i>_<k>.vtt         its WebVTT segment N (1-based)
 //! all three:      <path>/subs_<i>_<k>.vtt            the whole subtitle track as WebVTT
@@ -125,13 +127,27 @@ pub enum Route {
         /// 0-based position of the rendition in the comma list (URL order).
         index: usize,
     },
-    /// `iframes_<i>.m3u8` (HLS): the I-frame playlist of rendition `index` (one I-frame per
-    /// segment, byte ranges into its segments).
+    /// `iframes_<i>.m3u8` (HLS): the I-frame playlist of rendition `index`, every keyframe
+    /// of its video, each an [`Route::IFrame`] resource.
     IFrames {
         /// The renditions named by the URL.
         set: AssetSet,
         /// 0-based position of the rendition in the comma list (URL order).
         index: usize,
+    },
+    /// `iframe<N>_<i>_<k>.ts` (`/i/`) or `.m4s` (`/cmaf/`): keyframe `k` of segment `number`
+    /// of rendition `index` alone, as a one-frame media segment of the I-frame playlist:
+    /// PAT, PMT and its PES (TS), or a CMAF fragment of that one sample (fMP4, after the
+    /// video's CMAF header).
+    IFrame {
+        /// The renditions named by the URL.
+        set: AssetSet,
+        /// 0-based position of the rendition in the comma list (URL order).
+        index: usize,
+        /// Segment number, 1-based.
+        number: u32,
+        /// 0-based position of the keyframe among the segment's keyframes (decode order).
+        k: usize,
     },
     /// `manifest.mpd` (DASH): the static MPD of the set.
     Manifest {
@@ -248,6 +264,7 @@ impl Route {
             | Route::Init { set, .. }
             | Route::Key { set, .. }
             | Route::IFrames { set, .. }
+            | Route::IFrame { set, .. }
             | Route::Subtitles { set, .. }
             | Route::SubtitleSegment { set, .. }
             | Route::SubtitleFile { set, .. }
@@ -267,6 +284,7 @@ impl Route {
             | Route::Init { index, .. }
             | Route::Key { index, .. }
             | Route::IFrames { index, .. }
+            | Route::IFrame { index, .. }
             | Route::Subtitles { index, .. }
             | Route::SubtitleSegment { index, .. }
             | Route::SubtitleFile { index, .. }
@@ -374,6 +392,22 @@ fn iframes_name(name: &str) -> Result<Option<usize>, RouteError> {
     }
 }
 
+/// `iframe<N>_<i>_<k>.<ext>`: (N, i, k).
+fn iframe_name(name: &str, ext: &str) -> Result<Option<(u32, usize, usize)>, RouteError> {
+    let Some(rest) = name
+        .strip_prefix("iframe")
+        .filter(|r| !r.starts_with('s'))
+        .and_then(|r| r.strip_suffix(ext))
+    else {
+        return Ok(None);
+    };
+    let (number, rest) = segment_number(rest, name)?;
+    let (i, k) = rest
+        .split_once('_')
+        .ok_or_else(|| RouteError::NotFound(name.into()))?;
+    Ok(Some((number, parse_num(i, name)?, parse_num(k, name)?)))
+}
+
 /// `subs_<i>_<k>.m3u8`, `subs<N>_<i>_<k>.vtt`, `subs_<i>_<k>.vtt`; `hls`: whether the
 /// playlist and segment forms are routes of this format.
 fn subtitle_name(
@@ -427,6 +461,14 @@ fn ts_name(set: AssetSet, name: &str) -> Result<Route, RouteError> {
     }
     if let Some(index) = iframes_name(name)? {
         return Ok(Route::IFrames { set, index });
+    }
+    if let Some((number, index, k)) = iframe_name(name, ".ts")? {
+        return Ok(Route::IFrame {
+            set,
+            index,
+            number,
+            k,
+        });
     }
     Ok(match name {
         "master.m3u8" | "manifest.m3u8" => Route::Master { set },
@@ -488,6 +530,14 @@ fn fmp4_name(set: AssetSet, name: &str, format: Format) -> Result<Route, RouteEr
         }
         if let Some(index) = iframes_name(name)? {
             return Ok(Route::IFrames { set, index });
+        }
+        if let Some((number, index, k)) = iframe_name(name, ".m4s")? {
+            return Ok(Route::IFrame {
+                set,
+                index,
+                number,
+                k,
+            });
         }
         if let Some(rest) = name
             .strip_prefix("index_")
@@ -937,6 +987,46 @@ mod tests {
             parse("my%20dir/f%2C1.mp4/master.m3u8").unwrap().set().files,
             vec!["my dir/f,1.mp4".to_string()]
         );
+    }
+
+    #[test]
+    fn iframe_resources() {
+        let single = AssetSet {
+            files: vec!["dir/f.mp4".into()],
+            is_set: false,
+        };
+        let iframe = |number, k| Route::IFrame {
+            set: single.clone(),
+            index: 0,
+            number,
+            k,
+        };
+        assert_eq!(parse("dir/f.mp4/iframe3_0_2.ts"), Ok(iframe(3, 2)));
+        assert_eq!(
+            parse_as("dir/f.mp4/iframe1_0_0.m4s", Format::Cmaf),
+            Ok(iframe(1, 0))
+        );
+        assert_eq!(
+            parse("dir/f.mp4/iframes_0.m3u8"),
+            Ok(Route::IFrames {
+                set: single.clone(),
+                index: 0
+            })
+        );
+        for (p, format) in [
+            ("dir/f.mp4/iframe0_0_0.ts", Format::Ts),
+            ("dir/f.mp4/iframe1_0.ts", Format::Ts),
+            ("dir/f.mp4/iframe1_0_x.ts", Format::Ts),
+            ("dir/f.mp4/iframe1_0_0.m4s", Format::Ts),
+            ("dir/f.mp4/iframe1_0_0.ts", Format::Cmaf),
+            ("dir/f.mp4/iframe1_0_0.m4s", Format::Dash),
+        ] {
+            assert!(parse_as(p, format).is_err(), "{p} {format:?}");
+        }
+        assert!(matches!(
+            parse("dir/f.mp4/iframe1_1_0.ts"),
+            Err(RouteError::NotFound(_))
+        ));
     }
 
     #[test]

@@ -203,17 +203,6 @@ pub fn fragment_len(t: &Track, samples: &Range<usize>) -> u64 {
     24 + moof_len(samples.len()) as u64 + 8 + data
 }
 
-/// Bytes from the start of the fragment of `samples` through its first sample's data:
-/// `styp`, `moof` and the `mdat` header, then the first sample (a sync sample for video):
-/// the `EXT-X-BYTERANGE` of an I-frame (RFC 8216bis §4.4.3.6).
-pub fn first_sample_span(t: &Track, samples: &Range<usize>) -> u64 {
-    let first = t
-        .samples
-        .get(samples.start)
-        .map_or(0, |s| u64::from(s.size));
-    24 + moof_len(samples.len()) as u64 + 8 + first
-}
-
 fn moof_len(n: usize) -> usize {
     // moof(8) + mfhd(16) + traf(8) + tfhd(16) + tfdt(20) + trun(20 + 16 n)
     8 + 16 + 8 + 16 + 20 + 20 + 16 * n

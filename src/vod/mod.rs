@@ -60,7 +60,7 @@ use segment::{Clip, Plan, PlanError, SampleData, SegmentPlan};
 use source::{Source, SourceError, SourceFile};
 
 /// Bumped whenever the produced bytes change for the same input; part of every ETag.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 /// Content type of playlists (RFC 8216bis section 4).
 pub const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
 /// Content type of TS segments.
@@ -411,6 +411,7 @@ impl Vod {
             | Route::Segment { index, .. }
             | Route::Key { index, .. }
             | Route::IFrames { index, .. }
+            | Route::IFrame { index, .. }
             | Route::TrackMedia { index, .. }
             | Route::Init { index, .. }
             | Route::Subtitles { index, .. }
@@ -437,6 +438,8 @@ impl Vod {
         let encrypted = self.keys.is_some() && format != Format::Dash;
         let (content_type, is_segment) = match &route {
             Route::Segment { .. } | Route::TsTrackSegment { .. } => (SEGMENT_TYPE, true),
+            Route::IFrame { .. } if format == Format::Ts => (SEGMENT_TYPE, true),
+            Route::IFrame { .. } => (VIDEO_MP4_TYPE, true),
             Route::SubtitleSegment { .. } | Route::SubtitleFile { .. } => (VTT_TYPE, true),
             Route::Init { media, .. } | Route::Fragment { media, .. } => (
                 if media.is_audio() {
@@ -621,14 +624,14 @@ impl Vod {
                     map_uri: fmp4.then(|| format!("init_{index}_v.mp4{suffix}")),
                     segments: iframes(&asset.index, &plan, fmp4)
                         .into_iter()
-                        .map(|(number, duration_ms, span)| MediaSegment {
-                            duration_ms,
-                            uri: if fmp4 {
-                                format!("segment{number}_{index}_v.m4s{suffix}")
-                            } else {
-                                format!("segment{number}_{index}_av.ts{suffix}")
-                            },
-                            byte_range: Some((span, 0)),
+                        .map(|f| MediaSegment {
+                            duration_ms: f.ms,
+                            uri: format!(
+                                "iframe{}_{index}_{}.{}{suffix}",
+                                f.number,
+                                f.k,
+                                if fmp4 { "m4s" } else { "ts" }
+                            ),
                             ..Default::default()
                         })
                         .collect(),
@@ -636,6 +639,68 @@ impl Vod {
                     ..Default::default()
                 };
                 Ok(Bytes::from(pl.to_string()))
+            }
+            Route::IFrame { number, k, .. } => {
+                let f = first_file(files)?;
+                if self.keys.is_some() {
+                    return Err(VodError::Route(RouteError::NotFound(
+                        "no I-frames of encrypted output".into(),
+                    )));
+                }
+                let asset = self.asset(f).await?;
+                let plan = self.plan(&asset, Variant::Av, clip, f).await?;
+                let v = track_of(&asset.index, Media::Video, f)?;
+                let seg =
+                    plan.segments
+                        .get(*number as usize - 1)
+                        .ok_or_else(|| VodError::NoSegment {
+                            asset: f.rel.clone(),
+                            number: *number,
+                            count: plan.segments.len(),
+                        })?;
+                let mut keyframes = seg.video.clone().filter(|&i| v.samples[i].sync);
+                let i = keyframes.clone().nth(*k).ok_or_else(|| {
+                    VodError::Route(RouteError::NotFound(format!(
+                        "keyframe {k} of segment {number} of {} ({} in it)",
+                        f.rel,
+                        keyframes.by_ref().count()
+                    )))
+                })?;
+                // Only the keyframe's bytes are read.
+                let mut read = seg.clone();
+                read.video = i..i + 1;
+                read.audio = 0..0;
+                read.alternates.clear();
+                let (number, origin) = (*number, plan.origin);
+                if format == Format::Cmaf {
+                    let est = fmp4::fragment_len(v, &read.video) as usize;
+                    self.package(f, &asset, read, est, None, move |index, data, out| {
+                        let t =
+                            index_track(index, Media::Video).ok_or_else(|| segment::MuxError {
+                                track_id: 0,
+                                sample: 0,
+                                offset: 0,
+                                reason: "no video track".into(),
+                            })?;
+                        fmp4::fragment_into(t, i..i + 1, number, origin, data, out)
+                    })
+                    .await
+                } else {
+                    let est = segment::keyframe_bytes(&asset.index, i) as usize;
+                    let (plan2, alone) = (plan.clone(), read.clone());
+                    self.package(f, &asset, read, est, None, move |index, data, out| {
+                        segment::mux_track_into(
+                            index,
+                            &plan2,
+                            number,
+                            Media::Video,
+                            &alone,
+                            data,
+                            out,
+                        )
+                    })
+                    .await
+                }
             }
             Route::TsTrackMedia { index, media, .. } => {
                 let f = first_file(files)?;
@@ -1797,41 +1862,82 @@ fn seal(out: Vec<u8>, cipher: Option<([u8; 16], [u8; 16])>) -> Bytes {
     }
 }
 
-/// The I-frames of a rendition's video, one per segment (its first sample, a keyframe):
-/// (segment number, milliseconds until the next one, byte range length from the segment's
-/// start). TS: PAT + PMT + the keyframe PES ([`segment::keyframe_span`]); fMP4: `styp`,
-/// `moof`, the `mdat` header and the keyframe ([`fmp4::first_sample_span`]).
-fn iframes(index: &MovieIndex, plan: &Plan, fmp4: bool) -> Vec<(u32, u64, u64)> {
+/// One I-frame of an I-frame playlist (RFC 8216bis §4.4.3.6): keyframe `k` (0-based) of
+/// segment `number` (1-based), shown for `ms` milliseconds (until the next keyframe's
+/// presentation time, the last until the video's end), served as a resource of `bytes`
+/// bytes (TS: an estimate that is never short; fMP4: exact).
+struct IFrame {
+    number: u32,
+    k: usize,
+    ms: u64,
+    bytes: u64,
+}
+
+/// Every keyframe of a rendition's video under `plan`, in order, as the
+/// [`Route::IFrame`] resources of its I-frame playlist (`fmp4`: CMAF fragments, else TS).
+/// Keyframes presented at or after the plan's end are left out; the first is shown from
+/// the first segment's start, like the media playlists (a cut's pre-roll keyframe is
+/// presented before it). Durations are whole
+/// milliseconds between the keyframes' presentation times (floored), so they sum to the
+/// video's duration within a millisecond.
+fn iframes(index: &MovieIndex, plan: &Plan, fmp4: bool) -> Vec<IFrame> {
     let Some(v) = index.video.as_ref() else {
         return Vec::new();
     };
-    if fmp4 {
-        let tl = fmp4::timeline(v, plan, Media::Video);
-        let ms = fmp4::durations_ms(&tl, v.timescale);
-        tl.iter()
-            .zip(ms)
-            .map(|(e, ms)| {
-                let samples = fmp4::segment_samples(plan, Media::Video, e.number as usize - 1);
-                (e.number, ms, fmp4::first_sample_span(v, &samples))
-            })
-            .collect()
-    } else {
-        plan.segments
-            .iter()
-            .zip(plan.durations_ms())
-            .enumerate()
-            .filter_map(|(j, (seg, ms))| {
-                Some((j as u32 + 1, ms, segment::keyframe_span(index, plan, seg)?))
-            })
-            .collect()
+    let (Some(first), Some(last)) = (plan.segments.first(), plan.segments.last()) else {
+        return Vec::new();
+    };
+    // Milliseconds from the first segment's start (where the media playlists start) of a
+    // presentation time in 90 kHz ticks.
+    let ms = |pt_90k: i64| i128::from(pt_90k.saturating_sub(first.start).div_euclid(90)).max(0);
+    let end = ms(last.start.saturating_add(last.duration));
+    let mut frames: Vec<(IFrame, i128)> = Vec::new();
+    for (j, seg) in plan.segments.iter().enumerate() {
+        let keyframes = seg.video.clone().filter(|&i| v.samples[i].sync);
+        for (k, i) in keyframes.enumerate() {
+            // The first I-frame is shown from the start.
+            let at = if frames.is_empty() {
+                0
+            } else {
+                ms(segment::to_90k(v.pt(i), v.timescale))
+            };
+            if at >= end || frames.last().is_some_and(|(_, prev)| at <= *prev) {
+                continue;
+            }
+            let bytes = if fmp4 {
+                fmp4::fragment_len(v, &(i..i + 1))
+            } else {
+                segment::keyframe_bytes(index, i)
+            };
+            let number = j as u32 + 1;
+            frames.push((
+                IFrame {
+                    number,
+                    k,
+                    ms: 0,
+                    bytes,
+                },
+                at,
+            ));
+        }
     }
+    let starts: Vec<i128> = frames.iter().map(|(_, at)| *at).collect();
+    frames
+        .into_iter()
+        .enumerate()
+        .map(|(n, (mut f, at))| {
+            let next = starts.get(n + 1).copied().unwrap_or(end);
+            f.ms = u64::try_from(next - at).unwrap_or(0).max(1);
+            f
+        })
+        .collect()
 }
 
 /// Peak bit rate of an I-frame playlist: an I-frame's bytes over the time it is shown.
-fn iframe_peak_bps(frames: &[(u32, u64, u64)]) -> u64 {
+fn iframe_peak_bps(frames: &[IFrame]) -> u64 {
     frames
         .iter()
-        .map(|(_, ms, bytes)| bytes.saturating_mul(8000) / (*ms).max(100))
+        .map(|f| f.bytes.saturating_mul(8000) / f.ms.max(100))
         .max()
         .unwrap_or(0)
 }

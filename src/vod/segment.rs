@@ -380,33 +380,12 @@ fn estimate_bytes(index: &MovieIndex, video: &Range<usize>, audio: &Range<usize>
     ts::segment_size(program, &shapes) as u64
 }
 
-/// Bytes of TS segment `seg` from its start through the end of its keyframe's PES (PAT,
-/// PMT, then the keyframe, which [`mux_into`] always writes first): the `EXT-X-BYTERANGE`
-/// of the segment's I-frame (RFC 8216bis §4.4.3.6). Computed with the muxer's packet
-/// arithmetic from the sample size like [`SegmentPlan::est_bytes`], so it is exact for
-/// 4-byte NAL lengths without in-band parameter sets and a little long otherwise (never
-/// short). `None` when the segment has no video.
-pub fn keyframe_span(index: &MovieIndex, plan: &Plan, seg: &SegmentPlan) -> Option<u64> {
-    let v = index.video.as_ref().filter(|_| plan.video)?;
-    let s = v.samples.get(seg.video.start)?;
-    if seg.video.len() < 2 {
-        // The keyframe is also the video PID's last PES (padded): the whole segment.
-        return Some(seg.est_bytes);
-    }
-    let program = Program {
-        video: Some(stream_type(v)),
-        audio: index
-            .audio
-            .as_ref()
-            .filter(|_| plan.audio && !seg.audio.is_empty())
-            .map(stream_type),
-    };
-    let shape = ts::PesShape {
-        es: Es::Video,
-        len: ts::pes_header_len(s.cto != 0) + annexb_len(v, s),
-        keyframe: s.sync,
-    };
-    Some(ts::first_pes_span(program, &shape) as u64)
+/// Size in bytes of video sample `i` alone as MPEG-TS (PAT, PMT and its PES, as
+/// [`mux_track_into`] writes it for an I-frame resource), from the sample's size like
+/// [`SegmentPlan::est_bytes`]: exact for 4-byte NAL lengths without in-band AUD or
+/// parameter sets, an over-estimate otherwise (for the I-frame playlist's BANDWIDTH).
+pub fn keyframe_bytes(index: &MovieIndex, i: usize) -> u64 {
+    estimate_bytes(index, &(i..i + 1), &(0..0))
 }
 
 /// Annex B length in bytes of video sample `s` as the muxer writes it (an AUD, parameter

@@ -171,27 +171,13 @@ pub fn pes_header_len(with_dts: bool) -> usize {
     }
 }
 
-/// Bytes of a segment that starts with PAT, PMT and then the PES `first` (not the last PES
-/// of its PID): through the end of that PES's last packet.
-pub fn first_pes_span(program: Program, first: &PesShape) -> usize {
-    let pcr_es = program.pcr_es();
-    let first_af = if first.es == pcr_es {
-        8
-    } else if first.keyframe {
-        2
-    } else {
-        0
-    };
-    (2 + natural_packets(first.len, PAYLOAD_CAP - first_af)) * PACKET
-}
-
 /// Packets per PES: the natural count, then one PES of each PID spread over more packets so
 /// the PID's total is a multiple of 16 (continuity counters end on 15, and every segment's
 /// start on 0). The PES spread is the PID's last one long enough for its first packet to
 /// keep the whole PES header ([`pes_header_len`], at most 19 bytes) and every other packet
 /// at least one byte (demuxers such as the `mpeg2ts` crate read the PES header, ISO/IEC
 /// 13818-1 2.4.3.6, from the packet that starts it); never the segment's first PES unless
-/// it is its PID's only one ([`first_pes_span`] counts it unspread). No such PES: no spread.
+/// it is its PID's only one. No such PES: no spread.
 fn packet_counts(pcr_es: Es, shapes: &[PesShape]) -> Vec<usize> {
     let mut counts: Vec<usize> = shapes
         .iter()
