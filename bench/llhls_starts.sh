@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # LL-HLS tune-in latency of an every-frame push over many player starts (issue 10 benchmark):
 # hls.js and Shaka, PART-HOLD-BACK at its default (3 x PART-TARGET) and at the RFC 8216bis
-# floor (2 x PART-TARGET), each with live.llhls_hold_plain_reload on (the default) and off.
+# floor (2 x PART-TARGET), each with live.llhls_hold_plain_reload off (the default) and on.
 # STARTS (default 12) fresh pages per player and setting; each plays 5 s in real time, so
 # the run takes about STARTS x 50 s. Release build; needs ffmpeg,
 # /usr/bin/chromium and the node packages of tests/browser (tests/browser/run.sh installs them).

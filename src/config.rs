@@ -250,6 +250,9 @@ pub struct LiveConfig {
     /// 1.5 x PART-TARGET, so that its last part is at the live edge: a low-latency player
     /// starts PART-HOLD-BACK behind that part, and a playlist answered at once ends on a
     /// part up to one PART-TARGET old. Ended streams and finished packages answer at once.
+    /// Off by default: it delays a player's first frame by up to a part per playlist it
+    /// loads (Shaka's start-up on 0.5 s parts: 2.5 s instead of 1.5-2.0 s). Sub-second
+    /// set-ups want it, with PART-HOLD-BACK at the floor.
     pub llhls_hold_plain_reload: bool,
     /// Seconds of segments a live LL-HLS media playlist lists (at least 4 target durations
     /// are always listed). The DVR window, when longer, wins.
@@ -273,7 +276,7 @@ impl Default for LiveConfig {
             stream_idle_secs: 10,
             llhls_part_target_ms: 0,
             llhls_part_hold_back_ms: 0,
-            llhls_hold_plain_reload: true,
+            llhls_hold_plain_reload: false,
             llhls_window_secs: 60,
             dvr_window_secs: 120,
         }
@@ -350,7 +353,7 @@ pub struct ServeArgs {
     #[arg(long, env = "CASTERPAK_LLHLS_PART_HOLD_BACK_MS", value_name = "MS")]
     pub llhls_part_hold_back_ms: Option<u64>,
     /// Hold a live LL-HLS media playlist request without _HLS_msn until the next part is
-    /// complete (at most 1.5 x PART-TARGET) [default: true].
+    /// complete (at most 1.5 x PART-TARGET) [default: false].
     #[arg(long, env = "CASTERPAK_LLHLS_HOLD_PLAIN_RELOAD", value_name = "BOOL")]
     pub llhls_hold_plain_reload: Option<bool>,
     /// Seconds of segments listed by a live LL-HLS media playlist [default: 60].

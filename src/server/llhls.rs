@@ -173,65 +173,66 @@ async fn media(
     let stream = state.llhls.stream(dir).ok_or_else(|| no_stream(dir))?;
     let settings = settings(state, query);
     let mut rx = stream.subscribe();
+    let started = Instant::now();
+    // `live.llhls_hold_plain_reload`: a request without `_HLS_msn` (a player's first load,
+    // or a plain poll) on a live stream waits for `rep`'s next part, at most 1.5 x
+    // PART-TARGET. A player starts PART-HOLD-BACK behind the last part of the playlist it
+    // tunes in with; answered at once, that part may be up to one part old. Nothing to wait
+    // for (ended, a finished package, no timing or parts yet) or no part in time: the
+    // playlist as it is.
     if d.msn.is_none() && state.cfg.live.llhls_hold_plain_reload {
-        if let Some(r) = fresh(&stream, rep, &d, &settings, &mut rx).await {
-            return Ok(r);
+        if let (Some(next), Some(t)) = (stream.next_part(rep), stream.timing()) {
+            let next = Directives {
+                skip: d.skip,
+                ..next
+            };
+            let until = started + Duration::from_secs_f64(1.5 * t.part_target);
+            if let Some(r) = wait_reload(&stream, rep, &next, &settings, &mut rx, |_| until).await?
+            {
+                return Ok(r);
+            }
         }
     }
-    let started = Instant::now();
-    loop {
-        rx.borrow_and_update();
-        match stream.reload(rep, &d, &settings)? {
-            ReloadAnswer::Ready(r) => return Ok(r),
-            ReloadAnswer::Wait => {}
-        }
-        let deadline = started + block_limit(&stream, state);
-        if tokio::time::timeout_at(deadline, rx.changed())
-            .await
-            .is_err()
-        {
-            return Err(match d.msn {
-                Some(msn) => LlHlsError::NotReady {
-                    msn,
-                    part: d.part,
-                    waited_secs: started.elapsed().as_secs_f64(),
-                },
-                None => LlHlsError::NotFound(format!(
-                    "/{dir} has no complete segment in every representation yet"
-                )),
-            });
-        }
+    let deadline = |s: &StreamTimeline| started + block_limit(s, state);
+    match wait_reload(&stream, rep, &d, &settings, &mut rx, deadline).await? {
+        Some(r) => Ok(r),
+        None => Err(match d.msn {
+            Some(msn) => LlHlsError::NotReady {
+                msn,
+                part: d.part,
+                waited_secs: started.elapsed().as_secs_f64(),
+            },
+            None => LlHlsError::NotFound(format!(
+                "/{dir} has no complete segment in every representation yet"
+            )),
+        }),
     }
 }
 
-/// A live media playlist request without `_HLS_msn` held until `rep`'s next part is
-/// complete, at most 1.5 x PART-TARGET (`live.llhls_hold_plain_reload`): a player starts
-/// PART-HOLD-BACK behind the last part of the playlist it tunes in with, so answering at
-/// once would start it up to one part further behind the live edge. `None` when there is
-/// nothing to wait for (ended, not yet timed) or the part did not come in time: the caller
-/// answers with the playlist as it is.
-async fn fresh(
+/// Waits on the stream's version until `stream` can answer directives `d` for `rep`
+/// (§6.2.5.2), or until `deadline(stream)` (read again after every change: the timing may
+/// appear meanwhile): `Ok(None)` at the deadline.
+///
+/// Errors: those of [`StreamTimeline::reload`] (unknown rendition, too far ahead).
+async fn wait_reload(
     stream: &StreamTimeline,
     rep: &str,
     d: &Directives,
     settings: &LlHlsSettings,
     rx: &mut tokio::sync::watch::Receiver<u64>,
-) -> Option<Arc<Rendered>> {
-    let next = Directives {
-        skip: d.skip,
-        ..stream.next_part(rep)?
-    };
-    let wait = Duration::from_secs_f64(1.5 * stream.timing()?.part_target);
-    let deadline = Instant::now() + wait;
+    deadline: impl Fn(&StreamTimeline) -> Instant,
+) -> Result<Option<Arc<Rendered>>, LlHlsError> {
     loop {
         rx.borrow_and_update();
-        if let Ok(ReloadAnswer::Ready(r)) = stream.reload(rep, &next, settings) {
-            return Some(r);
+        if let ReloadAnswer::Ready(r) = stream.reload(rep, d, settings)? {
+            return Ok(Some(r));
         }
-        tokio::time::timeout_at(deadline, rx.changed())
+        if tokio::time::timeout_at(deadline(stream), rx.changed())
             .await
-            .ok()?
-            .ok()?;
+            .is_err()
+        {
+            return Ok(None);
+        }
     }
 }
 

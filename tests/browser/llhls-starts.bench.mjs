@@ -4,7 +4,7 @@
 //
 // One origin per setting: PART-HOLD-BACK at the default 3 x PART-TARGET and at the RFC 8216bis
 // floor 2 x PART-TARGET (--llhls-part-hold-back-ms 1), each with the first (plain) playlist
-// request held for the next part (the default) and answered at once; the reference LL-DASH push with
+// request answered at once (the default) and held for the next part; the reference LL-DASH push with
 // -frag_type every_frame, then STARTS fresh player pages per player (hls.js lowLatencyMode,
 // Shaka low-latency mode), each sampled 5 s after it was opened. A player's latency is
 // constant once it plays at rate 1, so each start is one draw of where it settles.
@@ -20,8 +20,8 @@ try {
   const settings = [
     ['PART-HOLD-BACK 3 x PART-TARGET (default)', []],
     ['PART-HOLD-BACK 2 x PART-TARGET (--llhls-part-hold-back-ms 1)', ['--llhls-part-hold-back-ms', '1']],
-    ['3 x PART-TARGET, first playlist answered at once (--llhls-hold-plain-reload false)', ['--llhls-hold-plain-reload', 'false']],
-    ['2 x PART-TARGET, first playlist answered at once', ['--llhls-part-hold-back-ms', '1', '--llhls-hold-plain-reload', 'false']],
+    ['3 x PART-TARGET, first playlist held (--llhls-hold-plain-reload true)', ['--llhls-hold-plain-reload', 'true']],
+    ['2 x PART-TARGET, first playlist held', ['--llhls-part-hold-back-ms', '1', '--llhls-hold-plain-reload', 'true']],
   ];
   for (const [setting, extraArgs] of settings) {
     const origin = await startOrigin({ extraArgs });
