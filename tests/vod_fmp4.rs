@@ -881,7 +881,7 @@ async fn iframe_playlists_for_ts_and_cmaf() {
                 p.segments.iter().map(|s| f64::from(s.duration)).sum()
             };
             assert!(
-                (total(&pl) - total(&full)).abs() < 0.002 * pl.segments.len() as f64 + 0.001,
+                (total(&pl) - total(&full)).abs() < 0.0015,
                 "{name} {format:?}: I-frames last {} s, segments {} s",
                 total(&pl),
                 total(&full)
@@ -926,12 +926,50 @@ async fn iframe_playlists_for_ts_and_cmaf() {
             }
         }
     }
-    // Must-fail: a keyframe past the segment's last is a 404.
-    let e = get(&vod, Format::Ts, "faststart.mp4/iframe1_0_99.ts")
-        .await
-        .map(|r| r.body.len())
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    // A clip: the I-frames cover the clipped media playlist, and the first one decodes.
+    for (format, media) in [
+        (Format::Ts, "index_0_av.m3u8"),
+        (Format::Cmaf, "index_0_v.m3u8"),
+    ] {
+        let q = "?start=1.5&end=6.5";
+        let read = |b: Vec<u8>| m3u8_rs::parse_media_playlist_res(&b).unwrap();
+        let pl = read(body(&vod, format, &format!("faststart.mp4/iframes_0.m3u8{q}")).await);
+        let full = read(body(&vod, format, &format!("faststart.mp4/{media}{q}")).await);
+        let total = |p: &m3u8_rs::MediaPlaylist| -> f64 {
+            p.segments.iter().map(|s| f64::from(s.duration)).sum()
+        };
+        assert!(
+            (total(&pl) - total(&full)).abs() < 0.0015,
+            "{format:?} clip"
+        );
+        assert!(pl.segments[0].uri.ends_with(q), "{}", pl.segments[0].uri);
+        let mut bytes = Vec::new();
+        if format == Format::Cmaf {
+            bytes.extend(body(&vod, format, &format!("faststart.mp4/init_0_v.mp4{q}")).await);
+        }
+        bytes.extend(
+            body(
+                &vod,
+                format,
+                &format!("faststart.mp4/{}", pl.segments[0].uri),
+            )
+            .await,
+        );
+        let file = out.path().join(format!("clip_{format:?}.mp4"));
+        std::fs::write(&file, &bytes).unwrap();
+        assert_eq!(key_packets(&file), 1, "{format:?} clip");
+    }
+    // Must-fail: a keyframe past the segment's last, and a segment past the last, are 404s.
+    for p in [
+        "faststart.mp4/iframe1_0_99.ts",
+        "faststart.mp4/iframe999_0_0.ts",
+    ] {
+        let e = get(&vod, Format::Ts, p)
+            .await
+            .map(|r| r.body.len())
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound, "{p}: {e}");
+    }
 }
 
 /// AAC priming and padding over 20 minutes: the audio playlists (TS `_a` of the audio

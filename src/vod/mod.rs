@@ -658,12 +658,12 @@ impl Vod {
                             number: *number,
                             count: plan.segments.len(),
                         })?;
-                let mut keyframes = seg.video.clone().filter(|&i| v.samples[i].sync);
+                let keyframes = seg.video.clone().filter(|&i| v.samples[i].sync);
                 let i = keyframes.clone().nth(*k).ok_or_else(|| {
                     VodError::Route(RouteError::NotFound(format!(
                         "keyframe {k} of segment {number} of {} ({} in it)",
                         f.rel,
-                        keyframes.by_ref().count()
+                        keyframes.count()
                     )))
                 })?;
                 // Only the keyframe's bytes are read.
@@ -675,13 +675,7 @@ impl Vod {
                 if format == Format::Cmaf {
                     let est = fmp4::fragment_len(v, &read.video) as usize;
                     self.package(f, &asset, read, est, None, move |index, data, out| {
-                        let t =
-                            index_track(index, Media::Video).ok_or_else(|| segment::MuxError {
-                                track_id: 0,
-                                sample: 0,
-                                offset: 0,
-                                reason: "no video track".into(),
-                            })?;
+                        let t = mux_track(index, Media::Video)?;
                         fmp4::fragment_into(t, i..i + 1, number, origin, data, out)
                     })
                     .await
@@ -868,12 +862,7 @@ impl Vod {
                     est as usize,
                     cipher,
                     move |index, data, out| {
-                        let t = index_track(index, media).ok_or_else(|| segment::MuxError {
-                            track_id: 0,
-                            sample: 0,
-                            offset: 0,
-                            reason: "no such track".into(),
-                        })?;
+                        let t = mux_track(index, media)?;
                         fmp4::fragment_into(t, samples, number, origin, data, out)
                     },
                 )
@@ -1877,9 +1866,8 @@ struct IFrame {
 /// [`Route::IFrame`] resources of its I-frame playlist (`fmp4`: CMAF fragments, else TS).
 /// Keyframes presented at or after the plan's end are left out; the first is shown from
 /// the first segment's start, like the media playlists (a cut's pre-roll keyframe is
-/// presented before it). Durations are whole
-/// milliseconds between the keyframes' presentation times (floored), so they sum to the
-/// video's duration within a millisecond.
+/// presented before it). Durations are whole milliseconds between the keyframes'
+/// presentation times, rounded like the media playlists' EXTINF, so both sum alike.
 fn iframes(index: &MovieIndex, plan: &Plan, fmp4: bool) -> Vec<IFrame> {
     let Some(v) = index.video.as_ref() else {
         return Vec::new();
@@ -1888,8 +1876,10 @@ fn iframes(index: &MovieIndex, plan: &Plan, fmp4: bool) -> Vec<IFrame> {
         return Vec::new();
     };
     // Milliseconds from the first segment's start (where the media playlists start) of a
-    // presentation time in 90 kHz ticks.
-    let ms = |pt_90k: i64| i128::from(pt_90k.saturating_sub(first.start).div_euclid(90)).max(0);
+    // presentation time in 90 kHz ticks, rounded on the absolute timeline as
+    // `Plan::durations_ms` rounds, so the I-frames and the segments end together.
+    let round = |t: i64| i128::from(t.saturating_mul(10).saturating_add(450).div_euclid(900));
+    let ms = |pt_90k: i64| (round(pt_90k) - round(first.start)).max(0);
     let end = ms(last.start.saturating_add(last.duration));
     let mut frames: Vec<(IFrame, i128)> = Vec::new();
     for (j, seg) in plan.segments.iter().enumerate() {
@@ -2054,6 +2044,16 @@ fn index_track(index: &MovieIndex, media: Media) -> Option<&Track> {
         Media::Audio => index.audio.as_ref(),
         Media::AltAudio(k) => index.alternates.get(usize::from(k).checked_sub(1)?),
     }
+}
+
+/// [`index_track`] for a muxer: a missing track is a [`segment::MuxError`] naming it.
+fn mux_track(index: &MovieIndex, media: Media) -> Result<&Track, segment::MuxError> {
+    index_track(index, media).ok_or_else(|| segment::MuxError {
+        track_id: 0,
+        sample: 0,
+        offset: 0,
+        reason: format!("no {media:?} track"),
+    })
 }
 
 /// NAMEs unique within an `EXT-X-MEDIA` group (RFC 8216bis §4.4.6.1: NAME must differ
