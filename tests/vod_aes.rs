@@ -111,6 +111,22 @@ async fn ts_segments_are_encrypted_and_decrypt_to_the_clear_output() {
     let clear_pl =
         String::from_utf8(body(&clear, Format::Ts, "faststart.mp4/index_0_av.m3u8").await).unwrap();
     assert!(!clear_pl.contains("EXT-X-KEY"));
+    // No I-frames of encrypted output (they would go out in the clear): not in the master,
+    // and their playlist and resources are 404s; the clear origin serves them.
+    for (format, resource) in [
+        (Format::Ts, "iframe1_0_0.ts"),
+        (Format::Cmaf, "iframe1_0_0.m4s"),
+    ] {
+        let master =
+            String::from_utf8(body(&enc, format, "faststart.mp4/master.m3u8").await).unwrap();
+        assert!(!master.contains("I-FRAME"), "{master}");
+        for p in ["iframes_0.m3u8", resource] {
+            let path = format!("faststart.mp4/{p}");
+            let e = enc.respond_as(format, &path, None).await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::NotFound, "{path}");
+            assert!(!body(&clear, format, &path).await.is_empty(), "{path}");
+        }
+    }
 }
 
 #[tokio::test]

@@ -597,6 +597,11 @@ impl Vod {
         } else {
             String::new()
         };
+        if matches!(route, Route::IFrames { .. } | Route::IFrame { .. }) && self.keys.is_some() {
+            return Err(VodError::Route(RouteError::NotFound(
+                "no I-frame playlists of encrypted output".into(),
+            )));
+        }
         match route {
             Route::Master { set } if format == Format::Cmaf => {
                 self.cmaf_master(set, files, opts, clip, &suffix).await
@@ -606,11 +611,6 @@ impl Vod {
             Route::Key { .. } => Err(VodError::Internal("keys are not cached".into())),
             Route::IFrames { index, .. } => {
                 let f = first_file(files)?;
-                if self.keys.is_some() {
-                    return Err(VodError::Route(RouteError::NotFound(
-                        "no I-frame playlists of encrypted output".into(),
-                    )));
-                }
                 let asset = self.asset(f).await?;
                 let plan = self.plan(&asset, Variant::Av, clip, f).await?;
                 track_of(&asset.index, Media::Video, f)?;
@@ -642,11 +642,6 @@ impl Vod {
             }
             Route::IFrame { number, k, .. } => {
                 let f = first_file(files)?;
-                if self.keys.is_some() {
-                    return Err(VodError::Route(RouteError::NotFound(
-                        "no I-frames of encrypted output".into(),
-                    )));
-                }
                 let asset = self.asset(f).await?;
                 let plan = self.plan(&asset, Variant::Av, clip, f).await?;
                 let v = track_of(&asset.index, Media::Video, f)?;
