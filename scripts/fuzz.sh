@@ -5,13 +5,15 @@
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
 #
 # Builds every target once (release, debug assertions and overflow checks on, AddressSanitizer),
-# then runs each for SECONDS (default 20, what CI runs) one after another, starting from the
-# committed seeds in fuzz/corpus/<target> (read only; what a run finds goes to the scratch
-# corpus fuzz/corpus-run/<target>, kept between runs, not committed). Exits non-zero when a
+# then runs each for SECONDS (default 20, what CI runs), FUZZ_JOBS at a time (default one
+# per core), starting from the committed seeds in fuzz/corpus/<target> (read only; what a
+# run finds goes to the scratch corpus fuzz/corpus-run/<target>, kept between runs, not
+# committed). Exits non-zero when a
 # target crashes, panics, leaks past the RSS limit or hangs; the input is then in
 # fuzz/artifacts/<target>/ and the output in fuzz/logs/<target>.log.
 #
-# Environment: FUZZ_NICE (nice level of the runs, default 0; 19 for long runs beside other
+# Environment: FUZZ_JOBS (targets run at once, default nproc; 1 runs them one after
+# another), FUZZ_NICE (nice level of the runs, default 0; 19 for long runs beside other
 # work), FUZZ_CARGO_LOCK (a lock file every cargo call holds, default /tmp/cargo.lock, so
 # that builds on a small machine run one at a time), FUZZ_FLAGS (more libFuzzer flags).
 #
@@ -53,13 +55,11 @@ else
 fi
 
 bin_dir=fuzz/target/x86_64-unknown-linux-gnu/release
-failed=()
-summary=()
-for t in "${targets[@]}"; do
+jobs=${FUZZ_JOBS:-$(nproc)}
+# One target's run; its status goes to fuzz/logs/<target>.status.
+run_one() {
+    local t=$1 log="fuzz/logs/$1.log" status=0
     mkdir -p "fuzz/corpus-run/$t" "fuzz/artifacts/$t" "fuzz/corpus/$t"
-    log="fuzz/logs/$t.log"
-    echo "== $t: ${secs}s"
-    status=0
     # The binary is run directly (not through `cargo fuzz run`) so the cargo lock is not held
     # for the whole run.
     # shellcheck disable=SC2086
@@ -68,6 +68,26 @@ for t in "${targets[@]}"; do
         -max_total_time="$secs" -rss_limit_mb=2048 -timeout=30 \
         -print_final_stats=1 ${FUZZ_FLAGS:-} \
         "fuzz/corpus-run/$t" "fuzz/corpus/$t" >"$log" 2>&1 || status=$?
+    echo "$status" >"fuzz/logs/$t.status"
+}
+# Targets run FUZZ_JOBS at a time (default: one per core; each libFuzzer run is one process
+# on one core), each for the full SECONDS.
+running=0
+for t in "${targets[@]}"; do
+    echo "== $t: ${secs}s"
+    run_one "$t" &
+    running=$((running + 1))
+    if [ "$running" -ge "$jobs" ]; then
+        wait -n || true
+        running=$((running - 1))
+    fi
+done
+wait
+failed=()
+summary=()
+for t in "${targets[@]}"; do
+    log="fuzz/logs/$t.log"
+    status=$(cat "fuzz/logs/$t.status" 2>/dev/null || echo 1)
     done_line=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -n 1 || true)
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
     rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -n 1)
