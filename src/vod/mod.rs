@@ -645,14 +645,7 @@ impl Vod {
                 let asset = self.asset(f).await?;
                 let plan = self.plan(&asset, Variant::Av, clip, f).await?;
                 let v = track_of(&asset.index, Media::Video, f)?;
-                let seg =
-                    plan.segments
-                        .get(*number as usize - 1)
-                        .ok_or_else(|| VodError::NoSegment {
-                            asset: f.rel.clone(),
-                            number: *number,
-                            count: plan.segments.len(),
-                        })?;
+                let seg = plan_segment(&plan, f, *number)?;
                 let keyframes = seg.video.clone().filter(|&i| v.samples[i].sync);
                 let i = keyframes.clone().nth(*k).ok_or_else(|| {
                     VodError::Route(RouteError::NotFound(format!(
@@ -703,12 +696,7 @@ impl Vod {
                 let asset = self.asset(f).await?;
                 let plan = self.plan(&asset, Variant::Av, clip, f).await?;
                 track_of(&asset.index, *media, f)?;
-                let j = *number as usize - 1;
-                let seg = plan.segments.get(j).ok_or_else(|| VodError::NoSegment {
-                    asset: f.rel.clone(),
-                    number: *number,
-                    count: plan.segments.len(),
-                })?;
+                let seg = plan_segment(&plan, f, *number)?;
                 // Only this track's bytes are read.
                 let mut read = seg.clone();
                 if *media != Media::Video {
@@ -765,14 +753,7 @@ impl Vod {
                 let asset = self.asset(f).await?;
                 let plan = self.plan(&asset, Variant::Av, clip, f).await?;
                 let n = *number as usize;
-                let seg = plan
-                    .segments
-                    .get(n - 1)
-                    .ok_or_else(|| VodError::NoSegment {
-                        asset: f.rel.clone(),
-                        number: *number,
-                        count: plan.segments.len(),
-                    })?;
+                let seg = plan_segment(&plan, f, *number)?;
                 let cues = self.cues(f, &asset.index, *track, plan.origin).await?;
                 // Segment N covers media segment N; the first and the last reach out so that
                 // no cue is lost at either end.
@@ -901,14 +882,7 @@ impl Vod {
                     .ok_or_else(|| VodError::Internal("no file".into()))?;
                 let asset = self.asset(f).await?;
                 let plan = self.plan(&asset, *variant, clip, f).await?;
-                let seg =
-                    plan.segments
-                        .get(*number as usize - 1)
-                        .ok_or_else(|| VodError::NoSegment {
-                            asset: f.rel.clone(),
-                            number: *number,
-                            count: plan.segments.len(),
-                        })?;
+                let seg = plan_segment(&plan, f, *number)?;
                 let plan2 = plan.clone();
                 let number = *number;
                 let est = seg.est_bytes as usize;
@@ -2039,6 +2013,24 @@ fn index_track(index: &MovieIndex, media: Media) -> Option<&Track> {
         Media::Audio => index.audio.as_ref(),
         Media::AltAudio(k) => index.alternates.get(usize::from(k).checked_sub(1)?),
     }
+}
+
+/// Segment `number` (1-based) of `plan` for file `f`.
+///
+/// Errors: [`VodError::NoSegment`] (404) past the plan's last segment or for 0.
+fn plan_segment<'p>(
+    plan: &'p Plan,
+    f: &SourceFile,
+    number: u32,
+) -> Result<&'p SegmentPlan, VodError> {
+    (number as usize)
+        .checked_sub(1)
+        .and_then(|j| plan.segments.get(j))
+        .ok_or_else(|| VodError::NoSegment {
+            asset: f.rel.clone(),
+            number,
+            count: plan.segments.len(),
+        })
 }
 
 /// [`index_track`] for a muxer: a missing track is a [`segment::MuxError`] naming it.
